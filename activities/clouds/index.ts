@@ -1,0 +1,17 @@
+/** The registry of infra providers, one module each. */
+import { LocalProvider } from './local';
+import type { Provider } from './provider';
+
+const providers: Record<string, Provider> = {
+  local: new LocalProvider(),
+};
+
+export function providerFor(cloud: string): Provider {
+  const p = providers[cloud];
+  if (!p) throw new Error(`no provider for infra '${cloud}'`);
+  return p;
+}
+
+export function allProviders(): Provider[] {
+  return Object.values(providers);
+}

@@ -1,0 +1,35 @@
+/**
+ * The one provider interface every infra implements (SkyPilot's sky/provision/<cloud> in
+ * spirit): offers, provision (idempotent, adopting what tags say exists), query, terminate
+ * (by tag, verified). Errors are ProviderErrors carrying a class of the core taxonomy.
+ */
+import type { ClusterHandle } from '../../core/cluster';
+import type { Offer } from '../../core/offers';
+import type { Resources } from '../../core/task';
+
+export interface ProvisionRequest {
+  clusterName: string;
+  offer: Offer;
+  /** `${workflowId}#${offerIndex}`: tags resources and seeds the provider's idempotency token */
+  offerKey: string;
+  labels: Record<string, string>;
+}
+
+export interface InstanceState {
+  instanceId: string;
+  state: 'pending' | 'running' | 'stopping' | 'stopped' | 'terminated';
+}
+
+export interface Provider {
+  readonly name: string;
+  /** Whether this infra can be used now, and why not. */
+  check(): Promise<{ enabled: boolean; reason?: string }>;
+  /** Concrete offers for one resources candidate, cheapest first. */
+  offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]>;
+  /** Converge to `offer.numNodes` running nodes; calls `onIds` as soon as instance ids exist. */
+  provision(req: ProvisionRequest, onIds: (ids: string[]) => void): Promise<ClusterHandle>;
+  /** Instances carrying the cluster's tag. */
+  query(clusterName: string): Promise<InstanceState[]>;
+  /** Terminate every instance tagged for the cluster and wait until they are gone. */
+  terminate(clusterName: string): Promise<void>;
+}

@@ -1,0 +1,77 @@
+/**
+ * Every side effect of SkyRun, as Temporal activities. Each is safe to run twice: provision
+ * adopts what tags say exists, phases adopt a started process, teardown treats "gone" as done.
+ */
+import { Context } from '@temporalio/activity';
+import type { ClusterHandle, NodeInfo } from '../core/cluster';
+import { jobEnv } from '../core/job-env';
+import type { JobRequest } from '../core/cluster';
+import { providerFor } from './clouds';
+import type { ProvisionRequest } from './clouds/provider';
+import { mapped } from './failures';
+import { optimize, type OptimizeRequest, type OptimizeResult } from './optimizer';
+import { runnerFor } from './runners';
+import type { Phase, PhaseState } from './runners/runner';
+
+/** The worker's own environment that jobs inherit; nothing else of it leaks into a job. */
+const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'TERM'];
+
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  return env;
+}
+
+async function onAllNodes<T>(handle: ClusterHandle, fn: (n: NodeInfo) => Promise<T>): Promise<T[]> {
+  return Promise.all(handle.nodes.map(fn));
+}
+
+export interface PhaseRequest {
+  handle: ClusterHandle;
+  jobId: number;
+  phase: Phase;
+  taskId: string;
+  job: JobRequest;
+}
+
+export const activities = {
+  async optimizeOffers(req: OptimizeRequest): Promise<OptimizeResult> {
+    return optimize(req);
+  },
+
+  async provision(req: ProvisionRequest): Promise<ClusterHandle> {
+    return mapped(() =>
+      providerFor(req.offer.cloud).provision(req, (ids) => Context.current().heartbeat({ instanceIds: ids })),
+    );
+  },
+
+  async teardown(req: { cloud: string; clusterName: string }): Promise<void> {
+    return mapped(() => providerFor(req.cloud).terminate(req.clusterName));
+  },
+
+  async syncWorkdir(req: { handle: ClusterHandle; workdir: string }): Promise<void> {
+    await onAllNodes(req.handle, (n) => runnerFor(n.runner).syncWorkdir(req.workdir));
+  },
+
+  async startPhase(req: PhaseRequest): Promise<void> {
+    const script = req.phase === 'setup' ? req.job.setup : req.job.run;
+    await onAllNodes(req.handle, (n) =>
+      runnerFor(n.runner).startDetached({
+        jobId: req.jobId,
+        phase: req.phase,
+        script: script ?? 'true',
+        env: { ...baseEnv(), ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase) },
+      }),
+    );
+  },
+
+  async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
+    return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
+  },
+
+  async cancelJob(req: { handle: ClusterHandle; jobId: number }): Promise<void> {
+    await onAllNodes(req.handle, (n) => runnerFor(n.runner).kill(req.jobId));
+  },
+};
+
+export type Activities = typeof activities;

@@ -1,0 +1,33 @@
+/**
+ * One interface for running commands on a node, whatever the infra: a local process, ssh2, or
+ * kubernetes exec. Jobs run detached on the node, with their pid, exit code and log in a job
+ * folder there, so a worker crash does not kill them and a retried activity re-attaches.
+ */
+export type Phase = 'setup' | 'run';
+
+export interface DetachedStart {
+  jobId: number;
+  phase: Phase;
+  script: string;
+  env: Record<string, string>;
+}
+
+export type PhaseState =
+  | { state: 'absent' }
+  | { state: 'starting' }
+  | { state: 'running'; pid: number }
+  | { state: 'done'; exitCode: number }
+  /** the process is gone without an exit code (killed with the node, or by hand) */
+  | { state: 'lost' };
+
+export interface Runner {
+  /** Copy a local folder to the node's workdir (~/sky_workdir). */
+  syncWorkdir(localDir: string): Promise<void>;
+  /** Start a phase detached; starting an already started phase adopts it (exactly once). */
+  startDetached(req: DetachedStart): Promise<void>;
+  phaseState(jobId: number, phase: Phase): Promise<PhaseState>;
+  /** Kill the job's process trees (every phase); idempotent. */
+  kill(jobId: number): Promise<void>;
+  /** Read the job's log from a byte offset. */
+  readLog(jobId: number, offset: number, maxBytes?: number): Promise<{ data: Buffer; offset: number }>;
+}

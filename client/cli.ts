@@ -1,0 +1,481 @@
+#!/usr/bin/env node
+/**
+ * `skyrun`: the command line. Commands load only what they use, so printing a status or
+ * submitting a job stays fast (no worker, no bundler).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import * as readline from 'node:readline';
+import { Command, CommanderError, Option } from 'commander';
+import type { AutostopSetting } from '../core/cluster';
+import { ExitCode, exitCodeForJob } from '../core/states';
+import {
+  applyOverrides,
+  checkLaunchable,
+  parseTask,
+  taskFromCommand,
+  TaskValidationError,
+  validateName,
+  type TaskOverrides,
+  type TaskSpec,
+} from '../core/task';
+import type { SkyrunClient } from './client';
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code: number = ExitCode.ERROR,
+  ) {
+    super(message);
+  }
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const log = (m: string) => process.stderr.write(m + '\n');
+
+async function connect(opts: { needWorker?: boolean } = {}): Promise<SkyrunClient> {
+  const { SkyrunClient } = await import('./client');
+  return SkyrunClient.connect({ log, ...opts });
+}
+
+/** KEY=VALUE, or a bare KEY taken from this shell's environment (SkyPilot's --env/--secret). */
+function keyValues(list: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq > 0) out[item.slice(0, eq)] = item.slice(eq + 1);
+    else if (eq < 0 && process.env[item] !== undefined) out[item] = process.env[item]!;
+    else throw new CliError(`${flag} ${eq === 0 ? item : item}: expected NAME=VALUE, or NAME set in your environment`, ExitCode.INVALID_INPUT);
+  }
+  return out;
+}
+
+interface TaskFlags {
+  env?: string[];
+  secret?: string[];
+  infra?: string;
+  cpus?: string;
+  memory?: string;
+  gpus?: string;
+  instanceType?: string;
+  useSpot?: boolean;
+  numNodes?: string;
+  name?: string;
+  workdir?: string;
+}
+
+function addTaskFlags(cmd: Command): Command {
+  return cmd
+    .option('--env <NAME=VALUE>', 'environment variable for setup and run (repeatable; overrides the file)', collect)
+    .option('--secret <NAME=VALUE>', 'secret variable, redacted from output (repeatable; overrides the file)', collect)
+    .option('--infra <infra>', 'where to run: local, aws, aws/us-east-1, gcp/*/us-central1-a, ...')
+    .option('--cpus <n>', "vCPUs per node, e.g. 4 or '4+'")
+    .option('--memory <gb>', "memory per node in GiB, e.g. 16 or '16+'")
+    .option('--gpus <acc>', 'accelerators, e.g. A100:8 (alias --accelerators)')
+    .addOption(new Option('--accelerators <acc>').hideHelp())
+    .option('--instance-type <type>', 'exact instance type')
+    .option('--use-spot', 'use spot instances')
+    .option('--num-nodes <n>', 'number of nodes')
+    .option('-n, --name <name>', 'task name')
+    .option('--workdir <dir>', 'local folder synced to ~/sky_workdir on every node');
+}
+
+function loadTask(entry: string[], flags: TaskFlags & { accelerators?: string }): TaskSpec {
+  let task: TaskSpec;
+  const first = entry[0];
+  if (entry.length === 1 && first && (/\.ya?ml$/i.test(first) || existsSync(first))) {
+    if (!existsSync(first)) throw new CliError(`${first}: no such task file`, ExitCode.INVALID_INPUT);
+    task = parseTask(readFileSync(first, 'utf8'), first);
+  } else if (entry.length) {
+    task = taskFromCommand(entry.join(' '));
+  } else {
+    throw new CliError('give a task YAML file, or a command after --  (e.g. skyrun launch -- echo hi)', ExitCode.INVALID_INPUT);
+  }
+  const overrides: TaskOverrides = {
+    envs: keyValues(flags.env, '--env'),
+    secrets: keyValues(flags.secret, '--secret'),
+    infra: flags.infra,
+    cpus: flags.cpus,
+    memory: flags.memory,
+    gpus: flags.gpus ?? flags.accelerators,
+    instanceType: flags.instanceType,
+    useSpot: flags.useSpot,
+    numNodes: flags.numNodes !== undefined ? Number(flags.numNodes) : undefined,
+    name: flags.name,
+    workdir: flags.workdir,
+  };
+  return applyOverrides(task, overrides);
+}
+
+function refuseUnlaunchable(task: TaskSpec): void {
+  const issues = checkLaunchable(task, {});
+  if (issues.length) throw new TaskValidationError(issues);
+}
+
+function checkClusterName(name: string): void {
+  const problem = validateName(name);
+  if (problem) throw new CliError(`invalid cluster name '${name}': ${problem}`, ExitCode.INVALID_INPUT);
+}
+
+function defaultClusterName(): string {
+  const user = (process.env.USER || 'user').toLowerCase().replace(/[^a-z0-9]/g, '') || 'user';
+  return `skyrun-${Math.random().toString(16).slice(2, 6)}-${user}`;
+}
+
+async function confirm(question: string, yes: boolean | undefined): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) throw new CliError(`${question} Not confirmed: no terminal to ask on; pass -y.`);
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await new Promise<string>((r) => rl.question(`${question} [Y/n] `, r));
+  rl.close();
+  if (answer.trim() && !/^y(es)?$/i.test(answer.trim())) throw new CliError('Aborted.');
+}
+
+function autostopFrom(opts: { idleMinutesToAutostop?: string; down?: boolean }, task: TaskSpec): AutostopSetting | undefined {
+  if (opts.idleMinutesToAutostop !== undefined) {
+    const n = Number(opts.idleMinutesToAutostop);
+    if (!Number.isInteger(n)) throw new CliError(`-i ${opts.idleMinutesToAutostop}: expected whole minutes`, ExitCode.INVALID_INPUT);
+    return { idleMinutes: n, down: !!opts.down };
+  }
+  if (opts.down) return { idleMinutes: 0, down: true };
+  const a = task.candidates[0]?.autostop;
+  return a ? { idleMinutes: a.idleMinutes, down: a.down } : undefined;
+}
+
+/** Follow a job's log until it ends; Ctrl-C detaches and the job goes on. Returns the exit code. */
+async function follow(client: SkyrunClient, cluster: string, jobId: number, phases: boolean): Promise<number> {
+  const { followJob } = await import('./follow');
+  process.once('SIGINT', () => {
+    log(`\nDetached from job ${jobId}; it goes on running on '${cluster}'.`);
+    log(`  Follow it again:  skyrun logs ${cluster} ${jobId}`);
+    log(`  Cancel it:        skyrun cancel ${cluster} ${jobId}`);
+    process.exit(ExitCode.NOT_FINISHED);
+  });
+  const status = await followJob(client, cluster, jobId, { phases, follow: true });
+  if (status) log(`✓ Job ${jobId} finished: ${status}`);
+  return exitCodeForJob(status);
+}
+
+function hints(cluster: string, jobId: number): void {
+  log(`  Logs:    skyrun logs ${cluster} ${jobId}`);
+  log(`  Queue:   skyrun queue ${cluster}`);
+  log(`  Down:    skyrun down -y ${cluster}`);
+}
+
+let exitCode: number = ExitCode.SUCCEEDED;
+
+/** Wrap an action so its returned exit code becomes the process's. */
+function act<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    exitCode = (await fn(...args)) ?? ExitCode.SUCCEEDED;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('skyrun')
+    .description('Run AI and batch jobs on any infrastructure; every launch is a durable Temporal workflow.')
+    .version(require('../../package.json').version)
+    .showHelpAfterError()
+    .exitOverride();
+
+  addTaskFlags(
+    program
+      .command('launch')
+      .description('Launch a cluster (or reuse one) and run a task on it')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-c, --cluster <name>', 'cluster name (reused when it exists)')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .option('-d, --detach-run', 'return once the job is submitted')
+      .option('--dryrun', 'print the plan and stop')
+      .option('-i, --idle-minutes-to-autostop <n>', 'stop the cluster after N idle minutes')
+      .option('--down', 'tear the cluster down when idle (after -i minutes, or once its jobs end)'),
+  ).action(act(async (entry: string[], opts) => {
+    const task = loadTask(entry, opts);
+    refuseUnlaunchable(task);
+    const cluster: string = opts.cluster ?? defaultClusterName();
+    checkClusterName(cluster);
+    const autostop = autostopFrom(opts, task);
+    const { optimize, noOfferMessage } = await import('../activities/optimizer');
+    const { offersTable } = await import('./display');
+    const req = { candidates: task.candidates, ordered: task.ordered, numNodes: task.numNodes };
+    const plan = await optimize(req);
+    if (!plan.offers.length) throw new CliError(noOfferMessage(req, plan));
+    log(offersTable(plan.offers, task.numNodes));
+    if (opts.dryrun) return ExitCode.SUCCEEDED;
+    const client = await connect();
+    try {
+      const existing = await client.info(cluster);
+      if (!existing) await confirm(`Launching a new cluster '${cluster}'. Proceed?`, opts.yes);
+      else log(`Cluster '${cluster}' exists (${existing.status}); running the task on it.`);
+      const { jobId } = await client.launch(task, { cluster, autostop });
+      log(`Submitted job ${jobId} to cluster '${cluster}'.`);
+      if (opts.detachRun) {
+        hints(cluster, jobId);
+        return ExitCode.SUCCEEDED;
+      }
+      const code = await follow(client, cluster, jobId, true);
+      hints(cluster, jobId);
+      return code;
+    } finally {
+      await client.close();
+    }
+  }));
+
+  addTaskFlags(
+    program
+      .command('exec')
+      .description('Run a task on an existing cluster (no provisioning, no setup)')
+      .argument('<cluster>')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-d, --detach-run', 'return once the job is submitted'),
+  ).action(act(async (cluster: string, entry: string[], opts) => {
+    checkClusterName(cluster);
+    const task = loadTask(entry, opts);
+    refuseUnlaunchable(task);
+    const client = await connect();
+    try {
+      const { jobId } = await client.exec(cluster, task);
+      log(`Submitted job ${jobId} to cluster '${cluster}'.`);
+      if (opts.detachRun) return ExitCode.SUCCEEDED;
+      return await follow(client, cluster, jobId, false);
+    } finally {
+      await client.close();
+    }
+  }));
+
+  program
+    .command('status')
+    .description('List clusters')
+    .argument('[clusters...]')
+    .action(act(async (names: string[]) => {
+      const { clustersTable } = await import('./display');
+      const client = await connect();
+      try {
+        console.log(clustersTable(await client.list(names)));
+      } finally {
+        await client.close();
+      }
+    }));
+
+  program
+    .command('queue')
+    .description("Show a cluster's job queue")
+    .argument('<clusters...>')
+    .option('-s, --skip-finished', 'only pending and running jobs')
+    .action(act(async (names: string[], opts) => {
+      const { queueTable } = await import('./display');
+      const client = await connect();
+      try {
+        let code: number = ExitCode.SUCCEEDED;
+        for (const n of names) {
+          const info = await client.info(n);
+          if (!info) {
+            log(`Cluster '${n}' does not exist.`);
+            code = ExitCode.ERROR;
+            continue;
+          }
+          console.log(queueTable(info, opts));
+        }
+        return code;
+      } finally {
+        await client.close();
+      }
+    }));
+
+  program
+    .command('logs')
+    .description("Print (and follow) a job's log; the latest job by default")
+    .argument('<cluster>')
+    .argument('[job_id]')
+    .option('--no-follow', 'print what there is and return')
+    .option('--status', "print the job's status only; exit code tells it")
+    .action(act(async (cluster: string, jobArg: string | undefined, opts) => {
+      const client = await connect();
+      try {
+        const info = await client.info(cluster);
+        if (!info) throw new CliError(`Cluster '${cluster}' does not exist.`);
+        const jobId = jobArg !== undefined ? Number(jobArg) : Math.max(0, ...info.jobs.map((j) => j.id));
+        const job = info.jobs.find((j) => j.id === jobId);
+        if (!job) {
+          log(`Job ${jobArg ?? ''} not found on cluster '${cluster}'.`.replace('  ', ' '));
+          return ExitCode.NOT_FOUND;
+        }
+        if (opts.status) {
+          console.log(`Job ${jobId}: ${job.status}`);
+          return exitCodeForJob(job.status);
+        }
+        if (!opts.follow) {
+          const { followJob } = await import('./follow');
+          await followJob(client, cluster, jobId, { follow: false });
+          return ExitCode.SUCCEEDED;
+        }
+        return await follow(client, cluster, jobId, false);
+      } finally {
+        await client.close();
+      }
+    }));
+
+  program
+    .command('cancel')
+    .description('Cancel jobs on a cluster (kills every rank)')
+    .argument('<cluster>')
+    .argument('[job_ids...]')
+    .option('-a, --all', 'every pending or running job')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(async (cluster: string, ids: string[], opts) => {
+      const client = await connect();
+      try {
+        const info = await client.info(cluster);
+        if (!info) throw new CliError(`Cluster '${cluster}' does not exist.`);
+        let targets = ids.map(Number);
+        if (opts.all) targets = info.jobs.filter((j) => ['PENDING', 'SETTING_UP', 'RUNNING'].includes(j.status)).map((j) => j.id);
+        else if (!targets.length) {
+          const latest = Math.max(0, ...info.jobs.map((j) => j.id));
+          if (latest) targets = [latest];
+        }
+        let code: number = ExitCode.SUCCEEDED;
+        for (const id of targets) {
+          if (!info.jobs.some((j) => j.id === id)) {
+            log(`Job ${id} not found on cluster '${cluster}'.`);
+            code = ExitCode.NOT_FOUND;
+            continue;
+          }
+          const status = await client.cancel(cluster, id);
+          log(`Job ${id}: ${status}`);
+        }
+        return code;
+      } finally {
+        await client.close();
+      }
+    }));
+
+  program
+    .command('down')
+    .description('Tear clusters down (verified) and remove them')
+    .argument('<clusters...>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(async (names: string[], opts) => {
+      await confirm(`Tearing down ${names.map((n) => `'${n}'`).join(', ')}. Proceed?`, opts.yes);
+      const client = await connect();
+      try {
+        let code: number = ExitCode.SUCCEEDED;
+        for (const n of names) {
+          try {
+            await client.down(n);
+            log(`Cluster '${n}' terminated.`);
+          } catch (e) {
+            log((e as Error).message);
+            code = ExitCode.ERROR;
+          }
+        }
+        return code;
+      } finally {
+        await client.close();
+      }
+    }));
+
+  for (const [name, what] of [
+    ['stop', 'Stop clusters (jobs are cancelled; nodes kept)'],
+    ['start', 'Start stopped clusters'],
+  ] as const) {
+    program
+      .command(name)
+      .description(what)
+      .argument('<clusters...>')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action(act(async (names: string[]) => {
+        const client = await connect();
+        try {
+          for (const n of names) {
+            await (name === 'stop' ? client.stop(n) : client.start(n));
+            log(`Cluster '${n}': ${name === 'stop' ? 'STOPPED' : 'UP'}`);
+          }
+        } finally {
+          await client.close();
+        }
+      }));
+  }
+
+  program
+    .command('autostop')
+    .description('Set, or cancel, the idle timer of clusters')
+    .argument('<clusters...>')
+    .option('-i, --idle-minutes <n>', 'idle minutes before stopping', '5')
+    .option('--down', 'tear down instead of stopping')
+    .option('--cancel', 'cancel autostop')
+    .action(act(async (names: string[], opts) => {
+      const client = await connect();
+      try {
+        const n = Number(opts.idleMinutes);
+        if (!Number.isInteger(n)) throw new CliError(`-i ${opts.idleMinutes}: expected whole minutes`, ExitCode.INVALID_INPUT);
+        for (const c of names) await client.setAutostop(c, opts.cancel || n < 0 ? null : { idleMinutes: n, down: !!opts.down });
+      } finally {
+        await client.close();
+      }
+    }));
+
+  program
+    .command('worker')
+    .description('Run a SkyRun worker in the foreground (production: against TEMPORAL_ADDRESS / an envconfig profile)')
+    .action(act(async () => {
+      const { runWorker } = await import('../worker/worker');
+      await runWorker({ background: false });
+    }));
+
+  const server = program.command('server').description('Manage the embedded Temporal dev server');
+  server.command('start').action(act(async () => {
+    const embedded = await import('../worker/embedded');
+    const { started, status } = await embedded.startServer(log);
+    await embedded.ensureWorker();
+    console.log(`${started ? 'Started' : 'Already running'}: ${status.address}, UI ${status.uiUrl}, data ${status.dbFile}`);
+  }));
+  server.command('status').action(act(async () => {
+    const embedded = await import('../worker/embedded');
+    const s = await embedded.serverStatus();
+    const w = await embedded.workerStatus();
+    console.log(`server: ${s.running ? `running (pid ${s.pid}) on ${s.address}, UI ${s.uiUrl}` : 'stopped'}`);
+    console.log(`worker: ${w.running ? `running (pid ${w.pid})${w.current ? '' : ', from an older build'}` : 'stopped'}`);
+    return s.running ? ExitCode.SUCCEEDED : ExitCode.ERROR;
+  }));
+  server.command('stop').action(act(async () => {
+    const embedded = await import('../worker/embedded');
+    console.log((await embedded.stopServer()) ? 'Stopped the server and worker.' : 'The server was not running.');
+  }));
+
+  return program;
+}
+
+function report(e: unknown): number {
+  if (e instanceof TaskValidationError) {
+    log(e.message);
+    return ExitCode.INVALID_INPUT;
+  }
+  if (e instanceof CommanderError) {
+    return e.exitCode === 0 ? 0 : ExitCode.INVALID_INPUT;
+  }
+  if (e instanceof CliError) {
+    log(e.message);
+    return e.code;
+  }
+  const err = e as Error;
+  if (process.env.SKYRUN_DEBUG) log(err?.stack ?? String(e));
+  else log(`Error: ${err?.message ?? String(e)}`);
+  return ExitCode.ERROR;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  exitCode = ExitCode.SUCCEEDED;
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    return report(e);
+  }
+  return exitCode;
+}
+
+if (require.main === module) {
+  main(process.argv).then(
+    (code) => process.exit(code),
+    (e) => process.exit(report(e)),
+  );
+}

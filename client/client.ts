@@ -1,0 +1,232 @@
+/**
+ * The typed SkyRun client the CLI and the HTTP API share: launch, exec, status, queue, cancel,
+ * down, stop, start, autostop, all through the cluster workflow's updates and queries.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  Client,
+  Connection,
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { AutostopSetting, ClusterInfo, ClusterWorkflowInput, JobRequest, SubmitJobResult } from '../core/cluster';
+import { SA, TASK_QUEUE, clusterWorkflowId } from '../core/search-attributes';
+import type { JobStatus } from '../core/states';
+import type { TaskSpec } from '../core/task';
+import {
+  cancelJobUpdate,
+  downUpdate,
+  pokeSignal,
+  setAutostopUpdate,
+  startUpdate,
+  statusQuery,
+  stopUpdate,
+  submitJobUpdate,
+} from '../workflows/definitions';
+import { dataConverter } from './codec';
+import { serverSettings } from './config';
+
+export class ClusterNotFoundError extends Error {
+  constructor(readonly cluster: string) {
+    super(`Cluster '${cluster}' does not exist.`);
+  }
+}
+
+export function currentUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** The job a task asks for; secrets travel only inside encrypted payloads. */
+export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest {
+  const defined = (m: Record<string, string | null>) =>
+    Object.fromEntries(Object.entries(m).filter((e): e is [string, string] => e[1] !== null));
+  const acc = task.candidates[0]?.accelerator;
+  return {
+    name: task.name,
+    setup: opts.setup ? task.setup : undefined,
+    run: task.run,
+    workdir: typeof task.workdir === 'string' ? path.resolve(task.workdir) : undefined,
+    envs: defined(task.envs),
+    secrets: defined(task.secrets),
+    numGpusPerNode: acc ? acc.count : 0,
+    cpuDemand: 0.5,
+  };
+}
+
+export interface LaunchOptions {
+  cluster: string;
+  autostop?: AutostopSetting;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Queries go to the worker that last ran the workflow (its sticky queue). When that worker was
+ * killed, the server sends them to the shared queue only after a few seconds, so retry.
+ */
+async function queryWithRetry<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await fn();
+    } catch (e) {
+      const name = (e as Error)?.name;
+      if (name === 'WorkflowNotFoundError' || name === 'QueryNotRegisteredError' || Date.now() > end) throw e;
+      await sleep(delay);
+    }
+  }
+}
+
+export class SkyrunClient {
+  private constructor(
+    readonly client: Client,
+    readonly connection: Connection,
+  ) {}
+
+  /** Connect; with the embedded default, start the dev server and worker first if needed. */
+  static async connect(opts: { log?: (m: string) => void; needWorker?: boolean } = {}): Promise<SkyrunClient> {
+    const settings = serverSettings();
+    if (settings.embedded) {
+      // loaded only here: printing help or validating a file needs none of it
+      const embedded = await import('../worker/embedded');
+      const { started } = await embedded.startServer(opts.log ?? (() => {}));
+      if (started) opts.log?.(`Started the Temporal dev server on ${settings.address} (UI: http://127.0.0.1:${Number(settings.address.split(':')[1]) + 1000})`);
+      if (opts.needWorker !== false) await embedded.ensureWorker();
+    }
+    const connection = await Connection.connect(settings.connectionOptions as Parameters<typeof Connection.connect>[0]);
+    const client = new Client({ connection, namespace: settings.namespace, dataConverter: dataConverter() });
+    return new SkyrunClient(client, connection);
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  handle(cluster: string): WorkflowHandle {
+    return this.client.workflow.getHandle(clusterWorkflowId(cluster));
+  }
+
+  /** Create the cluster if missing (one workflow per name, ever) and queue the task's job. */
+  async launch(task: TaskSpec, opts: LaunchOptions): Promise<SubmitJobResult> {
+    const input: ClusterWorkflowInput = {
+      name: opts.cluster,
+      candidates: task.candidates,
+      ordered: task.ordered,
+      numNodes: task.numNodes,
+      user: currentUser(),
+      autostop: opts.autostop,
+    };
+    const startOp = new WithStartWorkflowOperation('clusterWorkflow', {
+      workflowId: clusterWorkflowId(opts.cluster),
+      taskQueue: TASK_QUEUE,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: [
+        { key: SA.SkyrunKind, value: 'cluster' },
+        { key: SA.ClusterName, value: opts.cluster },
+        { key: SA.User, value: input.user },
+        { key: SA.Phase, value: 'Optimizing' },
+      ],
+      staticSummary: `cluster ${opts.cluster}: ${task.numNodes} node(s)${task.name ? `, task ${task.name}` : ''}`,
+    });
+    const result = await this.client.workflow.executeUpdateWithStart(submitJobUpdate, {
+      args: [jobRequest(task, { setup: true })],
+      startWorkflowOperation: startOp,
+    });
+    if (opts.autostop) await this.handle(opts.cluster).executeUpdate(setAutostopUpdate, { args: [opts.autostop] });
+    return result;
+  }
+
+  private async onCluster<T>(cluster: string, fn: (h: WorkflowHandle) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.handle(cluster));
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError || (e as Error)?.name === 'WorkflowNotFoundError') {
+        throw new ClusterNotFoundError(cluster);
+      }
+      throw e;
+    }
+  }
+
+  async exec(cluster: string, task: TaskSpec): Promise<SubmitJobResult> {
+    return this.onCluster(cluster, (h) => h.executeUpdate(submitJobUpdate, { args: [jobRequest(task, { setup: false })] }));
+  }
+
+  /** The cluster's state, or undefined when no workflow of that name runs. */
+  async info(cluster: string, opts: { includeClosed?: boolean } = {}): Promise<ClusterInfo | undefined> {
+    try {
+      const h = this.handle(cluster);
+      if (!opts.includeClosed) {
+        const d = await h.describe();
+        if (d.status.name !== 'RUNNING') return undefined;
+      }
+      return await queryWithRetry(() => h.query(statusQuery));
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError || (e as Error)?.name === 'WorkflowNotFoundError') return undefined;
+      throw e;
+    }
+  }
+
+  /** The running cluster workflows (all users), from visibility, then each one's state. */
+  async list(names?: string[]): Promise<ClusterInfo[]> {
+    const ids: string[] = [];
+    for await (const wf of this.client.workflow.list({
+      query: `SkyrunKind = 'cluster' AND ExecutionStatus = 'Running'`,
+    })) {
+      ids.push(wf.workflowId);
+    }
+    const wanted = ids
+      .map((id) => id.replace(/^cluster\//, ''))
+      .filter((n) => !names?.length || names.includes(n))
+      .sort();
+    const infos = await Promise.all(wanted.map((n) => this.info(n, { includeClosed: true }).catch(() => undefined)));
+    return infos.filter((i): i is ClusterInfo => !!i && i.status !== 'TERMINATED');
+  }
+
+  async cancel(cluster: string, jobId: number): Promise<JobStatus> {
+    return this.onCluster(cluster, (h) => h.executeUpdate(cancelJobUpdate, { args: [jobId] }));
+  }
+
+  async down(cluster: string): Promise<void> {
+    await this.onCluster(cluster, async (h) => {
+      const d = await h.describe();
+      if (d.status.name !== 'RUNNING') throw new ClusterNotFoundError(cluster);
+      await h.executeUpdate(downUpdate);
+    });
+  }
+
+  async stop(cluster: string): Promise<void> {
+    await this.onCluster(cluster, (h) => h.executeUpdate(stopUpdate));
+  }
+
+  async start(cluster: string): Promise<void> {
+    await this.onCluster(cluster, (h) => h.executeUpdate(startUpdate));
+  }
+
+  async setAutostop(cluster: string, a: AutostopSetting | null): Promise<void> {
+    await this.onCluster(cluster, (h) => h.executeUpdate(setAutostopUpdate, { args: [a] }));
+  }
+
+  async poke(cluster: string): Promise<void> {
+    await this.onCluster(cluster, (h) => h.signal(pokeSignal));
+  }
+
+  /** The workflow's failure, when it closed with one. */
+  async failure(cluster: string): Promise<Error | undefined> {
+    try {
+      await this.handle(cluster).result();
+      return undefined;
+    } catch (e) {
+      return e as Error;
+    }
+  }
+}
+
+export { WorkflowExecutionAlreadyStartedError };

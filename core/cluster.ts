@@ -1,0 +1,105 @@
+/**
+ * What the cluster workflow keeps, receives and answers: handles, jobs, and the shapes of its
+ * updates and queries. Pure data, shared by workflows, activities and client.
+ */
+import type { ClusterStatus, JobStatus, Phase } from './states';
+import type { Offer } from './offers';
+import type { Resources } from './task';
+
+/** How to reach a node's shell: a local folder, or (later) ssh / kubernetes exec. */
+export type RunnerSpec = { kind: 'local'; root: string };
+
+export interface NodeInfo {
+  rank: number;
+  instanceId: string;
+  ip: string;
+  runner: RunnerSpec;
+}
+
+export interface ClusterHandle {
+  clusterName: string;
+  offer: Offer;
+  /** the zone the nodes landed in, if the infra has zones */
+  zone?: string;
+  offerKey: string;
+  nodes: NodeInfo[];
+}
+
+export interface AutostopSetting {
+  idleMinutes: number;
+  down: boolean;
+}
+
+/** One job submitted to a cluster: what runs, never how it went. */
+export interface JobRequest {
+  name?: string;
+  setup?: string;
+  run?: string;
+  /** local folder synced to every node before setup/run (`~/sky_workdir` on the node) */
+  workdir?: string;
+  envs: Record<string, string>;
+  /** secret values travel only inside encrypted payloads (see client/codec.ts) */
+  secrets: Record<string, string>;
+  numGpusPerNode: number;
+  /** 0.5 CPU by default, like SkyPilot, so several CPU jobs share a node */
+  cpuDemand: number;
+}
+
+export interface JobRecord {
+  id: number;
+  name?: string;
+  status: JobStatus;
+  submittedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  exitCode?: number;
+  /** rank whose failure failed the job */
+  failedRank?: number;
+  taskId: string;
+  resources: string;
+}
+
+export interface ProvisionAttempt {
+  offer: string;
+  outcome: 'ok' | 'failed';
+  errorClass?: string;
+  reason?: string;
+}
+
+export interface ClusterInfo {
+  name: string;
+  status: ClusterStatus;
+  phase: Phase;
+  launchedAt: number;
+  handle?: ClusterHandle;
+  autostop?: AutostopSetting;
+  jobs: JobRecord[];
+  attempts: ProvisionAttempt[];
+  /** why the cluster is not UP, when it failed */
+  error?: string;
+  numNodes: number;
+  resources: string;
+}
+
+export interface ClusterWorkflowInput {
+  name: string;
+  candidates: Resources[];
+  ordered: boolean;
+  numNodes: number;
+  user: string;
+  autostop?: AutostopSetting;
+  /** carried across continue-as-new */
+  carried?: CarriedState;
+}
+
+export interface CarriedState {
+  info: ClusterInfo;
+  pending: Array<{ id: number; request: JobRequest }>;
+  nextJobId: number;
+  idleSince: number;
+}
+
+export interface SubmitJobResult {
+  jobId: number;
+  taskId: string;
+}

@@ -1,0 +1,17 @@
+/** Bundle the workflow code once at build time, so workers start without webpack. */
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+
+async function main() {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } as never,
+  });
+  writeFileSync(path.join(__dirname, '..', 'workflow-bundle.js'), code);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,344 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  CLUSTER_NAME_RE,
+  TaskValidationError,
+  applyOverrides,
+  checkLaunchable,
+  parseTask,
+  expandEnvRefs,
+  redactSecrets,
+  substituteEnvs,
+  taskFromCommand,
+  validateName,
+} from '../../core/task';
+import {
+  canonicalAcceleratorName,
+  formatInfra,
+  parseAccelerators,
+  parseAutostop,
+  parseDiskSize,
+  parseInfra,
+  parseJobRecovery,
+  parsePorts,
+  parseQuantity,
+} from '../../core/resources';
+import { editDistance, nearest } from '../../core/suggest';
+
+const validDir = path.join(__dirname, '../../../test/task/valid');
+function loadValid(name: string) {
+  const file = path.join(validDir, name);
+  return parseTask(fs.readFileSync(file, 'utf8'), file);
+}
+
+function thrown(f: () => unknown): TaskValidationError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof TaskValidationError) return e;
+    throw e;
+  }
+  throw new Error('expected a TaskValidationError');
+}
+
+const BASE = `
+name: base
+envs:
+  MODEL: llama
+  REQUIRED: null
+secrets:
+  TOKEN: null
+resources:
+  cpus: 4
+  accelerators: [A100:8, H100:8]
+run: python train.py
+`;
+
+describe('applyOverrides', () => {
+  it('--env and --secret win over the file and fill required values', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    const out = applyOverrides(task, { envs: { MODEL: 'mistral', REQUIRED: 'x' }, secrets: { TOKEN: 's3cr3t' } });
+    expect(out.envs).toEqual({ MODEL: 'mistral', REQUIRED: 'x' });
+    expect(out.secrets).toEqual({ TOKEN: 's3cr3t' });
+    // The input spec is not changed.
+    expect(task.envs).toEqual({ MODEL: 'llama', REQUIRED: null });
+    expect(task.secrets).toEqual({ TOKEN: null });
+    expect(checkLaunchable(task, {}).map((i) => i.field)).toEqual(['envs.REQUIRED', 'secrets.TOKEN']);
+    expect(checkLaunchable(out, {})).toEqual([]);
+  });
+
+  it('--gpus replaces the accelerators of every candidate', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    expect(task.candidates.map((c) => c.accelerator)).toEqual([
+      { name: 'A100', count: 8 },
+      { name: 'H100', count: 8 },
+    ]);
+    const out = applyOverrides(task, { gpus: 'h100:8' });
+    expect(out.candidates).toEqual([
+      { infra: {}, useSpot: false, ports: [], labels: {}, cpus: { value: 4, orMore: false }, accelerator: { name: 'H100', count: 8 } },
+    ]);
+    const two = applyOverrides(task, { gpus: 'L4:1,T4:1' });
+    expect(two.candidates.map((c) => c.accelerator)).toEqual([
+      { name: 'L4', count: 1 },
+      { name: 'T4', count: 1 },
+    ]);
+  });
+
+  it('--infra, --cpus, --memory, --use-spot, --disk-size, --ports, --image-id apply to every candidate', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    const out = applyOverrides(task, {
+      infra: 'gcp/us-central1',
+      cpus: '8+',
+      memory: '64',
+      useSpot: true,
+      diskSize: '1TB',
+      ports: ['8080', '9000-9002'],
+      imageId: 'docker:pytorch/pytorch',
+      instanceType: 'a2-highgpu-8g',
+      numNodes: 2,
+      name: 'renamed',
+      workdir: './src',
+    });
+    expect(out.numNodes).toBe(2);
+    expect(out.name).toBe('renamed');
+    expect(out.workdir).toBe('./src');
+    expect(out.candidates).toHaveLength(2);
+    for (const c of out.candidates) {
+      expect(c).toMatchObject({
+        infra: { cloud: 'gcp', region: 'us-central1' },
+        cpus: { value: 8, orMore: true },
+        memory: { value: 64, orMore: false },
+        useSpot: true,
+        diskSizeGb: 1024,
+        ports: [{ from: 8080, to: 8080 }, { from: 9000, to: 9002 }],
+        imageId: 'docker:pytorch/pytorch',
+        instanceType: 'a2-highgpu-8g',
+      });
+    }
+    expect(checkLaunchable(out, {}).map((i) => i.field)).toContain('resources.image_id');
+  });
+
+  it('bad flag values name the flag and have no line', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    const err = thrown(() => applyOverrides(task, { cpus: 'many', gpus: 'A100:x', infra: 'awz', numNodes: 0 }));
+    expect(err.issues.map((i) => i.field).sort()).toEqual(['--cpus', '--gpus', '--infra', '--num-nodes']);
+    for (const i of err.issues) {
+      expect(i.line).toBeUndefined();
+      expect(i.file).toBe('base.yaml');
+    }
+    expect(err.message).toContain('base.yaml: --cpus: expected a positive number of vCPUs like 4, "4" or "4+" (at least 4), got "many"');
+    expect(err.message).toContain("base.yaml: --infra: unknown cloud 'awz'; did you mean 'aws'?");
+  });
+
+  it('rejects bad env names, env/secret clashes and bad names', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    expect(thrown(() => applyOverrides(task, { envs: { 'BAD-NAME': '1' } })).issues[0].field).toBe('--env');
+    expect(thrown(() => applyOverrides(task, { envs: { TOKEN: '1' } })).message).toContain('give it with --secret TOKEN=VALUE');
+    expect(thrown(() => applyOverrides(task, { name: 'has space' })).issues[0].field).toBe('--name');
+    expect(thrown(() => applyOverrides(task, { ports: ['70000'] })).issues[0].field).toBe('--ports');
+    expect(thrown(() => applyOverrides(task, { diskSize: 'big' })).issues[0].field).toBe('--disk-size');
+  });
+});
+
+describe('checkLaunchable', () => {
+  it('refuses required envs and secrets, with their line', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    const issues = checkLaunchable(task, {});
+    expect(issues).toEqual([
+      { file: 'base.yaml', line: 5, column: 3, field: 'envs.REQUIRED', message: 'REQUIRED has no value; it must be given with --env REQUIRED=VALUE' },
+      { file: 'base.yaml', line: 7, column: 3, field: 'secrets.TOKEN', message: 'TOKEN has no value; it must be given with --secret TOKEN=VALUE' },
+    ]);
+  });
+
+  it('refuses services, buckets, cloud URIs, docker images, git workdirs and volumes', () => {
+    expect(checkLaunchable(loadValid('cpu-service.yaml'), {}).map((i) => i.message)).toEqual([
+      'SkyServe services are not supported yet; use skyrun launch without service',
+    ]);
+    const llama = checkLaunchable(loadValid('llama-ft.yaml'), {});
+    expect(llama.map((i) => i.field)).toEqual(['secrets.HF_TOKEN', 'file_mounts./ckpt']);
+    expect(llama[1].message).toContain('not supported yet');
+    const tpu = checkLaunchable(loadValid('k8s-tpu.yaml'), {});
+    expect(tpu.map((i) => i.field)).toEqual(['file_mounts./models']);
+    expect(tpu[0].message).toContain('s3://');
+    const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
+    expect(git.map((i) => i.field)).toEqual(['workdir']);
+
+    const docker = parseTask('resources:\n  image_id: docker:ubuntu:22.04\nrun: echo\nvolumes:\n  /data: my-vol\n', 'd.yaml');
+    const issues = checkLaunchable(docker, {});
+    expect(issues.map((i) => [i.field, i.line])).toEqual([
+      ['volumes', 4],
+      ['resources.image_id', 2],
+    ]);
+    expect(issues[1].message).toContain('docker images');
+  });
+
+  it('says nothing to run when there is neither run nor setup', () => {
+    const issues = checkLaunchable(parseTask('name: idle\n', 'idle.yaml'), {});
+    expect(issues).toHaveLength(1);
+    expect(issues[0].field).toBe('run');
+    expect(issues[0].message).toContain('nothing to run');
+    expect(checkLaunchable(parseTask('setup: pip install x\n', 's.yaml'), {})).toEqual([]);
+  });
+
+  it('ignores job_recovery on unmanaged launches; managed needs the same one everywhere', () => {
+    const text = 'resources:\n  ordered:\n    - infra: aws\n      job_recovery: FAILOVER\n    - infra: gcp\nrun: x\n';
+    const task = parseTask(text, 'm.yaml');
+    expect(checkLaunchable(task, {})).toEqual([]);
+    expect(checkLaunchable(task, { managed: true }).map((i) => i.field)).toEqual(['resources.job_recovery']);
+    expect(checkLaunchable(loadValid('managed-ordered.yaml'), { managed: true })).toEqual([]);
+  });
+});
+
+describe('taskFromCommand', () => {
+  it('builds a default task around the command', () => {
+    expect(taskFromCommand('echo hi')).toEqual({
+      file: '<command line>',
+      numNodes: 1,
+      candidates: [{ infra: {}, useSpot: false, ports: [], labels: {} }],
+      ordered: false,
+      envs: {},
+      secrets: {},
+      fileMounts: {},
+      run: 'echo hi',
+    });
+    expect(checkLaunchable(taskFromCommand('echo hi'), {})).toEqual([]);
+    const t = applyOverrides(taskFromCommand('nvidia-smi', 'cmd'), { gpus: 'T4' });
+    expect(t.candidates[0].accelerator).toEqual({ name: 'T4', count: 1 });
+    expect(checkLaunchable(taskFromCommand('   '), {})[0].message).toContain('nothing to run');
+  });
+});
+
+describe('redactSecrets', () => {
+  it('replaces every non-empty secret value', () => {
+    const task = applyOverrides(parseTask('secrets:\n  A: null\n  B: ""\n  C: null\nrun: x\n', 's.yaml'), {
+      secrets: { A: 'hunter2', C: 'hunter2-long' },
+    });
+    expect(redactSecrets('token=hunter2-long and hunter2, hunter2; empty: ""', task)).toBe(
+      'token=<redacted> and <redacted>, <redacted>; empty: ""',
+    );
+    expect(redactSecrets('nothing here', taskFromCommand('x'))).toBe('nothing here');
+  });
+});
+
+describe('names', () => {
+  it('validates cluster and task names', () => {
+    for (const ok of ['a', 'my-cluster', 'train.v2', 'x_1', 'A9']) {
+      expect(validateName(ok)).toBeUndefined();
+      expect(CLUSTER_NAME_RE.test(ok)).toBe(true);
+    }
+    for (const bad of ['', '1abc', 'a b', 'ends-', '-x', 'semi;colon', 'a/b']) {
+      expect(validateName(bad)).toContain('expected a name');
+    }
+  });
+});
+
+describe('nearest', () => {
+  it('suggests close names and nothing for far ones', () => {
+    expect(nearest('runn', ['setup', 'run'])).toBe('run');
+    expect(nearest('gpc', ['aws', 'gcp', 'azure'])).toBe('gcp');
+    expect(nearest('ACCELERATOR', ['accelerators', 'cpus'])).toBe('accelerators');
+    expect(nearest('zzzzzz', ['aws', 'gcp'])).toBeUndefined();
+    expect(nearest('', ['a'])).toBeUndefined();
+    expect(nearest('x', [])).toBeUndefined();
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('ab', 'ba')).toBe(1);
+  });
+});
+
+describe('resource parsers (CLI flags)', () => {
+  it('parses accelerators in every form', () => {
+    expect(parseAccelerators('a100:8')).toEqual({ ok: true, value: [{ name: 'A100', count: 8 }] });
+    expect(parseAccelerators('A100:0.5')).toEqual({ ok: true, value: [{ name: 'A100', count: 0.5 }] });
+    expect(parseAccelerators('MyCustomGPU:2')).toEqual({ ok: true, value: [{ name: 'MyCustomGPU', count: 2 }] });
+    expect(parseAccelerators({ A100: 8, h100: null })).toEqual({
+      ok: true,
+      value: [{ name: 'A100', count: 8 }, { name: 'H100', count: 1 }],
+    });
+    expect(parseAccelerators(['A100:8', { H100: 4 }])).toEqual({
+      ok: true,
+      value: [{ name: 'A100', count: 8 }, { name: 'H100', count: 4 }],
+    });
+    expect(parseAccelerators('{A100:8, l40s:2}')).toEqual({
+      ok: true,
+      value: [{ name: 'A100', count: 8 }, { name: 'L40S', count: 2 }],
+    });
+    expect(parseAccelerators('A100:0')).toMatchObject({ ok: false });
+    expect(parseAccelerators([])).toMatchObject({ ok: false });
+    expect(canonicalAcceleratorName('a100-80gb')).toBe('A100-80GB');
+    expect(canonicalAcceleratorName('TPU-V6E-8')).toBe('tpu-v6e-8');
+  });
+
+  it('parses infra with wildcards, k8s contexts and ssh pools', () => {
+    expect(parseInfra('AWS')).toEqual({ ok: true, value: { cloud: 'aws' } });
+    expect(parseInfra('*/us-east-1')).toEqual({ ok: true, value: { region: 'us-east-1' } });
+    expect(parseInfra('aws/*/us-east-1a')).toEqual({ ok: true, value: { cloud: 'aws', zone: 'us-east-1a' } });
+    expect(parseInfra('k8s/arn:aws:eks:us-east-1:1234:cluster/prod')).toEqual({
+      ok: true,
+      value: { cloud: 'kubernetes', region: 'arn:aws:eks:us-east-1:1234:cluster/prod' },
+    });
+    expect(parseInfra('ssh/my-pool')).toEqual({ ok: true, value: { cloud: 'ssh', region: 'my-pool' } });
+    expect(parseInfra('*')).toEqual({ ok: true, value: {} });
+    for (const bad of ['aws//x', '', '/us-east-1', 'aws/a/b/c', 'k8s/', 'aws us']) {
+      const r = parseInfra(bad);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toContain('expected infra like');
+    }
+    expect(formatInfra({ cloud: 'aws', zone: 'us-east-1a' })).toBe('aws/*/us-east-1a');
+    expect(formatInfra({})).toBe('*');
+  });
+
+  it('parses cpus/memory, ports, disk sizes, autostop and job_recovery', () => {
+    expect(parseQuantity('4+', 'cpus')).toEqual({ ok: true, value: { value: 4, orMore: true } });
+    expect(parseQuantity(0.5, 'cpus')).toEqual({ ok: true, value: { value: 0.5, orMore: false } });
+    expect(parseQuantity('0', 'memory').ok).toBe(false);
+    expect(parsePorts(['22', 8080, '3000-3001'])).toEqual({
+      ok: true,
+      value: [{ from: 22, to: 22 }, { from: 8080, to: 8080 }, { from: 3000, to: 3001 }],
+    });
+    expect(parsePorts('0').ok).toBe(false);
+    expect(parseDiskSize('2TB')).toEqual({ ok: true, value: 2048 });
+    expect(parseDiskSize(100.5).ok).toBe(false);
+    expect(parseAutostop(true)).toEqual({ ok: true, value: { idleMinutes: 5, down: false } });
+    expect(parseAutostop(false)).toEqual({ ok: true, value: undefined });
+    expect(parseAutostop('2h')).toEqual({ ok: true, value: { idleMinutes: 120, down: false } });
+    expect(parseAutostop({ down: true })).toEqual({ ok: true, value: { idleMinutes: 5, down: true } });
+    expect(parseAutostop(-1).ok).toBe(false);
+    expect(parseJobRecovery('failover')).toEqual({
+      ok: true,
+      value: { strategy: 'FAILOVER', maxRestartsOnErrors: 0, recoverOnExitCodes: [] },
+    });
+    expect(parseJobRecovery({ recover_on_exit_codes: 33 })).toEqual({
+      ok: true,
+      value: { strategy: 'EAGER_NEXT_REGION', maxRestartsOnErrors: 0, recoverOnExitCodes: [33] },
+    });
+    expect(parseJobRecovery({ recover_on_exit_codes: [1, 256] })).toMatchObject({ ok: false, at: ['recover_on_exit_codes', 1] });
+  });
+});
+
+describe('substituteEnvs', () => {
+  it('fills ${VAR} and $VAR from envs into workdir and file_mounts, after overrides', () => {
+    const text = [
+      'workdir: ~/src/$PROJECT',
+      'envs:',
+      '  PROJECT: demo',
+      '  BUCKET: null',
+      'secrets:',
+      '  KEY: hidden',
+      'file_mounts:',
+      '  /data/${PROJECT}: ./data/$PROJECT/$UNKNOWN',
+      '  /ckpt:',
+      '    name: ${BUCKET}-ckpt',
+      '    source: [./a/$KEY]',
+      'run: echo',
+    ].join('\n');
+    const task = applyOverrides(parseTask(text, 'e.yaml'), { envs: { BUCKET: 'b1' } });
+    const out = substituteEnvs(task);
+    expect(out.workdir).toBe('~/src/demo');
+    expect(out.fileMounts).toEqual({
+      '/data/demo': './data/demo/$UNKNOWN',
+      '/ckpt': { name: 'b1-ckpt', source: ['./a/$KEY'] },
+    });
+    expect(task.fileMounts['/data/${PROJECT}']).toBe('./data/$PROJECT/$UNKNOWN');
+    expect(expandEnvRefs('${A}x$A$B', { A: '1', B: null })).toBe('1x1$B');
+  });
+});

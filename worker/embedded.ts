@@ -1,0 +1,206 @@
+/**
+ * The embedded default: a local Temporal dev server (SQLite under SKYRUN_HOME/server, UI on
+ * 8233) and a background worker, each started once and reused by every later command.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { homePath } from '../activities/home';
+import { processAlive } from '../activities/runners/local';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../core/search-attributes';
+import { embeddedPorts } from '../client/config';
+import { ensureTemporalCli } from './temporal-cli';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface PidFile {
+  pid: number;
+  [k: string]: unknown;
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    s.setTimeout(1000);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A lock folder: serialises starts of the same thing by concurrent CLI calls. */
+async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const lock = homePath(`${name}.lock`);
+  mkdirSync(path.dirname(lock), { recursive: true });
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 120_000) rmSync(lock, { recursive: true, force: true });
+      await sleep(100);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+// ---- server ------------------------------------------------------------------------------
+
+export function serverDir(): string {
+  return homePath('server');
+}
+
+export interface ServerStatus {
+  running: boolean;
+  pid?: number;
+  address: string;
+  uiUrl: string;
+  dbFile: string;
+}
+
+export async function serverStatus(): Promise<ServerStatus> {
+  const { port, uiPort } = embeddedPorts();
+  const info = readJson<PidFile>(path.join(serverDir(), 'server.json'));
+  const alive = !!info && processAlive(info.pid);
+  return {
+    running: alive && (await portOpen(port)),
+    pid: alive ? info!.pid : undefined,
+    address: `127.0.0.1:${port}`,
+    uiUrl: `http://127.0.0.1:${uiPort}`,
+    dbFile: path.join(serverDir(), 'temporal.db'),
+  };
+}
+
+/** Start the dev server unless it already runs; returns whether this call started it. */
+export async function startServer(log: (m: string) => void): Promise<{ started: boolean; status: ServerStatus }> {
+  return withLock('server', async () => {
+    let status = await serverStatus();
+    if (status.running) return { started: false, status };
+    const { port, uiPort } = embeddedPorts();
+    if (await portOpen(port)) {
+      throw new Error(
+        `port ${port} is taken by another process; set SKYRUN_TEMPORAL_PORT, or TEMPORAL_ADDRESS to use that server`,
+      );
+    }
+    const bin = ensureTemporalCli(log);
+    mkdirSync(serverDir(), { recursive: true });
+    const args = [
+      'server',
+      'start-dev',
+      '--db-filename',
+      status.dbFile,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--ui-port',
+      String(uiPort),
+      '--log-level',
+      'warn',
+      ...SEARCH_ATTRIBUTE_FLAGS.flatMap((sa) => ['--search-attribute', sa]),
+      ...(process.env.SKYRUN_SERVER_ARGS ? process.env.SKYRUN_SERVER_ARGS.split(' ').filter(Boolean) : []),
+    ];
+    const out = openSync(path.join(serverDir(), 'server.log'), 'a');
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    child.unref();
+    writeFileSync(path.join(serverDir(), 'server.json'), JSON.stringify({ pid: child.pid, port, uiPort }));
+    for (let i = 0; i < 600; i++) {
+      if (!processAlive(child.pid!)) {
+        const tail = readFileSync(path.join(serverDir(), 'server.log'), 'utf8').split('\n').slice(-15).join('\n');
+        throw new Error(`the Temporal dev server exited at start; its log (${serverDir()}/server.log) ends with:\n${tail}`);
+      }
+      if (await portOpen(port)) break;
+      await sleep(100);
+    }
+    status = await serverStatus();
+    if (!status.running) throw new Error(`the Temporal dev server did not open port ${port} within 60 s`);
+    return { started: true, status };
+  });
+}
+
+async function stopPid(file: string): Promise<boolean> {
+  const info = readJson<PidFile>(file);
+  if (!info || !processAlive(info.pid)) {
+    rmSync(file, { force: true });
+    return false;
+  }
+  process.kill(info.pid, 'SIGTERM');
+  for (let i = 0; i < 100 && processAlive(info.pid); i++) await sleep(100);
+  if (processAlive(info.pid)) process.kill(info.pid, 'SIGKILL');
+  rmSync(file, { force: true });
+  return true;
+}
+
+export async function stopServer(): Promise<boolean> {
+  await stopWorker();
+  return stopPid(path.join(serverDir(), 'server.json'));
+}
+
+// ---- background worker ---------------------------------------------------------------------
+
+export function workerFile(): string {
+  return homePath('worker.json');
+}
+
+/** Identifies the installed build, so a rebuilt SkyRun replaces an old background worker. */
+export function buildId(): string {
+  const files = [path.join(__dirname, 'main.js'), path.join(__dirname, '..', 'workflow-bundle.js')];
+  return files.map((f) => Math.round(statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0)).join('-');
+}
+
+export async function workerStatus(): Promise<{ running: boolean; pid?: number; current: boolean }> {
+  const info = readJson<PidFile & { build?: string; ready?: boolean }>(workerFile());
+  const running = !!info && processAlive(info.pid) && !!info.ready;
+  return { running, pid: running ? info!.pid : undefined, current: running && info!.build === buildId() };
+}
+
+export async function ensureWorker(): Promise<{ started: boolean; pid: number }> {
+  return withLock('worker', async () => {
+    const st = await workerStatus();
+    if (st.running && st.current) return { started: false, pid: st.pid! };
+    if (st.running) await stopWorker();
+    const out = openSync(homePath('worker.log'), 'a');
+    const child = spawn(process.execPath, [path.join(__dirname, 'main.js'), '--background'], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: process.env,
+    });
+    closeSync(out);
+    child.unref();
+    for (let i = 0; i < 1200; i++) {
+      const info = readJson<PidFile & { ready?: boolean }>(workerFile());
+      if (info && info.pid === child.pid && info.ready) return { started: true, pid: child.pid! };
+      if (!processAlive(child.pid!)) break;
+      await sleep(50);
+    }
+    const tail = existsSync(homePath('worker.log'))
+      ? readFileSync(homePath('worker.log'), 'utf8').split('\n').slice(-20).join('\n')
+      : '';
+    throw new Error(`the SkyRun worker did not start; ${homePath('worker.log')} ends with:\n${tail}`);
+  });
+}
+
+export async function stopWorker(): Promise<boolean> {
+  return stopPid(workerFile());
+}

@@ -1,0 +1,76 @@
+/** The SkyRun worker: one task queue, SkyRun's workflows and activities. */
+import { existsSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { activities } from '../activities';
+import { homePath } from '../activities/home';
+import { SEARCH_ATTRIBUTE_FLAGS, TASK_QUEUE } from '../core/search-attributes';
+import { dataConverter } from '../client/codec';
+import { serverSettings } from '../client/config';
+import { buildId, startServer, workerFile } from './embedded';
+
+/** Workflow code: the bundle `npm run build` writes, or the sources (bundled at start). */
+export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = path.join(__dirname, '..', 'workflow-bundle.js');
+  return existsSync(bundle)
+    ? { workflowBundle: { codePath: bundle } }
+    : { workflowsPath: require.resolve('../workflows') };
+}
+
+export async function createWorker(connection: NativeConnection, namespace: string, opts: Partial<WorkerOptions> = {}) {
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue: TASK_QUEUE,
+    ...workflowSource(),
+    activities,
+    dataConverter: dataConverter(),
+    maxConcurrentActivityTaskExecutions: 200,
+    // a killed worker's sticky queue hands its workflows back to the shared queue quickly
+    stickyQueueScheduleToStartTimeout: '2s',
+    ...opts,
+  });
+}
+
+/** Register SkyRun's search attributes on a server that lacks them (production servers). */
+async function ensureSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
+  const types: Record<string, number> = { Keyword: 2, Bool: 5, Double: 4, Int: 3 };
+  const searchAttributes: Record<string, number> = {};
+  for (const f of SEARCH_ATTRIBUTE_FLAGS) {
+    const [name, type] = f.split('=') as [string, string];
+    searchAttributes[name] = types[type]!;
+  }
+  try {
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = Object.fromEntries(
+      Object.entries(searchAttributes).filter(([k]) => !(k in (existing.customAttributes ?? {}))),
+    );
+    if (Object.keys(missing).length) {
+      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+    }
+  } catch (e) {
+    console.warn(`could not register search attributes (${(e as Error).message}); register them with 'temporal operator search-attribute create'`);
+  }
+}
+
+/** Run a worker until SIGINT/SIGTERM. `background`: started by the CLI, reports readiness in SKYRUN_HOME. */
+export async function runWorker(opts: { background: boolean }): Promise<void> {
+  const settings = serverSettings();
+  if (settings.embedded) await startServer((m) => console.error(m));
+  const connection = await NativeConnection.connect(settings.connectionOptions);
+  if (!settings.embedded) await ensureSearchAttributes(connection, settings.namespace);
+  const worker = await createWorker(connection, settings.namespace);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => worker.shutdown());
+  if (opts.background) {
+    writeFileSync(workerFile(), JSON.stringify({ pid: process.pid, build: buildId(), ready: true }));
+  } else {
+    console.log(`SkyRun worker polling task queue '${TASK_QUEUE}' on ${settings.address} (namespace ${settings.namespace})`);
+  }
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+export const WORKER_LOG = () => homePath('worker.log');

@@ -1,0 +1,459 @@
+/**
+ * The cluster workflow, one per cluster (id `cluster/<name>`): an entity that optimizes,
+ * provisions with failover, then serves its job queue through updates and queries until it is
+ * downed. Autostop is a durable timer; it continues-as-new when the server suggests it.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type {
+  AutostopSetting,
+  ClusterInfo,
+  ClusterWorkflowInput,
+  JobRecord,
+  JobRequest,
+  SubmitJobResult,
+} from '../core/cluster';
+import { FailureTypes } from '../core/errors';
+import { offerLabel } from '../core/offers';
+import { SA } from '../core/search-attributes';
+import { isTerminal, type JobStatus, type Phase } from '../core/states';
+import {
+  cancelJobUpdate,
+  downUpdate,
+  pokeSignal,
+  setAutostopUpdate,
+  startUpdate,
+  statusQuery,
+  stopUpdate,
+  submitJobUpdate,
+} from './definitions';
+import { type Compensation, provisionWithFailover, runCompensations } from './provision';
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1s', maximumInterval: '20s' },
+});
+/** Status checks are short: a worker that dies during one is noticed within seconds. */
+const statusActs = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500ms', maximumInterval: '10s' },
+});
+const syncActs = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
+});
+
+/** Finished jobs kept in state (and carried across continue-as-new). */
+const KEPT_JOBS = 1000;
+const MAX_POLL_MS = 30_000;
+
+function describeJob(req: JobRequest): string {
+  return req.numGpusPerNode ? `${req.numGpusPerNode} GPU` : `${req.cpuDemand} CPU`;
+}
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+function runTimestamp(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}-${pad(d.getUTCHours())}-${pad(
+    d.getUTCMinutes(),
+  )}-${pad(d.getUTCSeconds())}-${pad(d.getUTCMilliseconds(), 3)}`;
+}
+
+class Cluster {
+  info: ClusterInfo;
+  pending: Array<{ id: number; request: JobRequest }>;
+  running = new Map<number, JobRequest>();
+  cancelRequested = new Set<number>();
+  nextJobId: number;
+  idleSince: number;
+  downRequested = false;
+  stopRequested = false;
+  startRequested = false;
+  compensations: Compensation[] = [];
+  provisionScope?: CancellationScope;
+  /** bumped by every event the main loop or a job watcher may wait for */
+  wake = 0;
+
+  constructor(readonly input: ClusterWorkflowInput) {
+    const c = input.carried;
+    this.info = c?.info ?? {
+      name: input.name,
+      status: 'INIT',
+      phase: 'Optimizing',
+      launchedAt: Date.now(),
+      autostop: input.autostop,
+      jobs: [],
+      attempts: [],
+      numNodes: input.numNodes,
+      resources: '',
+    };
+    this.pending = c?.pending ?? [];
+    this.nextJobId = c?.nextJobId ?? 1;
+    this.idleSince = c?.idleSince ?? Date.now();
+    if (c?.info.handle) {
+      this.compensations.push({
+        label: offerLabel(c.info.handle.offer),
+        cloud: c.info.handle.offer.cloud,
+        clusterName: input.name,
+      });
+    }
+  }
+
+  setPhase(phase: Phase): void {
+    this.info.phase = phase;
+    upsertSearchAttributes([{ key: SA.Phase, value: phase }]);
+  }
+
+  job(id: number): JobRecord | undefined {
+    return this.info.jobs.find((j) => j.id === id);
+  }
+
+  // ---- updates -------------------------------------------------------------------------
+
+  validateSubmit(req: JobRequest): void {
+    if (this.downRequested || this.info.status === 'TERMINATING' || this.info.status === 'TERMINATED') {
+      throw new Error(`cluster '${this.info.name}' is being torn down`);
+    }
+    if (this.info.status === 'STOPPED') {
+      throw new Error(`cluster '${this.info.name}' is STOPPED; start it with: skyrun start ${this.info.name}`);
+    }
+    if (!req.run && !req.setup) throw new Error('the job has nothing to run');
+  }
+
+  submit(req: JobRequest): SubmitJobResult {
+    const id = this.nextJobId++;
+    const taskId = `skyrun-${runTimestamp(Date.now())}_${this.info.name}_${id}`;
+    this.info.jobs.push({
+      id,
+      name: req.name,
+      status: 'PENDING',
+      submittedAt: Date.now(),
+      taskId,
+      resources: describeJob(req),
+    });
+    this.pending.push({ id, request: req });
+    this.wake++;
+    return { jobId: id, taskId };
+  }
+
+  validateCancel(id: number): void {
+    if (!this.job(id)) throw new Error(`job ${id} not found on cluster '${this.info.name}'`);
+  }
+
+  async cancel(id: number): Promise<JobStatus> {
+    const rec = this.job(id)!;
+    if (isTerminal(rec.status)) return rec.status;
+    const queued = this.pending.findIndex((p) => p.id === id);
+    if (queued >= 0) {
+      this.pending.splice(queued, 1);
+      this.finish(rec, 'CANCELLED');
+      return rec.status;
+    }
+    this.cancelRequested.add(id);
+    this.wake++;
+    if (this.info.handle) await acts.cancelJob({ handle: this.info.handle, jobId: id });
+    this.wake++;
+    await condition(() => isTerminal(rec.status));
+    return rec.status;
+  }
+
+  async down(): Promise<void> {
+    this.downRequested = true;
+    this.provisionScope?.cancel();
+    this.wake++;
+    await condition(() => this.info.status === 'TERMINATED');
+  }
+
+  async stop(): Promise<void> {
+    if (this.info.status !== 'UP') throw ApplicationFailure.nonRetryable(`cluster is ${this.info.status}`, FailureTypes.ClusterNotUp);
+    this.stopRequested = true;
+    this.wake++;
+    await condition(() => this.info.status !== 'UP');
+  }
+
+  async start(): Promise<void> {
+    if (this.info.status === 'UP') return;
+    this.startRequested = true;
+    this.wake++;
+    await condition(() => this.info.status !== 'STOPPED');
+  }
+
+  setAutostop(a: AutostopSetting | null): void {
+    this.info.autostop = a ?? undefined;
+    this.idleSince = Math.max(this.idleSince, Date.now());
+    this.wake++;
+  }
+
+  // ---- jobs ----------------------------------------------------------------------------
+
+  finish(rec: JobRecord, status: JobStatus, exitCode?: number): void {
+    rec.status = status;
+    rec.exitCode = exitCode;
+    rec.endedAt = Date.now();
+    this.idleSince = Date.now();
+    const finished = this.info.jobs.filter((j) => isTerminal(j.status));
+    if (finished.length > KEPT_JOBS) {
+      const drop = new Set(finished.slice(0, finished.length - KEPT_JOBS).map((j) => j.id));
+      this.info.jobs = this.info.jobs.filter((j) => !drop.has(j.id));
+    }
+    this.wake++;
+  }
+
+  /** FIFO with resource demand: a job starts when it fits beside the running ones. */
+  schedule(): void {
+    const offer = this.info.handle!.offer;
+    const gpusPerNode = offer.accelerator?.count ?? 0;
+    while (this.pending.length) {
+      const next = this.pending[0]!;
+      let cpu = 0;
+      let gpu = 0;
+      for (const r of this.running.values()) {
+        cpu += r.cpuDemand;
+        gpu += r.numGpusPerNode;
+      }
+      const fits =
+        this.running.size === 0 ||
+        (cpu + next.request.cpuDemand <= offer.vcpus && gpu + next.request.numGpusPerNode <= gpusPerNode);
+      if (!fits) return;
+      this.pending.shift();
+      this.running.set(next.id, next.request);
+      void this.runJob(next.id, next.request);
+    }
+  }
+
+  async runJob(id: number, req: JobRequest): Promise<void> {
+    const rec = this.job(id)!;
+    const handle = this.info.handle!;
+    rec.startedAt = Date.now();
+    try {
+      rec.status = req.setup ? 'SETTING_UP' : 'RUNNING';
+      if (req.workdir) {
+        await syncActs.syncWorkdir.executeWithOptions({ summary: `job ${id}: sync workdir` }, [
+          { handle, workdir: req.workdir },
+        ]);
+      }
+      if (req.setup) {
+        const r = await this.runPhase(id, 'setup', req, rec);
+        if (this.cancelRequested.has(id)) return this.finish(rec, 'CANCELLED', r.exitCode);
+        if (r.exitCode !== 0) {
+          rec.failedRank = r.rank;
+          return this.finish(rec, 'FAILED_SETUP', r.exitCode);
+        }
+        rec.status = 'RUNNING';
+      }
+      if (!req.run) return this.finish(rec, 'SUCCEEDED', 0);
+      const r = await this.runPhase(id, 'run', req, rec);
+      if (this.cancelRequested.has(id)) return this.finish(rec, 'CANCELLED', r.exitCode);
+      if (r.lost) {
+        rec.failedRank = r.rank;
+        return this.finish(rec, 'FAILED_DRIVER');
+      }
+      if (r.exitCode !== 0) rec.failedRank = r.rank;
+      this.finish(rec, r.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', r.exitCode);
+    } catch (e) {
+      this.finish(rec, this.cancelRequested.has(id) ? 'CANCELLED' : 'FAILED_DRIVER');
+    } finally {
+      this.running.delete(id);
+      this.cancelRequested.delete(id);
+      this.wake++;
+    }
+  }
+
+  /**
+   * Start a phase on every node, then watch it with short status activities behind a durable
+   * timer that backs off (a poke or a cancel checks at once). A failing rank fails the gang.
+   */
+  async runPhase(
+    id: number,
+    phase: 'setup' | 'run',
+    req: JobRequest,
+    rec: JobRecord,
+  ): Promise<{ exitCode?: number; rank?: number; lost?: boolean }> {
+    const handle = this.info.handle!;
+    await acts.startPhase.executeWithOptions({ summary: `job ${id}: start ${phase} on ${handle.nodes.length} node(s)` }, [
+      { handle, jobId: id, phase, taskId: rec.taskId, job: req },
+    ]);
+    let delay = 1000;
+    let killed = false;
+    for (;;) {
+      const states = await statusActs.phaseStatus.executeWithOptions({ summary: `job ${id}: ${phase} status` }, [
+        { handle, jobId: id, phase },
+      ]);
+      const failed = states.findIndex((s) => s.state === 'lost' || (s.state === 'done' && s.exitCode !== 0));
+      const allDone = states.every((s) => s.state === 'done' || s.state === 'lost');
+      if (allDone) {
+        if (failed < 0) return { exitCode: 0 };
+        const s = states[failed]!;
+        return s.state === 'done' ? { exitCode: s.exitCode, rank: failed } : { rank: failed, lost: true };
+      }
+      if (failed >= 0 && !killed) {
+        // gang semantics: one rank failed, so stop the others
+        killed = true;
+        await acts.cancelJob({ handle, jobId: id });
+        continue;
+      }
+      const seen = this.wake;
+      await condition(() => this.wake !== seen, delay);
+      delay = Math.min(Math.round(delay * 1.5), MAX_POLL_MS);
+    }
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------
+
+  async provision(): Promise<void> {
+    const { input } = this;
+    this.setPhase('Optimizing');
+    const res = await acts.optimizeOffers.executeWithOptions({ summary: 'optimize' }, [
+      { candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes },
+    ]);
+    if (!res.offers.length) {
+      throw ApplicationFailure.nonRetryable(
+        `No enabled infra can run this task (enabled: ${res.enabled.join(', ') || 'none'}).`,
+        FailureTypes.ResourcesUnavailable,
+      );
+    }
+    this.setPhase('Provisioning');
+    this.provisionScope = new CancellationScope();
+    const handle = await this.provisionScope.run(() =>
+      provisionWithFailover({
+        clusterName: input.name,
+        offers: res.offers,
+        attempts: this.info.attempts,
+        compensations: this.compensations,
+      }),
+    );
+    this.provisionScope = undefined;
+    this.info.handle = handle;
+    this.info.resources = `${input.numNodes}x ${offerLabel(handle.offer)}`;
+    this.info.status = 'UP';
+    this.idleSince = Date.now();
+    this.setPhase('Up');
+  }
+
+  autostopRemaining(): number | undefined {
+    const a = this.info.autostop;
+    if (!a || a.idleMinutes < 0 || this.info.status !== 'UP') return undefined;
+    if (this.running.size || this.pending.length) return undefined;
+    return Math.max(0, this.idleSince + a.idleMinutes * 60_000 - Date.now());
+  }
+
+  async serve(): Promise<void> {
+    for (;;) {
+      if (this.downRequested) return;
+      if (this.stopRequested) {
+        this.stopRequested = false;
+        await this.doStop();
+      }
+      if (this.startRequested) {
+        this.startRequested = false;
+        this.info.status = 'UP';
+        this.idleSince = Date.now();
+        this.setPhase('Up');
+      }
+      if (this.info.status === 'UP') this.schedule();
+      if (
+        workflowInfo().continueAsNewSuggested &&
+        this.running.size === 0 &&
+        this.cancelRequested.size === 0 &&
+        allHandlersFinished()
+      ) {
+        await continueAsNew<typeof clusterWorkflow>({
+          ...this.input,
+          carried: { info: this.info, pending: this.pending, nextJobId: this.nextJobId, idleSince: this.idleSince },
+        });
+      }
+      const seen = this.wake;
+      const remaining = this.autostopRemaining();
+      if (remaining === undefined) {
+        await condition(() => this.wake !== seen || workflowInfo().continueAsNewSuggested);
+        continue;
+      }
+      const woke = await condition(() => this.wake !== seen, remaining, {
+        summary: `autostop in ${Math.round(remaining / 60_000)} min`,
+      });
+      if (!woke && this.autostopRemaining() === 0) {
+        if (this.info.autostop!.down) this.downRequested = true;
+        else await this.doStop();
+      }
+    }
+  }
+
+  async doStop(): Promise<void> {
+    // local nodes have nothing to power off; clouds stop their instances (later issues)
+    for (const id of this.running.keys()) this.cancelRequested.add(id);
+    if (this.info.handle) for (const id of this.running.keys()) await acts.cancelJob({ handle: this.info.handle, jobId: id });
+    await condition(() => this.running.size === 0);
+    this.info.status = 'STOPPED';
+    this.setPhase('Stopped');
+  }
+
+  async teardown(): Promise<void> {
+    this.info.status = 'TERMINATING';
+    this.setPhase('CleaningUp');
+    await CancellationScope.nonCancellable(async () => {
+      for (const p of this.pending.splice(0)) this.finish(this.job(p.id)!, 'CANCELLED');
+      if (this.info.handle) {
+        for (const id of this.running.keys()) {
+          this.cancelRequested.add(id);
+          await acts.cancelJob({ handle: this.info.handle, jobId: id });
+        }
+        this.wake++;
+        await condition(() => this.running.size === 0);
+      }
+      await runCompensations(this.compensations);
+    });
+    this.info.status = 'TERMINATED';
+    this.wake++;
+  }
+}
+
+export async function clusterWorkflow(input: ClusterWorkflowInput): Promise<ClusterInfo> {
+  const c = new Cluster(input);
+  setHandler(statusQuery, () => c.info);
+  setHandler(submitJobUpdate, (req) => c.submit(req), { validator: (req) => c.validateSubmit(req) });
+  setHandler(cancelJobUpdate, (id) => c.cancel(id), { validator: (id) => c.validateCancel(id) });
+  setHandler(downUpdate, () => c.down());
+  setHandler(stopUpdate, () => c.stop());
+  setHandler(startUpdate, () => c.start());
+  setHandler(setAutostopUpdate, (a) => c.setAutostop(a));
+  setHandler(pokeSignal, () => {
+    c.wake++;
+  });
+  try {
+    if (!input.carried) await c.provision();
+    await c.serve();
+  } catch (e) {
+    if (!isCancellation(e) && !c.downRequested) {
+      c.info.error = e instanceof Error ? e.message : String(e);
+      for (const p of c.pending.splice(0)) c.finish(c.job(p.id)!, 'CANCELLED');
+      await c.teardown();
+      c.setPhase('Failed');
+      await condition(allHandlersFinished);
+      throw e;
+    }
+    if (!c.downRequested) {
+      // the workflow itself was cancelled: clean up, then report the cancellation
+      await c.teardown();
+      c.setPhase('Terminated');
+      throw e;
+    }
+  }
+  await c.teardown();
+  c.setPhase('Terminated');
+  await condition(allHandlersFinished);
+  return c.info;
+}

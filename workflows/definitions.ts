@@ -1,0 +1,21 @@
+/**
+ * The cluster workflow's messages. The client imports this file alone, so it stays free of
+ * anything but the definitions.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../core/cluster';
+import type { JobStatus } from '../core/states';
+
+/** Queue a job (setup and/or run); returns its id at once. */
+export const submitJobUpdate = defineUpdate<SubmitJobResult, [JobRequest]>('submitJob');
+/** Cancel a job; returns once every rank's process tree is gone. */
+export const cancelJobUpdate = defineUpdate<JobStatus, [number]>('cancelJob');
+/** Tear the cluster down (verified); returns when the nodes are gone. */
+export const downUpdate = defineUpdate<void, []>('down');
+export const stopUpdate = defineUpdate<void, []>('stop');
+export const startUpdate = defineUpdate<void, []>('start');
+/** null cancels autostop */
+export const setAutostopUpdate = defineUpdate<void, [AutostopSetting | null]>('setAutostop');
+/** A hint that a job may have changed state: check now instead of at the next timer. */
+export const pokeSignal = defineSignal<[]>('poke');
+export const statusQuery = defineQuery<ClusterInfo>('status');

@@ -1,0 +1,1 @@
+export { clusterWorkflow } from './cluster';

@@ -1,0 +1,130 @@
+/**
+ * Provisioning with failover: the routine the cluster and managed-job workflows share.
+ * For each ranked offer: register its teardown first, then provision; on failure classify,
+ * run that offer's teardown, block the scope and go on. Cleanup runs non-cancellable.
+ */
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
+import { FailureTypes, isErrorClass, scopeOf } from '../core/errors';
+import { type Block, blockFor, type Offer, offerLabel, unblocked } from '../core/offers';
+import { SA } from '../core/search-attributes';
+
+const provisionActs = proxyActivities<Activities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '2 minutes',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 8 },
+});
+
+const teardownActs = proxyActivities<Activities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
+});
+
+export interface Compensation {
+  label: string;
+  cloud: string;
+  clusterName: string;
+}
+
+/** Run every pending compensation; keep retrying, and say CleanupBlocked while it fails. */
+export async function runCompensations(comps: Compensation[]): Promise<void> {
+  await CancellationScope.nonCancellable(async () => {
+    while (comps.length) {
+      const c = comps[comps.length - 1]!;
+      for (let round = 0; ; round++) {
+        try {
+          await teardownActs.teardown.executeWithOptions({ summary: `teardown ${c.label}` }, [
+            { cloud: c.cloud, clusterName: c.clusterName },
+          ]);
+          break;
+        } catch (e) {
+          if (round === 0) upsertSearchAttributes([{ key: SA.Phase, value: 'CleanupBlocked' }]);
+          await sleep(Math.min(60_000 * 2 ** round, 15 * 60_000));
+        }
+      }
+      comps.pop();
+    }
+  });
+}
+
+function attemptsTable(attempts: ProvisionAttempt[]): string {
+  const rows = attempts.map(
+    (a, i) => `| ${i + 1} | ${a.offer} | ${a.outcome} | ${a.errorClass ?? ''} | ${(a.reason ?? '').replace(/\|/g, '/')} |`,
+  );
+  return ['| # | offer | outcome | class | reason |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+export function attemptsText(attempts: ProvisionAttempt[]): string {
+  return attempts.map((a) => `  ${a.offer}: ${a.errorClass ?? ''} ${a.reason ?? ''}`.trimEnd()).join('\n');
+}
+
+export interface FailoverOptions {
+  clusterName: string;
+  offers: Offer[];
+  attempts: ProvisionAttempt[];
+  compensations: Compensation[];
+  labels?: Record<string, string>;
+}
+
+export async function provisionWithFailover(opts: FailoverOptions): Promise<ClusterHandle> {
+  const blocks: Block[] = [];
+  const { offers, attempts } = opts;
+  for (let i = 0; i < offers.length; i++) {
+    const offer = unblocked(offers[i]!, blocks);
+    if (!offer) continue;
+    const label = offerLabel(offer);
+    const comp: Compensation = { label, cloud: offer.cloud, clusterName: opts.clusterName };
+    opts.compensations.push(comp); // registered before the create
+    upsertSearchAttributes([
+      { key: SA.Cloud, value: offer.cloud },
+      { key: SA.Region, value: offer.region },
+      { key: SA.Spot, value: offer.spot },
+      { key: SA.HourlyPrice, value: offer.hourlyPrice * offer.numNodes },
+    ]);
+    try {
+      const handle = await provisionActs.provision.executeWithOptions(
+        { summary: `provision ${label} (offer ${i + 1} of ${offers.length})` },
+        [
+          {
+            clusterName: opts.clusterName,
+            offer,
+            offerKey: `${workflowInfo().workflowId}#${i}`,
+            labels: opts.labels ?? {},
+          },
+        ],
+      );
+      attempts.push({ offer: label, outcome: 'ok' });
+      setCurrentDetails(attemptsTable(attempts));
+      return handle;
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      const cause = e instanceof Error && 'cause' in e ? (e.cause as Error | undefined) : undefined;
+      const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+      const cls = isErrorClass(type) ? type : 'unknown';
+      attempts.push({ offer: label, outcome: 'failed', errorClass: cls, reason: cause?.message ?? String(e) });
+      setCurrentDetails(attemptsTable(attempts));
+      await runCompensations([comp]);
+      opts.compensations.splice(opts.compensations.indexOf(comp), 1);
+      if (cls === 'invalid') break;
+      const b = blockFor(offer, scopeOf(cls));
+      if (b) blocks.push(b);
+    }
+  }
+  throw ApplicationFailure.nonRetryable(
+    `Failed to provision '${opts.clusterName}' on every candidate:\n${attemptsText(attempts)}`,
+    FailureTypes.ResourcesUnavailable,
+  );
+}
