@@ -178,3 +178,29 @@ test('README quick start task file exists and is the one the tests launch', () =
   expect(readme).toContain('npx skyrun launch -y examples/hello.yaml');
   expect(readme).toContain('npm test');
 });
+
+test('Ctrl-C while the log streams detaches; the job goes on', async () => {
+  const child = sr.spawn(['launch', '-y', '-c', 'detach', '--', 'echo begun; sleep 30']);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await eventually(() => out.includes('begun'));
+  child.kill('SIGINT');
+  const r = await child.result;
+  expect(r.code).toBe(101);
+  expect(r.stderr).toContain('it goes on running');
+  expect((await sr.run(['queue', 'detach'])).stdout).toMatch(/^1\s.*RUNNING$/m);
+  expect((await sr.run(['down', '-y', 'detach'])).code).toBe(0);
+});
+
+test('--down tears the cluster down once its job ends (autodown); -i shows in status', async () => {
+  const r = await sr.run(['launch', '-y', '-c', 'autodown', '--down', '--', 'echo short-lived']);
+  expect(r.stdout).toContain('short-lived');
+  await eventually(async () => (await client.workflow.getHandle('cluster/autodown').describe()).status.name === 'COMPLETED');
+  expect(existsSync(path.join(sr.home, 'clusters', 'autodown'))).toBe(false);
+
+  expect((await sr.run(['launch', '-y', '-c', 'idle', '-i', '30', '--', 'true'])).code).toBe(0);
+  expect((await sr.run(['status', 'idle'])).stdout).toMatch(/^idle\s.*UP\s+30m\s/m);
+  expect((await sr.run(['autostop', 'idle', '-i', '45', '--down'])).code).toBe(0);
+  expect((await sr.run(['status', 'idle'])).stdout).toMatch(/^idle\s.*UP\s+45m \(down\)\s/m);
+  expect((await sr.run(['down', '-y', 'idle'])).code).toBe(0);
+});

@@ -5,8 +5,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { REPO } from './helpers/skyrun';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const dir = path.join(REPO, 'test', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

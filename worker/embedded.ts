@@ -102,7 +102,7 @@ export async function startServer(log: (m: string) => void): Promise<{ started: 
         `port ${port} is taken by another process; set SKYRUN_TEMPORAL_PORT, or TEMPORAL_ADDRESS to use that server`,
       );
     }
-    const bin = ensureTemporalCli(log);
+    const bin = await ensureTemporalCli(log);
     mkdirSync(serverDir(), { recursive: true });
     const args = [
       'server',
