@@ -1,9 +1,9 @@
 /** Turning provider errors into ApplicationFailures whose type is the taxonomy class. */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ProviderError } from '../core/errors';
 
 export function asFailure(e: unknown): Error {
-  if (e instanceof ApplicationFailure) return e;
+  if (e instanceof ApplicationFailure || e instanceof CancelledFailure) return e;
   if (e instanceof ProviderError) {
     return e.errorClass === 'transient'
       ? ApplicationFailure.retryable(e.message, 'transient')

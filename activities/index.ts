@@ -26,6 +26,22 @@ async function onAllNodes<T>(handle: ClusterHandle, fn: (n: NodeInfo) => Promise
   return Promise.all(handle.nodes.map(fn));
 }
 
+/**
+ * Run `fn` while heartbeating every second: a worker that dies mid-activity is noticed at the
+ * heartbeat timeout (seconds), not the start-to-close timeout, and cancels reach the activity.
+ */
+async function heartbeating<T>(fn: (details: { set(d: unknown): void }) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  let details: unknown;
+  const timer = setInterval(() => ctx.heartbeat(details), 1000);
+  try {
+    ctx.heartbeat(details);
+    return await fn({ set: (d) => (details = d) });
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export interface PhaseRequest {
   handle: ClusterHandle;
   jobId: number;
@@ -40,17 +56,27 @@ export const activities = {
   },
 
   async provision(req: ProvisionRequest): Promise<ClusterHandle> {
-    return mapped(() =>
-      providerFor(req.offer.cloud).provision(req, (ids) => Context.current().heartbeat({ instanceIds: ids })),
+    const ctx = Context.current();
+    return heartbeating((details) =>
+      mapped(() =>
+        providerFor(req.offer.cloud).provision(req, {
+          heartbeat: (ids) => {
+            details.set({ instanceIds: ids });
+            ctx.heartbeat({ instanceIds: ids });
+          },
+          // rejects as soon as a cancel arrives (with a heartbeat)
+          sleep: (ms) => ctx.sleep(ms),
+        }),
+      ),
     );
   },
 
   async teardown(req: { cloud: string; clusterName: string }): Promise<void> {
-    return mapped(() => providerFor(req.cloud).terminate(req.clusterName));
+    return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
   },
 
   async syncWorkdir(req: { handle: ClusterHandle; workdir: string }): Promise<void> {
-    await onAllNodes(req.handle, (n) => runnerFor(n.runner).syncWorkdir(req.workdir));
+    await heartbeating(() => onAllNodes(req.handle, (n) => runnerFor(n.runner).syncWorkdir(req.workdir)));
   },
 
   async startPhase(req: PhaseRequest): Promise<void> {

@@ -1,12 +1,16 @@
 /**
  * The optimizer: from a task's resource candidates to offers ranked by hourly cost, minus the
- * blocklist. any_of: cheapest first across candidates; ordered: the user's order, cheapest
- * first within each candidate. Runs as an activity (the workflow's source of truth) and in the
- * CLI for --dryrun and the table printed before a launch.
+ * blocklist. Every enabled provider gives its own offers (catalog-priced ones through
+ * activities/catalog); any_of: cheapest first across candidates; ordered: the user's order,
+ * cheapest first within each candidate. Ties keep enumeration order (provider order, then the
+ * provider's own order), as SkyPilot's strict `<` does. Runs as an activity (the workflow's
+ * source of truth) and in the CLI for `optimize`, --dryrun and the table printed before a launch.
  */
 import { type Block, type Offer, unblocked } from '../core/offers';
+import { formatAccelerator } from '../core/resources';
 import type { Resources } from '../core/task';
 import { allProviders } from './clouds';
+import type { Provider } from './clouds/provider';
 
 export interface OptimizeRequest {
   candidates: Resources[];
@@ -20,6 +24,8 @@ export interface OptimizeResult {
   /** enabled infra that was asked, for the message when nothing fits */
   enabled: string[];
   disabled: Array<{ infra: string; reason: string }>;
+  /** when nothing fits a request with accelerators: the catalog's nearest offered names */
+  nearestAccelerators?: string[];
 }
 
 export function describeResources(r: Resources): string {
@@ -34,11 +40,23 @@ export function describeResources(r: Resources): string {
   return parts.length ? parts.join(', ') : 'any';
 }
 
-export async function optimize(req: OptimizeRequest): Promise<OptimizeResult> {
+/**
+ * Ranks offers given per candidate (index = candidate): drops blocked zones/offers, then sorts
+ * by hourly price, stably. `ordered` keeps the candidates' order (cheapest first within each).
+ */
+export function rankOffers(perCandidate: readonly Offer[][], ordered: boolean, blocks: readonly Block[] = []): Offer[] {
+  const byPrice = (a: Offer, b: Offer) => a.hourlyPrice - b.hourlyPrice;
+  const lists = perCandidate.map((list) =>
+    list.map((o) => unblocked(o, blocks)).filter((o): o is Offer => o !== undefined).sort(byPrice),
+  );
+  return ordered ? lists.flat() : lists.flat().sort(byPrice);
+}
+
+export async function optimize(req: OptimizeRequest, opts: { providers?: Provider[] } = {}): Promise<OptimizeResult> {
   const enabled: string[] = [];
   const disabled: OptimizeResult['disabled'] = [];
   const perCandidate: Offer[][] = req.candidates.map(() => []);
-  for (const p of allProviders()) {
+  for (const p of opts.providers ?? allProviders()) {
     const check = await p.check();
     if (!check.enabled) {
       disabled.push({ infra: p.name, reason: check.reason ?? 'disabled' });
@@ -46,17 +64,27 @@ export async function optimize(req: OptimizeRequest): Promise<OptimizeResult> {
     }
     enabled.push(p.name);
     for (let i = 0; i < req.candidates.length; i++) {
-      for (const o of await p.offers(req.candidates[i]!, req.numNodes, i)) {
-        const left = unblocked(o, req.blocks ?? []);
-        if (left) perCandidate[i]!.push(left);
+      perCandidate[i]!.push(...(await p.offers(req.candidates[i]!, req.numNodes, i)));
+    }
+  }
+  const offers = rankOffers(perCandidate, req.ordered, req.blocks ?? []);
+  const result: OptimizeResult = { offers, enabled, disabled };
+  if (!offers.length) {
+    const names = [...new Set(req.candidates.flatMap((c) => (c.accelerator ? [c.accelerator.name] : [])))];
+    if (names.length) {
+      try {
+        const { loadCatalog } = await import('./catalog');
+        const catalog = await loadCatalog();
+        const asked = new Set(names.map((n) => n.toLowerCase()));
+        const near = new Set<string>();
+        for (const n of names) for (const x of catalog.nearestAccelerators(n)) if (!asked.has(x.toLowerCase())) near.add(x);
+        result.nearestAccelerators = [...near];
+      } catch {
+        // no catalog, no hint: the message still names the request
       }
     }
   }
-  const byPrice = (a: Offer, b: Offer) => a.hourlyPrice - b.hourlyPrice;
-  const offers = req.ordered
-    ? perCandidate.flatMap((list) => [...list].sort(byPrice))
-    : perCandidate.flat().sort(byPrice);
-  return { offers, enabled, disabled };
+  return result;
 }
 
 export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): string {
@@ -66,8 +94,18 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
     `Enabled infra: ${res.enabled.join(', ') || 'none'}.`,
   ];
   for (const d of res.disabled) lines.push(`Disabled: ${d.infra}: ${d.reason}`);
-  if (req.candidates.some((c) => c.accelerator) && res.enabled.every((e) => e === 'local')) {
+  const known = new Set([...res.enabled, ...res.disabled.map((d) => d.infra)]);
+  const missing = [...new Set(req.candidates.map((c) => c.infra.cloud).filter((c): c is string => !!c && !known.has(c)))];
+  if (missing.length) lines.push(`Not available in this SkyRun: ${missing.join(', ')} (no provider for it yet).`);
+  if (res.nearestAccelerators?.length) {
+    lines.push(`Try one of these offered accelerators: ${res.nearestAccelerators.join(', ')}.`);
+  }
+  const accs = req.candidates.flatMap((c) => (c.accelerator ? [c.accelerator] : []));
+  if (accs.length && res.enabled.every((e) => e === 'local')) {
     lines.push('Hint: local infra has no accelerators; drop `accelerators` or pick an infra that has them.');
+  }
+  if (accs.length) {
+    lines.push(`Hint: \`skyrun show-gpus\` lists the accelerators the catalog offers; \`skyrun show-gpus ${formatAccelerator(accs[0]!)}\` where and at what price.`);
   }
   return lines.join('\n');
 }

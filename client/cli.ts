@@ -12,6 +12,7 @@ import {
   applyOverrides,
   checkLaunchable,
   parseTask,
+  substituteEnvs,
   taskFromCommand,
   TaskValidationError,
   validateName,
@@ -103,7 +104,8 @@ function loadTask(entry: string[], flags: TaskFlags & { accelerators?: string })
     name: flags.name,
     workdir: flags.workdir,
   };
-  return applyOverrides(task, overrides);
+  // ${VAR} in workdir and file_mounts come from envs, after --env has had its say
+  return substituteEnvs(applyOverrides(task, overrides));
 }
 
 function refuseUnlaunchable(task: TaskSpec): void {
@@ -161,6 +163,16 @@ function hints(cluster: string, jobId: number): void {
   log(`  Down:    skyrun down -y ${cluster}`);
 }
 
+/** Ranked offers of every enabled infra for the task, as the considered-resources table. */
+async function planTable(task: TaskSpec, opts: { all?: boolean } = {}): Promise<string> {
+  const { optimize, noOfferMessage } = await import('../activities/optimizer');
+  const { offersTable } = await import('./display');
+  const req = { candidates: task.candidates, ordered: task.ordered, numNodes: task.numNodes };
+  const plan = await optimize(req);
+  if (!plan.offers.length) throw new CliError(noOfferMessage(req, plan));
+  return offersTable(plan.offers, task.numNodes, opts);
+}
+
 let exitCode: number = ExitCode.SUCCEEDED;
 
 /** Wrap an action so its returned exit code becomes the process's. */
@@ -186,6 +198,7 @@ export function buildProgram(): Command {
       .option('-y, --yes', 'do not ask for confirmation')
       .option('-d, --detach-run', 'return once the job is submitted')
       .option('--dryrun', 'print the plan and stop')
+      .option('-r, --retry-until-up', 'when every candidate fails, wait and search again until one comes up')
       .option('-i, --idle-minutes-to-autostop <n>', 'stop the cluster after N idle minutes')
       .option('--down', 'tear the cluster down when idle (after -i minutes, or once its jobs end)'),
   ).action(act(async (entry: string[], opts) => {
@@ -194,19 +207,14 @@ export function buildProgram(): Command {
     const cluster: string = opts.cluster ?? defaultClusterName();
     checkClusterName(cluster);
     const autostop = autostopFrom(opts, task);
-    const { optimize, noOfferMessage } = await import('../activities/optimizer');
-    const { offersTable } = await import('./display');
-    const req = { candidates: task.candidates, ordered: task.ordered, numNodes: task.numNodes };
-    const plan = await optimize(req);
-    if (!plan.offers.length) throw new CliError(noOfferMessage(req, plan));
-    log(offersTable(plan.offers, task.numNodes));
+    log(await planTable(task));
     if (opts.dryrun) return ExitCode.SUCCEEDED;
     const client = await connect();
     try {
       const existing = await client.info(cluster);
       if (!existing) await confirm(`Launching a new cluster '${cluster}'. Proceed?`, opts.yes);
       else log(`Cluster '${cluster}' exists (${existing.status}); running the task on it.`);
-      const { jobId } = await client.launch(task, { cluster, autostop });
+      const { jobId } = await client.launch(task, { cluster, autostop, retryUntilUp: opts.retryUntilUp });
       log(`Submitted job ${jobId} to cluster '${cluster}'.`);
       if (opts.detachRun) {
         hints(cluster, jobId);
@@ -241,6 +249,77 @@ export function buildProgram(): Command {
       await client.close();
     }
   }));
+
+  addTaskFlags(
+    program
+      .command('optimize')
+      .description('Print the resources the optimizer considers for a task (cheapest first) and exit')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-a, --all', 'every offer (each region), not only the cheapest per infra'),
+  ).action(act(async (entry: string[], opts) => {
+    const task = loadTask(entry, opts);
+    refuseUnlaunchable(task);
+    console.log(await planTable(task, { all: !!opts.all }));
+  }));
+
+  program
+    .command('show-gpus')
+    .description('List the accelerators the catalog offers; with NAME[:N], where and at what price')
+    .argument('[accelerator]', 'accelerator name, optionally with a count (A100:8)')
+    .option('--infra <cloud>', 'only this cloud (aws, gcp)')
+    .option('-a, --all', 'every accelerator, TPUs included')
+    .action(act(async (accArg: string | undefined, opts) => {
+      const { loadCatalog } = await import('../activities/catalog');
+      const { acceleratorCountsTable, acceleratorOfferingsTable } = await import('./display');
+      const catalog = await loadCatalog();
+      let cloud: string | undefined;
+      if (opts.infra !== undefined) {
+        const { parseInfra } = await import('../core/resources');
+        const loc = parseInfra(opts.infra);
+        if (!loc.ok) throw new CliError(`--infra ${opts.infra}: ${loc.error}`, ExitCode.INVALID_INPUT);
+        cloud = loc.value.cloud;
+        if (cloud !== undefined && !catalog.clouds().includes(cloud)) {
+          throw new CliError(`--infra ${opts.infra}: no catalog for '${cloud}' (catalogs: ${catalog.clouds().join(', ')})`, ExitCode.INVALID_INPUT);
+        }
+      }
+      const clouds = cloud !== undefined ? [cloud] : catalog.clouds();
+      if (accArg === undefined) {
+        const list = catalog.accelerators({ cloud }).filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+        console.log(acceleratorCountsTable(list, clouds));
+        if (!opts.all) console.log('\nTPUs hidden; -a lists every accelerator. skyrun show-gpus NAME[:N] shows instance types and prices.');
+        return;
+      }
+      const { parseAcceleratorString } = await import('../core/resources');
+      const acc = parseAcceleratorString(accArg);
+      if (!acc.ok) throw new CliError(`${accArg}: ${acc.error}`, ExitCode.INVALID_INPUT);
+      const count = accArg.includes(':') ? acc.value.count : undefined;
+      const list = catalog.accelerators({ name: acc.value.name, count, cloud });
+      if (!list.length) {
+        const near = catalog.nearestAccelerators(acc.value.name);
+        const where = cloud ? ` on ${cloud}` : '';
+        throw new CliError(`Catalog (${catalog.source}) offers no ${accArg}${where}.` + (near.length ? ` Try one of these offered accelerators: ${near.join(', ')}.` : ''));
+      }
+      console.log(acceleratorOfferingsTable(list));
+    }));
+
+  const catalogCmd = program.command('catalog').description('Manage the instance catalogs (prices and offerings)');
+  catalogCmd
+    .command('update')
+    .description('Download the latest SkyPilot-schema catalogs into SKYRUN_HOME/catalogs')
+    .option('--url <base>', 'base URL holding <cloud>/vms.csv (default: $SKYRUN_CATALOG_URL or the public SkyPilot catalog v8)')
+    .option('--clouds <list>', 'comma-separated clouds', 'aws,gcp')
+    .option('--timeout <seconds>', 'per-download timeout', '30')
+    .action(act(async (opts) => {
+      const { updateCatalog } = await import('../activities/catalog');
+      const seconds = Number(opts.timeout);
+      if (!(seconds > 0)) throw new CliError(`--timeout ${opts.timeout}: expected a positive number of seconds`, ExitCode.INVALID_INPUT);
+      const clouds = String(opts.clouds).split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+      try {
+        await updateCatalog({ url: opts.url, clouds, timeoutMs: seconds * 1000, log: (m) => console.log(m) });
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+    }));
 
   program
     .command('status')
@@ -419,6 +498,45 @@ export function buildProgram(): Command {
     .action(act(async () => {
       const { runWorker } = await import('../worker/worker');
       await runWorker({ background: false });
+    }));
+
+  const sim = program.command('sim').description('The simulated cloud (sim infra) for tests and demos');
+  sim
+    .command('enable')
+    .description('Enable the sim infra with a fault configuration (see examples/sim-*.yaml)')
+    .argument('[config]', 'YAML fault configuration')
+    .action(act(async (file?: string) => {
+      const { copyFileSync, writeFileSync } = await import('node:fs');
+      const { simConfigFile, readSimConfig } = await import('../activities/clouds/sim');
+      const { mkdirSync } = await import('node:fs');
+      const { skyrunHome } = await import('../activities/home');
+      mkdirSync(skyrunHome(), { recursive: true });
+      if (file) copyFileSync(file, simConfigFile());
+      else writeFileSync(simConfigFile(), 'catalog_cloud: aws\n');
+      console.log(`sim enabled: ${simConfigFile()}\n${JSON.stringify(readSimConfig())}`);
+    }));
+  sim
+    .command('disable')
+    .description('Disable the sim infra (its instances stay until their clusters are downed)')
+    .action(act(async () => {
+      const { rmSync } = await import('node:fs');
+      const { simConfigFile } = await import('../activities/clouds/sim');
+      rmSync(simConfigFile(), { force: true });
+    }));
+  sim
+    .command('ls')
+    .description("The sim's live instances, as a cloud console lists them")
+    .option('-a, --all', 'terminated ones too')
+    .action(act(async (opts: { all?: boolean }) => {
+      const { readSimInstances } = await import('../activities/clouds/sim');
+      const { table } = await import('../core/table');
+      const rows = readSimInstances().filter((i) => opts.all || i.state === 'running');
+      console.log(
+        table(
+          ['ID', 'CLUSTER', 'ZONE', 'TYPE', 'SPOT', 'STATE'],
+          rows.map((i) => [i.id, i.cluster, `${i.region}/${i.zone}`, i.instanceType, i.spot ? 'yes' : 'no', i.reason ?? i.state]),
+        ),
+      );
     }));
 
   const server = program.command('server').description('Manage the embedded Temporal dev server');

@@ -63,6 +63,13 @@ export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest
 export interface LaunchOptions {
   cluster: string;
   autostop?: AutostopSetting;
+  /** keep searching when every candidate fails (SkyPilot's --retry-until-up) */
+  retryUntilUp?: boolean;
+}
+
+/** The first wait of --retry-until-up (SkyPilot waits 30 s, then backs off). */
+function retryGapMs(): number {
+  return Number(process.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS || 30) * 1000;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -122,6 +129,7 @@ export class SkyrunClient {
       numNodes: task.numNodes,
       user: currentUser(),
       autostop: opts.autostop,
+      retryUntilUp: opts.retryUntilUp ? { gapMs: retryGapMs() } : undefined,
     };
     const startOp = new WithStartWorkflowOperation('clusterWorkflow', {
       workflowId: clusterWorkflowId(opts.cluster),

@@ -1,23 +1,31 @@
-/** The tables the CLI prints: considered resources, clusters, job queue. */
+/** The tables the CLI prints: considered resources, accelerators, clusters, job queue. */
+import type { AcceleratorOffering } from '../activities/catalog';
 import type { ClusterInfo } from '../core/cluster';
 import type { Offer } from '../core/offers';
-import { ago, duration, table } from './table';
+import { ago, duration, table } from '../core/table';
 
-export function offersTable(offers: Offer[], numNodes: number): string {
-  // one row per infra: its cheapest offer (SkyPilot's layout), the chosen one first
+const price = (x: number) => (x < 1 ? x.toFixed(3) : x.toFixed(2));
+const gib = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+
+/**
+ * The considered-resources table: by default one row per (infra, candidate), its cheapest offer
+ * at its best region, as SkyPilot prints it; with `all`, every offer. The first offer is the
+ * chosen one. COST is per hour for all nodes.
+ */
+export function offersTable(offers: Offer[], numNodes: number, opts: { all?: boolean } = {}): string {
   const seen = new Set<string>();
   const rows: string[][] = [];
   offers.forEach((o, i) => {
-    const infra = o.cloud === 'local' ? 'local' : `${o.cloud} (${o.zones.length === 1 ? o.zones[0] : o.region})`;
-    if (seen.has(o.cloud + '/' + o.candidate) && i > 0) return;
-    seen.add(o.cloud + '/' + o.candidate);
+    const key = o.cloud + '/' + o.candidate;
+    if (!opts.all && seen.has(key) && i > 0) return;
+    seen.add(key);
     rows.push([
-      infra,
-      o.instanceType,
-      String(o.vcpus),
-      String(o.memoryGiB),
+      o.cloud === 'local' ? 'local' : `${o.cloud} (${o.region})`,
+      o.instanceType + (o.spot ? '[Spot]' : ''),
+      gib(o.vcpus),
+      gib(o.memoryGiB),
       o.accelerator ? `${o.accelerator.name}:${o.accelerator.count}` : '-',
-      (o.hourlyPrice * numNodes).toFixed(2),
+      price(o.hourlyPrice * numNodes),
       i === 0 ? '✔' : '',
     ]);
   });
@@ -25,6 +33,42 @@ export function offersTable(offers: Offer[], numNodes: number): string {
     `Considered resources (${numNodes} node${numNodes > 1 ? 's' : ''}), minimizing cost:`,
     table(['INFRA', 'INSTANCE', 'vCPUs', 'Mem(GB)', 'GPUS', 'COST ($/hr)', 'CHOSEN'], rows),
   ].join('\n');
+}
+
+/** show-gpus without a name: each accelerator and the counts each cloud offers. */
+export function acceleratorCountsTable(list: AcceleratorOffering[], clouds: string[]): string {
+  const counts = new Map<string, Map<string, Set<number>>>();
+  for (const a of list) {
+    const perCloud = counts.get(a.name) ?? new Map<string, Set<number>>();
+    counts.set(a.name, perCloud);
+    const s = perCloud.get(a.cloud) ?? new Set<number>();
+    perCloud.set(a.cloud, s);
+    s.add(a.count);
+  }
+  const rows = [...counts].map(([name, perCloud]) => [
+    name,
+    ...clouds.map((c) => [...(perCloud.get(c) ?? [])].sort((x, y) => x - y).join(', ') || '-'),
+  ]);
+  return table(['ACCELERATOR', ...clouds.map((c) => `${c.toUpperCase()} COUNTS`)], rows);
+}
+
+/** show-gpus NAME: per cloud and instance type, the prices at its cheapest region. */
+export function acceleratorOfferingsTable(list: AcceleratorOffering[]): string {
+  return table(
+    ['GPU', 'QTY', 'CLOUD', 'INSTANCE_TYPE', 'DEVICE_MEM', 'vCPUs', 'HOST_MEM', 'HOURLY_PRICE', 'HOURLY_SPOT_PRICE', 'REGION'],
+    list.map((a) => [
+      a.name,
+      String(a.count),
+      a.cloud,
+      a.instanceType,
+      a.deviceMemoryGiB ? `${gib(a.deviceMemoryGiB)}GB` : '-',
+      gib(a.vcpus),
+      `${gib(a.memoryGiB)}GB`,
+      a.price !== undefined ? `$ ${price(a.price)}` : '-',
+      a.spotPrice !== undefined ? `$ ${price(a.spotPrice)}` : '-',
+      a.region,
+    ]),
+  );
 }
 
 function autostopText(i: ClusterInfo): string {

@@ -82,6 +82,7 @@ export async function followJob(
   const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
   const tail = new LogTail(jobId, out);
   let lastPhase: string | undefined;
+  let shownAttempts = 0;
   let lastJobStatus: JobStatus | undefined;
   let lastPoke = 0;
   for (;;) {
@@ -91,6 +92,13 @@ export async function followJob(
       lastPhase = info.phase;
       const line = phaseLine(info);
       if (line) err(line);
+    }
+    if (opts.phases) {
+      // failover as it happens: one line per provisioning attempt
+      for (const a of info.attempts.slice(shownAttempts)) {
+        err(a.outcome === 'ok' ? `  ✓ ${a.offer}` : `  ✗ ${a.offer}: ${a.errorClass}: ${a.reason}`);
+      }
+      shownAttempts = info.attempts.length;
     }
     if (info.phase === 'Failed') {
       const f = await client.failure(cluster);

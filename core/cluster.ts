@@ -60,7 +60,10 @@ export interface JobRecord {
 }
 
 export interface ProvisionAttempt {
+  /** `cloud/region/zone instance [spot]` */
   offer: string;
+  infra: string;
+  instance: string;
   outcome: 'ok' | 'failed';
   errorClass?: string;
   reason?: string;
@@ -83,6 +86,8 @@ export interface ClusterInfo {
 
 export interface ClusterWorkflowInput {
   name: string;
+  /** when every candidate fails: wait (backing off from gapMs) and search again */
+  retryUntilUp?: { gapMs: number };
   candidates: Resources[];
   ordered: boolean;
   numNodes: number;

@@ -26,11 +26,17 @@ export interface Block {
   instanceType?: string;
 }
 
+/** Where and what an offer is: `sim/us-east-1/use1-az2` and `p4d.24xlarge spot`. */
+export function offerWhere(o: Offer): { infra: string; instance: string } {
+  return {
+    infra: [o.cloud, o.region, o.zones.length === 1 ? o.zones[0] : undefined].filter(Boolean).join('/'),
+    instance: `${o.instanceType}${o.spot ? ' spot' : ''}`,
+  };
+}
+
 export function offerLabel(o: Offer): string {
-  const where = [o.cloud, o.region, o.zones.length === 1 ? o.zones[0] : undefined]
-    .filter(Boolean)
-    .join('/');
-  return `${where} ${o.instanceType}${o.spot ? ' spot' : ''}`;
+  const w = offerWhere(o);
+  return `${w.infra} ${w.instance}`;
 }
 
 /** The block a failure of `o` causes for a given scope. */

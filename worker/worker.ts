@@ -28,6 +28,8 @@ export async function createWorker(connection: NativeConnection, namespace: stri
     maxConcurrentActivityTaskExecutions: 200,
     // a killed worker's sticky queue hands its workflows back to the shared queue quickly
     stickyQueueScheduleToStartTimeout: '2s',
+    // heartbeats carry cancellation: a cancelled provision stops within a couple of seconds
+    maxHeartbeatThrottleInterval: '2s',
     ...opts,
   });
 }

@@ -12,12 +12,14 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type {
   AutostopSetting,
+  ClusterHandle,
   ClusterInfo,
   ClusterWorkflowInput,
   JobRecord,
@@ -51,6 +53,7 @@ const statusActs = proxyActivities<Activities>({
 });
 const syncActs = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
 });
 
@@ -315,33 +318,47 @@ class Cluster {
   // ---- lifecycle -----------------------------------------------------------------------
 
   async provision(): Promise<void> {
-    const { input } = this;
-    this.setPhase('Optimizing');
-    const res = await acts.optimizeOffers.executeWithOptions({ summary: 'optimize' }, [
-      { candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes },
-    ]);
-    if (!res.offers.length) {
-      throw ApplicationFailure.nonRetryable(
-        `No enabled infra can run this task (enabled: ${res.enabled.join(', ') || 'none'}).`,
-        FailureTypes.ResourcesUnavailable,
-      );
-    }
-    this.setPhase('Provisioning');
     this.provisionScope = new CancellationScope();
-    const handle = await this.provisionScope.run(() =>
-      provisionWithFailover({
-        clusterName: input.name,
-        offers: res.offers,
-        attempts: this.info.attempts,
-        compensations: this.compensations,
-      }),
-    );
+    const handle = await this.provisionScope.run(() => this.searchUntilUp());
     this.provisionScope = undefined;
     this.info.handle = handle;
-    this.info.resources = `${input.numNodes}x ${offerLabel(handle.offer)}`;
+    this.info.resources = `${this.input.numNodes}x ${offerLabel(handle.offer)}`;
     this.info.status = 'UP';
     this.idleSince = Date.now();
     this.setPhase('Up');
+  }
+
+  /** Optimize, then fail over through the offers; with retry_until_up, wait and search again. */
+  async searchUntilUp(): Promise<ClusterHandle> {
+    const { input } = this;
+    let gap = input.retryUntilUp?.gapMs ?? 0;
+    for (let round = 1; ; round++) {
+      this.setPhase('Optimizing');
+      const res = await acts.optimizeOffers.executeWithOptions({ summary: round > 1 ? `optimize (round ${round})` : 'optimize' }, [
+        { candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes },
+      ]);
+      try {
+        if (!res.offers.length) {
+          throw ApplicationFailure.nonRetryable(
+            `No enabled infra can run this task (enabled: ${res.enabled.join(', ') || 'none'}).`,
+            FailureTypes.ResourcesUnavailable,
+          );
+        }
+        this.setPhase('Provisioning');
+        return await provisionWithFailover({
+          clusterName: input.name,
+          offers: res.offers,
+          attempts: this.info.attempts,
+          compensations: this.compensations,
+        });
+      } catch (e) {
+        const retry = input.retryUntilUp && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;
+        if (!retry) throw e;
+        // like SkyPilot: wait with backoff, then search again with an empty blocklist
+        await sleep(gap, { summary: `retry_until_up: round ${round} found no capacity; waiting ${Math.round(gap / 1000)} s` });
+        gap = Math.min(Math.round(gap * 1.6), 10 * 60_000);
+      }
+    }
   }
 
   autostopRemaining(): number | undefined {

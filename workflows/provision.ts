@@ -16,20 +16,21 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
-import { FailureTypes, isErrorClass, scopeOf } from '../core/errors';
-import { type Block, blockFor, type Offer, offerLabel, unblocked } from '../core/offers';
+import { type ErrorClass, FailureTypes, isErrorClass, scopeOf } from '../core/errors';
+import { type Block, blockFor, type Offer, offerLabel, offerWhere, unblocked } from '../core/offers';
 import { SA } from '../core/search-attributes';
+import { table } from '../core/table';
 
 const provisionActs = proxyActivities<Activities>({
   startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '15 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 8 },
 });
 
 const teardownActs = proxyActivities<Activities>({
   startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
 });
 
@@ -68,7 +69,10 @@ function attemptsTable(attempts: ProvisionAttempt[]): string {
 }
 
 export function attemptsText(attempts: ProvisionAttempt[]): string {
-  return attempts.map((a) => `  ${a.offer}: ${a.errorClass ?? ''} ${a.reason ?? ''}`.trimEnd()).join('\n');
+  return table(
+    ['INFRA', 'INSTANCE', 'REASON'],
+    attempts.map((a) => [a.infra, a.instance, a.outcome === 'ok' ? 'ok' : `${a.errorClass}: ${a.reason ?? ''}`]),
+  );
 }
 
 export interface FailoverOptions {
@@ -77,54 +81,74 @@ export interface FailoverOptions {
   attempts: ProvisionAttempt[];
   compensations: Compensation[];
   labels?: Record<string, string>;
+  /** scopes blocked before this round (managed-job recovery blocks the region that preempted) */
+  blocks?: Block[];
 }
 
+/** The failure class an activity failure carries (its ApplicationFailure type). */
+function failureClass(e: unknown): { cls: ErrorClass; message: string } {
+  const cause = e instanceof Error && 'cause' in e ? (e.cause as Error | undefined) : undefined;
+  const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+  return { cls: isErrorClass(type) ? type : 'unknown', message: cause?.message ?? String(e) };
+}
+
+/**
+ * Try the offers in rank order, zone by zone: a capacity error blocks its zone, a quota error
+ * its region, auth/config the cloud; an invalid request stops at once. Every attempt registers
+ * its teardown before the create and runs it (non-cancellable) when the attempt fails.
+ */
 export async function provisionWithFailover(opts: FailoverOptions): Promise<ClusterHandle> {
-  const blocks: Block[] = [];
+  const blocks: Block[] = [...(opts.blocks ?? [])];
   const { offers, attempts } = opts;
   for (let i = 0; i < offers.length; i++) {
-    const offer = unblocked(offers[i]!, blocks);
-    if (!offer) continue;
-    const label = offerLabel(offer);
-    const comp: Compensation = { label, cloud: offer.cloud, clusterName: opts.clusterName };
-    opts.compensations.push(comp); // registered before the create
-    upsertSearchAttributes([
-      { key: SA.Cloud, value: offer.cloud },
-      { key: SA.Region, value: offer.region },
-      { key: SA.Spot, value: offer.spot },
-      { key: SA.HourlyPrice, value: offer.hourlyPrice * offer.numNodes },
-    ]);
-    try {
-      const handle = await provisionActs.provision.executeWithOptions(
-        { summary: `provision ${label} (offer ${i + 1} of ${offers.length})` },
-        [
-          {
-            clusterName: opts.clusterName,
-            offer,
-            offerKey: `${workflowInfo().workflowId}#${i}`,
-            labels: opts.labels ?? {},
-          },
-        ],
-      );
-      attempts.push({ offer: label, outcome: 'ok' });
-      setCurrentDetails(attemptsTable(attempts));
-      return handle;
-    } catch (e) {
-      if (isCancellation(e)) throw e;
-      const cause = e instanceof Error && 'cause' in e ? (e.cause as Error | undefined) : undefined;
-      const type = cause instanceof ApplicationFailure ? cause.type : undefined;
-      const cls = isErrorClass(type) ? type : 'unknown';
-      attempts.push({ offer: label, outcome: 'failed', errorClass: cls, reason: cause?.message ?? String(e) });
-      setCurrentDetails(attemptsTable(attempts));
-      await runCompensations([comp]);
-      opts.compensations.splice(opts.compensations.indexOf(comp), 1);
-      if (cls === 'invalid') break;
-      const b = blockFor(offer, scopeOf(cls));
-      if (b) blocks.push(b);
+    const zones: Array<string | undefined> = offers[i]!.zones.length ? offers[i]!.zones : [undefined];
+    for (const zone of zones) {
+      const offer = unblocked(zone ? { ...offers[i]!, zones: [zone] } : offers[i]!, blocks);
+      if (!offer) continue;
+      const label = offerLabel(offer);
+      const comp: Compensation = { label, cloud: offer.cloud, clusterName: opts.clusterName };
+      opts.compensations.push(comp); // registered before the create
+      upsertSearchAttributes([
+        { key: SA.Cloud, value: offer.cloud },
+        { key: SA.Region, value: offer.region },
+        { key: SA.Spot, value: offer.spot },
+        { key: SA.HourlyPrice, value: offer.hourlyPrice * offer.numNodes },
+      ]);
+      try {
+        const handle = await provisionActs.provision.executeWithOptions(
+          { summary: `provision ${label} (offer ${i + 1} of ${offers.length})` },
+          [
+            {
+              clusterName: opts.clusterName,
+              offer,
+              offerKey: `${workflowInfo().workflowId}#${i}${zone ? `/${zone}` : ''}`,
+              labels: opts.labels ?? {},
+            },
+          ],
+        );
+        attempts.push({ offer: label, ...offerWhere(offer), outcome: 'ok' });
+        setCurrentDetails(attemptsTable(attempts));
+        return handle;
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        const { cls, message } = failureClass(e);
+        attempts.push({ offer: label, ...offerWhere(offer), outcome: 'failed', errorClass: cls, reason: message });
+        setCurrentDetails(attemptsTable(attempts));
+        await runCompensations([comp]);
+        opts.compensations.splice(opts.compensations.indexOf(comp), 1);
+        if (cls === 'invalid') throw exhausted(opts.clusterName, attempts, FailureTypes.InvalidRequest);
+        // transient errors were retried in place; still failing, they block the zone like unknown ones
+        const b = blockFor(offer, cls === 'transient' ? 'zone' : scopeOf(cls));
+        if (b) blocks.push(b);
+      }
     }
   }
-  throw ApplicationFailure.nonRetryable(
-    `Failed to provision '${opts.clusterName}' on every candidate:\n${attemptsText(attempts)}`,
-    FailureTypes.ResourcesUnavailable,
+  throw exhausted(opts.clusterName, attempts, FailureTypes.ResourcesUnavailable);
+}
+
+function exhausted(cluster: string, attempts: ProvisionAttempt[], type: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `Failed to provision '${cluster}' on every candidate:\n${attemptsText(attempts)}`,
+    type,
   );
 }

@@ -1,9 +1,11 @@
 /** The registry of infra providers, one module each. */
 import { LocalProvider } from './local';
 import type { Provider } from './provider';
+import { SimProvider } from './sim';
 
 const providers: Record<string, Provider> = {
   local: new LocalProvider(),
+  sim: new SimProvider(),
 };
 
 export function providerFor(cloud: string): Provider {

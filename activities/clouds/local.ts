@@ -10,7 +10,7 @@ import type { Offer } from '../../core/offers';
 import type { Resources } from '../../core/task';
 import { homePath } from '../home';
 import { LocalRunner } from '../runners/local';
-import type { InstanceState, Provider, ProvisionRequest } from './provider';
+import type { InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
 
 export function clusterDir(clusterName: string): string {
   return homePath('clusters', clusterName);
@@ -73,7 +73,7 @@ export class LocalProvider implements Provider {
     ];
   }
 
-  async provision(req: ProvisionRequest, onIds: (ids: string[]) => void): Promise<ClusterHandle> {
+  async provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
     const nodes: NodeInfo[] = [];
     const ids: string[] = [];
     for (let rank = 0; rank < req.offer.numNodes; rank++) {
@@ -88,7 +88,7 @@ export class LocalProvider implements Provider {
       ids.push(`${req.clusterName}-${rank}`);
       nodes.push({ rank, instanceId: ids[rank]!, ip: '127.0.0.1', runner: { kind: 'local', root: dir } });
     }
-    onIds(ids);
+    ctx.heartbeat(ids);
     return { clusterName: req.clusterName, offer: req.offer, offerKey: req.offerKey, nodes };
   }
 

@@ -15,9 +15,19 @@ export interface ProvisionRequest {
   labels: Record<string, string>;
 }
 
+/** What a provision call may do besides its own work: report ids, wait (cancellably). */
+export interface ProvisionContext {
+  /** Record instance ids as soon as they exist (the activity heartbeats them). */
+  heartbeat(instanceIds: string[]): void;
+  /** Sleep, rejecting when the activity is cancelled. */
+  sleep(ms: number): Promise<void>;
+}
+
 export interface InstanceState {
   instanceId: string;
   state: 'pending' | 'running' | 'stopping' | 'stopped' | 'terminated';
+  /** why it is gone, when the infra says (e.g. spot preemption) */
+  reason?: string;
 }
 
 export interface Provider {
@@ -26,8 +36,8 @@ export interface Provider {
   check(): Promise<{ enabled: boolean; reason?: string }>;
   /** Concrete offers for one resources candidate, cheapest first. */
   offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]>;
-  /** Converge to `offer.numNodes` running nodes; calls `onIds` as soon as instance ids exist. */
-  provision(req: ProvisionRequest, onIds: (ids: string[]) => void): Promise<ClusterHandle>;
+  /** Converge to `offer.numNodes` running nodes in one of `offer.zones`, adopting tagged ones. */
+  provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle>;
   /** Instances carrying the cluster's tag. */
   query(clusterName: string): Promise<InstanceState[]>;
   /** Terminate every instance tagged for the cluster and wait until they are gone. */

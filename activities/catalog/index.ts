@@ -1,0 +1,602 @@
+/**
+ * The instance catalog: SkyPilot-schema `vms.csv` files (columns found by header name, since
+ * their order differs per cloud), indexed once by cloud, instance type, accelerator and region
+ * so one request never scans every row.
+ *
+ * Sources, per cloud, first found wins:
+ *   1. SKYRUN_CATALOG_DIR: `<cloud>/vms.csv`, else `<cloud>/vms.subset.csv`, else `<cloud>_vms.csv`;
+ *   2. the cache SKYRUN_HOME/catalogs/<cloud>/vms.csv that `skyrun catalog update` fills;
+ *   3. the small catalog SkyRun ships (./builtin.ts).
+ *
+ * Quirks handled (see the catalog README): GCP accelerator rows have no InstanceType and are
+ * priced on top of a host VM (joined per zone: an offer exists only where both rows exist);
+ * the a2/a3/a4/g2 host rows carry no AcceleratorName, so they are only offered together with
+ * their accelerator; empty or zero Price = no on-demand, empty or zero SpotPrice = no spot;
+ * exact duplicate rows are dropped; AWS zones stay AZ IDs (use1-az2); GpuInfo is a Python repr,
+ * read with a regex.
+ */
+import { existsSync, promises as fsp, statSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Offer } from '../../core/offers';
+import { editDistance } from '../../core/suggest';
+import type { Resources } from '../../core/task';
+import type { Provider } from '../clouds/provider';
+import { homePath } from '../home';
+import { builtinCsv } from './builtin';
+import { parseCsv } from './csv';
+
+export interface CatalogEntry {
+  cloud: string;
+  instanceType: string;
+  accelerator?: { name: string; count: number; memoryGiB?: number };
+  vcpus: number;
+  memoryGiB: number;
+  region: string;
+  zone?: string;
+  price?: number;
+  spotPrice?: number;
+  arch?: string;
+}
+
+export interface AcceleratorOffering {
+  name: string;
+  count: number;
+  cloud: string;
+  instanceType: string;
+  vcpus: number;
+  memoryGiB: number;
+  /** memory of one accelerator, GiB, when the catalog says */
+  deviceMemoryGiB?: number;
+  price?: number;
+  spotPrice?: number;
+  /** region of the cheapest on-demand price (of the cheapest spot price when there is none) */
+  region: string;
+}
+
+/** Clouds SkyRun has catalogs for. */
+export const CATALOG_CLOUDS = ['aws', 'gcp'] as const;
+export const DEFAULT_CATALOG_URL = 'https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8';
+
+/**
+ * With neither accelerator nor instance type, these families are considered (SkyPilot's
+ * default general-purpose families); other clouds use every CPU-only type.
+ */
+const DEFAULT_FAMILIES: Record<string, RegExp> = {
+  aws: /^(m6i|m7i|m8i)\./,
+  gcp: /^n2-standard-/,
+};
+/**
+ * SkyPilot's default when a request gives neither cpus nor memory (nor accelerator nor
+ * instance type): `cpus: 8+` (its _DEFAULT_NUM_VCPUS), so m6i.2xlarge / n2-standard-8.
+ */
+const DEFAULT_CPUS = { value: 8, orMore: true };
+
+// GCP host VMs for accelerator rows. Fixed hosts: the VM type that comes with N accelerators.
+const GCP_FIXED_HOSTS: Record<string, Record<number, string[]>> = {
+  a100: { 1: ['a2-highgpu-1g'], 2: ['a2-highgpu-2g'], 4: ['a2-highgpu-4g'], 8: ['a2-highgpu-8g'], 16: ['a2-megagpu-16g'] },
+  'a100-80gb': { 1: ['a2-ultragpu-1g'], 2: ['a2-ultragpu-2g'], 4: ['a2-ultragpu-4g'], 8: ['a2-ultragpu-8g'] },
+  h100: { 1: ['a3-highgpu-1g'], 2: ['a3-highgpu-2g'], 4: ['a3-highgpu-4g'], 8: ['a3-highgpu-8g'] },
+  'h100-mega': { 8: ['a3-megagpu-8g'] },
+  h200: { 8: ['a3-ultragpu-8g'] },
+  b200: { 8: ['a4-highgpu-8g'] },
+  l4: {
+    1: ['g2-standard-4', 'g2-standard-8', 'g2-standard-12', 'g2-standard-16', 'g2-standard-32'],
+    2: ['g2-standard-24'],
+    4: ['g2-standard-48'],
+    8: ['g2-standard-96'],
+  },
+};
+/** VM families that exist only with their accelerators on GCP; their rows are not CPU offers. */
+const GCP_GPU_FAMILIES = /^(a2|a3|a4|g2)-/;
+/** Other GPUs (T4, P4, V100, P100) attach to an n1-standard host: the smallest that fits the request. */
+const GCP_FLEXIBLE_HOST = /^n1-standard-/;
+/** The n1 host used when the request gives no cpus/memory: at least 8 vCPUs (n1-standard-8, as SkyPilot). */
+const GCP_DEFAULT_HOST_CPUS = 8;
+/** GCP's most vCPUs per n1 host for N of a GPU (GCP GPU docs); unknown combinations are not capped. */
+const GCP_N1_MAX_CPUS: Record<string, Record<number, number>> = {
+  t4: { 1: 48, 2: 48, 4: 96 },
+  p4: { 1: 24, 2: 48, 4: 96 },
+  v100: { 1: 12, 2: 24, 4: 48, 8: 96 },
+  p100: { 1: 16, 2: 32, 4: 96 },
+};
+
+/** Internal entry: a CatalogEntry plus what the GCP join knows about its host. */
+interface Entry extends CatalogEntry {
+  /** accelerator on a flexible (n1) host chosen to fit the request */
+  flexibleHost?: boolean;
+  /** this flexible host is the default one (smallest with >= 8 vCPUs in its zone) */
+  defaultHost?: boolean;
+}
+
+interface CloudIndex {
+  entries: Entry[];
+  byType: Map<string, Entry[]>;
+  /** by lowercased accelerator name */
+  byAccel: Map<string, Entry[]>;
+  defaultCpu: Entry[];
+  /** region -> its zones */
+  regions: Map<string, Set<string>>;
+  /** accelerator names as the catalog spells them */
+  accelNames: string[];
+  stats: { rows: number; duplicates: number };
+}
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+function num(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const t = s.trim();
+  if (t === '') return undefined;
+  const v = Number(t);
+  return Number.isFinite(v) ? v : undefined;
+}
+/** A price the catalog offers: present and > 0. */
+function positive(s: string | undefined): number | undefined {
+  const v = num(s);
+  return v !== undefined && v > 0 ? v : undefined;
+}
+
+interface Raw {
+  type: string;
+  accName: string;
+  accCount?: number;
+  vcpus: number;
+  mem: number;
+  gpuMemGiB?: number;
+  price?: number;
+  spot?: number;
+  region: string;
+  zone: string;
+  arch?: string;
+}
+
+const REQUIRED = ['InstanceType', 'AcceleratorName', 'AcceleratorCount', 'vCPUs', 'MemoryGiB', 'Price', 'SpotPrice', 'Region'];
+
+/** Entries of one cloud from its CSV text; `where` names the source in errors. */
+export function entriesFromCsv(cloud: string, text: string, where: string): { entries: Entry[]; rows: number; duplicates: number } {
+  const t = parseCsv(text, { dedupe: true });
+  const col = (name: string) => t.header.indexOf(name);
+  for (const c of REQUIRED) {
+    if (col(c) < 0) throw new Error(`${where}: not a SkyPilot catalog (no '${c}' column in its header)`);
+  }
+  const [cType, cAcc, cCount, cCpu, cMem, cGpu, cPrice, cSpot, cRegion, cZone, cArch] = [
+    'InstanceType', 'AcceleratorName', 'AcceleratorCount', 'vCPUs', 'MemoryGiB', 'GpuInfo', 'Price', 'SpotPrice', 'Region', 'AvailabilityZone', 'Arch',
+  ].map(col) as number[];
+  const raws: Raw[] = [];
+  for (const f of t.rows) {
+    const region = (f[cRegion!] ?? '').trim();
+    if (!region) continue;
+    const gpuInfo = cGpu! >= 0 ? f[cGpu!] : undefined;
+    const mib = gpuInfo ? /'SizeInMiB':\s*(\d+)/.exec(gpuInfo) : null;
+    raws.push({
+      type: (f[cType!] ?? '').trim(),
+      accName: (f[cAcc!] ?? '').trim(),
+      accCount: num(f[cCount!]),
+      vcpus: num(f[cCpu!]) ?? 0,
+      mem: num(f[cMem!]) ?? 0,
+      gpuMemGiB: mib ? Number(mib[1]) / 1024 : undefined,
+      price: positive(f[cPrice!]),
+      spot: positive(f[cSpot!]),
+      region,
+      zone: cZone! >= 0 ? (f[cZone!] ?? '').trim() : '',
+      arch: cArch! >= 0 ? (f[cArch!] ?? '').trim() || undefined : undefined,
+    });
+  }
+
+  const entries: Entry[] = [];
+  const push = (e: Entry) => {
+    if (e.price !== undefined || e.spotPrice !== undefined) entries.push(e);
+  };
+  const accelOf = (r: Raw) =>
+    r.accName && r.accCount ? { name: r.accName, count: r.accCount, ...(r.gpuMemGiB ? { memoryGiB: r.gpuMemGiB } : {}) } : undefined;
+
+  // Instance rows, and (for hostless accelerator rows) the hosts they can attach to, by zone.
+  const hosts = new Map<string, Raw>();
+  const n1ByZone = new Map<string, Raw[]>();
+  const accelRows: Raw[] = [];
+  for (const r of raws) {
+    if (!r.type) {
+      if (r.accName && r.accCount) accelRows.push(r);
+      continue;
+    }
+    const key = `${r.zone}|${r.type}`;
+    if (!hosts.has(key)) hosts.set(key, r);
+    if (GCP_FLEXIBLE_HOST.test(r.type)) {
+      const list = n1ByZone.get(r.zone) ?? [];
+      list.push(r);
+      n1ByZone.set(r.zone, list);
+    }
+    if (cloud === 'gcp' && !r.accName && GCP_GPU_FAMILIES.test(r.type)) continue; // offered with its accelerator only
+    push({
+      cloud, instanceType: r.type, accelerator: accelOf(r), vcpus: r.vcpus, memoryGiB: r.mem,
+      region: r.region, zone: r.zone || undefined, price: r.price, spotPrice: r.spot, arch: r.arch,
+    });
+  }
+  for (const list of n1ByZone.values()) list.sort((a, b) => a.vcpus - b.vcpus || a.mem - b.mem);
+
+  for (const a of accelRows) {
+    const accelerator = accelOf(a)!;
+    const lower = a.accName.toLowerCase();
+    const base = { cloud, accelerator, region: a.region, zone: a.zone || undefined };
+    if (lower.startsWith('tpu-')) {
+      // TPU VMs: the accelerator row is the whole price; no separate host
+      push({ ...base, instanceType: 'TPU-VM', vcpus: 0, memoryGiB: 0, price: a.price, spotPrice: a.spot });
+      continue;
+    }
+    const join = (h: Raw): Pick<Entry, 'price' | 'spotPrice'> => ({
+      price: h.price !== undefined && a.price !== undefined ? round6(h.price + a.price) : undefined,
+      spotPrice: h.spot !== undefined && a.spot !== undefined ? round6(h.spot + a.spot) : undefined,
+    });
+    const fixed = GCP_FIXED_HOSTS[lower];
+    if (fixed) {
+      for (const type of fixed[a.accCount!] ?? []) {
+        const h = hosts.get(`${a.zone}|${type}`);
+        if (h) push({ ...base, instanceType: type, vcpus: h.vcpus, memoryGiB: h.mem, ...join(h) });
+      }
+      continue;
+    }
+    const maxCpus = GCP_N1_MAX_CPUS[lower]?.[a.accCount!] ?? Infinity;
+    let defaultDone = false;
+    for (const h of n1ByZone.get(a.zone) ?? []) {
+      if (h.vcpus > maxCpus) break;
+      const isDefault = !defaultDone && h.vcpus >= GCP_DEFAULT_HOST_CPUS;
+      if (isDefault) defaultDone = true;
+      push({ ...base, instanceType: h.type, vcpus: h.vcpus, memoryGiB: h.mem, ...join(h), flexibleHost: true, defaultHost: isDefault });
+    }
+  }
+  return { entries, rows: t.rows.length, duplicates: t.duplicates };
+}
+
+function indexCloud(cloud: string, entries: Entry[], stats: CloudIndex['stats']): CloudIndex {
+  const idx: CloudIndex = { entries, byType: new Map(), byAccel: new Map(), defaultCpu: [], regions: new Map(), accelNames: [], stats };
+  const add = <K>(m: Map<K, Entry[]>, k: K, e: Entry) => {
+    const l = m.get(k);
+    if (l) l.push(e);
+    else m.set(k, [e]);
+  };
+  const family = DEFAULT_FAMILIES[cloud];
+  const names = new Map<string, string>();
+  for (const e of entries) {
+    add(idx.byType, e.instanceType, e);
+    if (e.accelerator) {
+      const lower = e.accelerator.name.toLowerCase();
+      add(idx.byAccel, lower, e);
+      if (!names.has(lower)) names.set(lower, e.accelerator.name);
+    } else if (!family || family.test(e.instanceType)) {
+      idx.defaultCpu.push(e);
+    }
+    let zones = idx.regions.get(e.region);
+    if (!zones) idx.regions.set(e.region, (zones = new Set()));
+    if (e.zone) zones.add(e.zone);
+  }
+  idx.accelNames = [...names.values()];
+  return idx;
+}
+
+function fits(q: { value: number; orMore: boolean } | undefined, have: number): boolean {
+  if (!q) return true;
+  return q.orMore ? have >= q.value : Math.abs(have - q.value) < 1e-9;
+}
+
+export class Catalog {
+  private readonly index = new Map<string, CloudIndex>();
+
+  constructor(
+    readonly source: string,
+    perCloud: Array<{ cloud: string; entries: Entry[]; rows: number; duplicates: number }>,
+  ) {
+    for (const c of perCloud) this.index.set(c.cloud, indexCloud(c.cloud, c.entries, { rows: c.rows, duplicates: c.duplicates }));
+  }
+
+  clouds(): string[] {
+    return [...this.index.keys()];
+  }
+
+  regions(cloud: string): string[] {
+    return [...(this.index.get(cloud)?.regions.keys() ?? [])].sort();
+  }
+
+  zones(cloud: string, region: string): string[] {
+    return [...(this.index.get(cloud)?.regions.get(region) ?? [])].sort();
+  }
+
+  /** Rows read (after dedupe), duplicates dropped and entries indexed for one cloud. */
+  stats(cloud: string): { rows: number; duplicates: number; entries: number } | undefined {
+    const idx = this.index.get(cloud);
+    return idx && { ...idx.stats, entries: idx.entries.length };
+  }
+
+  /** Every indexed entry of a cloud (GCP accelerators joined with their hosts). */
+  entries(cloud: string): readonly CatalogEntry[] {
+    return this.index.get(cloud)?.entries ?? [];
+  }
+
+  /**
+   * Offers for one resources candidate on one catalog cloud: one per (instanceType, region,
+   * spot), its zones = the zones of that region offering it (sorted by name), its price the
+   * cheapest of those zones; cheapest first, ties in catalog order. `asCloud` relabels the
+   * offers' cloud. The cloud part of r.infra is the caller's business; region and zone are
+   * honoured here. With neither accelerator nor instance type, the cloud's default
+   * general-purpose families are used and, when cpus and memory are both unspecified,
+   * SkyPilot's default `cpus: 8+`. GCP GPUs on n1 hosts get the smallest n1-standard host that
+   * fits cpus/memory (n1-standard-8 when neither is given).
+   */
+  offers(cloud: string, r: Resources, numNodes: number, candidate: number, opts: { asCloud?: string } = {}): Offer[] {
+    const idx = this.index.get(cloud);
+    if (!idx) return [];
+    const acc = r.accelerator;
+    const accLower = acc?.name.toLowerCase();
+    let pool: Entry[];
+    if (r.instanceType) pool = idx.byType.get(r.instanceType) ?? [];
+    else if (accLower) pool = idx.byAccel.get(accLower) ?? [];
+    else pool = idx.defaultCpu;
+    const sized = r.cpus !== undefined || r.memory !== undefined;
+    const cpus = r.cpus ?? (!acc && !r.instanceType && !r.memory ? DEFAULT_CPUS : undefined);
+    const { region, zone } = r.infra;
+
+    const picked: Entry[] = [];
+    // flexible (n1) hosts: keep the smallest fitting one per (zone, accelerator)
+    const smallestHost = new Map<string, number>();
+    for (const e of pool) {
+      if (region !== undefined && e.region !== region) continue;
+      if (zone !== undefined && e.zone !== zone) continue;
+      if (acc) {
+        if (!e.accelerator || e.accelerator.name.toLowerCase() !== accLower || e.accelerator.count !== acc.count) continue;
+      } else if (e.flexibleHost) {
+        continue; // a pinned n1 type without accelerators is the plain VM row
+      }
+      if (r.useSpot ? e.spotPrice === undefined : e.price === undefined) continue;
+      if (e.flexibleHost && !sized && !r.instanceType) {
+        if (!e.defaultHost) continue;
+      } else if (!fits(cpus, e.vcpus) || !fits(r.memory, e.memoryGiB)) {
+        continue;
+      }
+      if (e.flexibleHost && !r.instanceType) {
+        const key = `${e.zone}|${e.accelerator!.count}`;
+        const best = smallestHost.get(key);
+        if (best !== undefined && best <= e.vcpus) continue;
+        smallestHost.set(key, e.vcpus);
+      }
+      picked.push(e);
+    }
+    const keep = picked.filter((e) => !e.flexibleHost || r.instanceType || smallestHost.get(`${e.zone}|${e.accelerator!.count}`) === e.vcpus);
+
+    const groups = new Map<string, { e: Entry; zones: Set<string>; price: number }>();
+    for (const e of keep) {
+      const price = (r.useSpot ? e.spotPrice : e.price)!;
+      const key = `${e.instanceType}|${e.region}`;
+      const g = groups.get(key);
+      if (!g) groups.set(key, { e, zones: new Set(e.zone ? [e.zone] : []), price });
+      else {
+        if (e.zone) g.zones.add(e.zone);
+        if (price < g.price) g.price = price;
+      }
+    }
+    const out: Offer[] = [];
+    for (const { e, zones, price } of groups.values()) {
+      if (r.maxHourlyCost !== undefined && price * numNodes > r.maxHourlyCost) continue;
+      out.push({
+        cloud: opts.asCloud ?? cloud,
+        region: e.region,
+        zones: [...zones].sort(),
+        instanceType: e.instanceType,
+        spot: r.useSpot,
+        hourlyPrice: price,
+        numNodes,
+        vcpus: e.vcpus,
+        memoryGiB: e.memoryGiB,
+        ...(e.accelerator ? { accelerator: { name: e.accelerator.name, count: e.accelerator.count } } : {}),
+        candidate,
+      });
+    }
+    return out.sort((a, b) => a.hourlyPrice - b.hourlyPrice);
+  }
+
+  /** For show-gpus: per (cloud, accelerator, count, instance type), its cheapest region and prices. */
+  accelerators(filter: { name?: string; count?: number; cloud?: string } = {}): AcceleratorOffering[] {
+    const want = filter.name?.toLowerCase();
+    const groups = new Map<string, AcceleratorOffering & { score: number }>();
+    for (const [cloud, idx] of this.index) {
+      if (filter.cloud !== undefined && filter.cloud !== cloud) continue;
+      const lists = want !== undefined ? [idx.byAccel.get(want) ?? []] : idx.byAccel.values();
+      for (const list of lists) {
+        for (const e of list) {
+          const a = e.accelerator!;
+          if (filter.count !== undefined && a.count !== filter.count) continue;
+          if (e.flexibleHost && !e.defaultHost) continue;
+          const key = `${cloud}|${a.name}|${a.count}|${e.instanceType}`;
+          // the region shown: cheapest on-demand; spot-only rows rank after any on-demand one
+          const score = e.price !== undefined ? e.price : 1e9 + e.spotPrice!;
+          const g = groups.get(key);
+          if (!g) {
+            groups.set(key, {
+              name: a.name, count: a.count, cloud, instanceType: e.instanceType, vcpus: e.vcpus, memoryGiB: e.memoryGiB,
+              ...(a.memoryGiB ? { deviceMemoryGiB: a.memoryGiB } : {}),
+              price: e.price, spotPrice: e.spotPrice, region: e.region, score,
+            });
+            continue;
+          }
+          if (e.price !== undefined && (g.price === undefined || e.price < g.price)) g.price = e.price;
+          if (e.spotPrice !== undefined && (g.spotPrice === undefined || e.spotPrice < g.spotPrice)) g.spotPrice = e.spotPrice;
+          if (score < g.score) {
+            g.region = e.region;
+            g.score = score;
+          }
+        }
+      }
+    }
+    return [...groups.values()]
+      .map(({ score: _, ...o }) => o)
+      .sort((x, y) =>
+        x.name.localeCompare(y.name) || x.count - y.count || x.cloud.localeCompare(y.cloud) ||
+        (x.price ?? x.spotPrice ?? Infinity) - (y.price ?? y.spotPrice ?? Infinity));
+  }
+
+  /** Every accelerator name the catalog offers (as spelled there), per cloud or across all. */
+  acceleratorNames(cloud?: string): string[] {
+    const names = new Map<string, string>();
+    for (const [c, idx] of this.index) {
+      if (cloud !== undefined && c !== cloud) continue;
+      for (const n of idx.accelNames) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+    }
+    return [...names.values()].sort();
+  }
+
+  /**
+   * Offered accelerator names nearest to `name`: names that contain it or that it contains,
+   * then names within a few edits (core/suggest's distance), closest first.
+   */
+  nearestAccelerators(name: string, max = 5): string[] {
+    const needle = name.toLowerCase();
+    const scored: Array<{ n: string; d: number }> = [];
+    for (const n of this.acceleratorNames()) {
+      const lower = n.toLowerCase();
+      const d = editDistance(needle, lower);
+      const limit = Math.max(1, Math.floor(Math.max(needle.length, lower.length) / 3));
+      if (needle.length >= 2 && (lower.includes(needle) || needle.includes(lower))) scored.push({ n, d: Math.min(d, 0.5 + d / 100) });
+      else if (d <= limit) scored.push({ n, d });
+    }
+    return scored.sort((a, b) => a.d - b.d || a.n.localeCompare(b.n)).slice(0, max).map((s) => s.n);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+/** Files that may hold a cloud's catalog, in lookup order, with the label of their source. */
+function catalogFiles(cloud: string): string[] {
+  const out: string[] = [];
+  const dir = process.env.SKYRUN_CATALOG_DIR;
+  if (dir) {
+    out.push(path.join(dir, cloud, 'vms.csv'), path.join(dir, cloud, 'vms.subset.csv'), path.join(dir, `${cloud}_vms.csv`));
+  }
+  out.push(cachePath(cloud));
+  return out;
+}
+
+export function cachePath(cloud: string): string {
+  return homePath('catalogs', cloud, 'vms.csv');
+}
+
+/** Loads every cloud's catalog from its first source, without the memo (benchmarks, tests). */
+export async function loadCatalogUncached(): Promise<Catalog> {
+  const dir = process.env.SKYRUN_CATALOG_DIR;
+  if (dir && !(existsSync(dir) && statSync(dir).isDirectory())) {
+    throw new Error(`SKYRUN_CATALOG_DIR=${dir}: no such folder`);
+  }
+  const perCloud = await Promise.all(
+    CATALOG_CLOUDS.map(async (cloud) => {
+      for (const file of catalogFiles(cloud)) {
+        let text: string;
+        try {
+          text = await fsp.readFile(file, 'utf8');
+        } catch {
+          continue;
+        }
+        return { cloud, where: file, ...entriesFromCsv(cloud, text, file) };
+      }
+      const text = builtinCsv(cloud)!;
+      return { cloud, where: 'built-in', ...entriesFromCsv(cloud, text, `built-in ${cloud} catalog`) };
+    }),
+  );
+  return new Catalog(perCloud.map((c) => `${c.cloud}: ${c.where}`).join('; '), perCloud);
+}
+
+let memo: { key: string; catalog: Promise<Catalog> } | undefined;
+
+/** The catalog, loaded once per process (again when SKYRUN_CATALOG_DIR or SKYRUN_HOME changes). */
+export function loadCatalog(): Promise<Catalog> {
+  const key = `${process.env.SKYRUN_CATALOG_DIR ?? ''}|${homePath()}`;
+  if (!memo || memo.key !== key) {
+    const catalog = loadCatalogUncached();
+    memo = { key, catalog };
+    catalog.catch(() => {
+      if (memo?.catalog === catalog) memo = undefined;
+    });
+  }
+  return memo.catalog;
+}
+
+/**
+ * Offers of a catalog-priced cloud for one candidate, honouring the cloud part of its infra:
+ * what a provider's `offers()` returns (`asCloud` for the `sim` infra, which reuses aws).
+ */
+export async function catalogOffers(cloud: string, r: Resources, numNodes: number, candidate: number, opts: { asCloud?: string } = {}): Promise<Offer[]> {
+  const name = opts.asCloud ?? cloud;
+  if (r.infra.cloud !== undefined && r.infra.cloud !== name) return [];
+  return (await loadCatalog()).offers(cloud, r, numNodes, candidate, opts);
+}
+
+/**
+ * A provider with catalog offers and nothing else (provisioning throws): for the optimizer's
+ * tests and benchmark, and for planning (`skyrun optimize`) on clouds without an adapter yet.
+ */
+export function catalogOnlyProvider(cloud: string, opts: { asCloud?: string } = {}): Provider {
+  const name = opts.asCloud ?? cloud;
+  const no = async (): Promise<never> => {
+    throw new Error(`${name}: offers only (catalog); provisioning is not available`);
+  };
+  return {
+    name,
+    check: async () => ({ enabled: true }),
+    offers: (r, numNodes, candidate) => catalogOffers(cloud, r, numNodes, candidate, opts),
+    provision: no,
+    query: no,
+    terminate: no,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// skyrun catalog update
+
+function reason(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'timed out';
+  const code = err?.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve host (${code})`;
+  if (code) return `${err.cause?.message ?? code}`;
+  if (err?.cause?.message) return err.cause.message;
+  return err?.message ?? String(e);
+}
+
+/**
+ * Downloads `<base>/<cloud>/vms.csv` for each cloud into the cache, atomically (a temporary file
+ * renamed into place), after checking it is a SkyPilot catalog. A failure keeps the old copy and
+ * is reported in one line per cloud (the error's message); the clouds that succeeded are written
+ * anyway. Returns the paths written.
+ */
+export async function updateCatalog(opts: { url?: string; clouds?: string[]; timeoutMs?: number; log?: (m: string) => void }): Promise<string[]> {
+  const base = (opts.url ?? process.env.SKYRUN_CATALOG_URL ?? DEFAULT_CATALOG_URL).replace(/\/+$/, '');
+  const clouds = opts.clouds ?? [...CATALOG_CLOUDS];
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const written: string[] = [];
+  const failures: string[] = [];
+  for (const cloud of clouds) {
+    const url = `${base}/${cloud}/vms.csv`;
+    const dest = cachePath(cloud);
+    const kept = existsSync(dest) ? `kept the old copy (${dest})` : 'nothing cached yet; the built-in catalog stays in use';
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
+      const text = await res.text();
+      const { entries } = entriesFromCsv(cloud, text, url);
+      if (!entries.length) throw new Error('the file has no priced rows');
+      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      const tmp = `${dest}.tmp-${process.pid}`;
+      await fsp.writeFile(tmp, text);
+      await fsp.rename(tmp, dest);
+      written.push(dest);
+      opts.log?.(`${cloud}: ${entries.length} offers from ${url} -> ${dest}`);
+    } catch (e) {
+      failures.push(`${cloud}: could not download ${url}: ${reason(e)} (offline?); ${kept}.`);
+    }
+  }
+  memo = undefined;
+  if (failures.length) {
+    const err = new Error(failures.join('\n')) as Error & { written?: string[] };
+    err.written = written;
+    throw err;
+  }
+  return written;
+}

@@ -1,0 +1,200 @@
+/**
+ * The optimizer over catalog-priced clouds: Catalog.offers per candidate and the ranking
+ * (any_of, ordered, blocklist with wildcard scopes, stable ties), through `optimize` with
+ * offers-only aws/gcp providers (the real adapters do not exist yet), plus the CLI's
+ * show-gpus and optimize. Reads ../shared/catalog in place.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { catalogOnlyProvider, loadCatalog } from '../activities/catalog';
+import { noOfferMessage, optimize, rankOffers, type OptimizeRequest } from '../activities/optimizer';
+import type { Block, Offer } from '../core/offers';
+import type { Resources } from '../core/task';
+import { CLI, REPO } from './helpers/skyrun';
+
+const SHARED = path.resolve(REPO, '..', 'shared', 'catalog');
+const res = (r: Partial<Resources> = {}): Resources => ({ infra: {}, useSpot: false, ports: [], labels: {}, ...r });
+const providers = [catalogOnlyProvider('aws'), catalogOnlyProvider('gcp')];
+
+const saved = { dir: process.env.SKYRUN_CATALOG_DIR, home: process.env.SKYRUN_HOME };
+let home: string;
+beforeAll(() => {
+  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-optimizer-'));
+  process.env.SKYRUN_CATALOG_DIR = SHARED;
+  process.env.SKYRUN_HOME = home;
+});
+afterAll(() => {
+  rmSync(home, { recursive: true, force: true });
+  for (const [k, v] of [['SKYRUN_CATALOG_DIR', saved.dir], ['SKYRUN_HOME', saved.home]] as const) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+
+async function plan(candidates: Partial<Resources>[], opts: { ordered?: boolean; blocks?: Block[]; numNodes?: number } = {}) {
+  const req: OptimizeRequest = { candidates: candidates.map(res), ordered: !!opts.ordered, numNodes: opts.numNodes ?? 1, blocks: opts.blocks };
+  return { req, result: await optimize(req, { providers }) };
+}
+const sortedByPrice = (offers: Offer[]) => offers.every((o, i) => i === 0 || offers[i - 1]!.hourlyPrice <= o.hourlyPrice);
+
+test('A100:8: the cheapest is GCP a2-highgpu-8g in europe-west4 (host 6.51251 + A100:8 12.90919), then the rest by price', async () => {
+  const { result } = await plan([{ accelerator: { name: 'A100', count: 8 } }]);
+  expect(result.enabled).toEqual(['aws', 'gcp']);
+  expect(result.offers[0]).toMatchObject({
+    cloud: 'gcp', region: 'europe-west4', zones: ['europe-west4-a', 'europe-west4-b'], instanceType: 'a2-highgpu-8g',
+    hourlyPrice: 19.4217, accelerator: { name: 'A100', count: 8 }, vcpus: 96, candidate: 0, spot: false,
+  });
+  expect(sortedByPrice(result.offers)).toBe(true);
+  const aws = result.offers.find((o) => o.cloud === 'aws')!;
+  expect(aws).toMatchObject({ region: 'us-east-2', instanceType: 'p4d.24xlarge', hourlyPrice: 21.95764 });
+  expect(new Set(result.offers.map((o) => `${o.cloud}/${o.region}/${o.instanceType}`)).size).toBe(result.offers.length);
+});
+
+test('{A100:8, H100:8} spot (any_of): one ranking across both candidates', async () => {
+  const { result } = await plan([
+    { accelerator: { name: 'A100', count: 8 }, useSpot: true },
+    { accelerator: { name: 'H100', count: 8 }, useSpot: true },
+  ]);
+  expect(result.offers[0]).toMatchObject({ cloud: 'aws', instanceType: 'p4d.24xlarge', region: 'us-east-1', hourlyPrice: 2.4655, spot: true, candidate: 0 });
+  expect(sortedByPrice(result.offers)).toBe(true);
+  const firstH100 = result.offers.findIndex((o) => o.candidate === 1);
+  const lastA100 = result.offers.map((o) => o.candidate).lastIndexOf(0);
+  expect(firstH100).toBeGreaterThan(0);
+  expect(firstH100).toBeLessThan(lastA100); // interleaved by price
+  expect(result.offers[firstH100]).toMatchObject({ cloud: 'gcp', instanceType: 'a3-highgpu-8g', region: 'europe-north1', hourlyPrice: 9.37674 });
+});
+
+test('ordered keeps the user order, cheapest first within each', async () => {
+  const { result } = await plan(
+    [{ accelerator: { name: 'H100', count: 8 } }, { accelerator: { name: 'A100', count: 8 } }],
+    { ordered: true },
+  );
+  const firstA100 = result.offers.findIndex((o) => o.candidate === 1);
+  expect(firstA100).toBeGreaterThan(0);
+  expect(result.offers.slice(0, firstA100).every((o) => o.candidate === 0)).toBe(true);
+  expect(result.offers.slice(firstA100).every((o) => o.candidate === 1)).toBe(true);
+  expect(sortedByPrice(result.offers.slice(0, firstA100))).toBe(true);
+  expect(sortedByPrice(result.offers.slice(firstA100))).toBe(true);
+  expect(result.offers[0]!.accelerator!.name).toBe('H100');
+});
+
+test('cpus: 8+ with infra gcp gives n2-standard-8 first; no request at all is SkyPilot default 8+ vCPUs', async () => {
+  const { result } = await plan([{ cpus: { value: 8, orMore: true }, infra: { cloud: 'gcp' } }]);
+  expect(result.offers.every((o) => o.cloud === 'gcp')).toBe(true);
+  expect(result.offers[0]).toMatchObject({ instanceType: 'n2-standard-8', vcpus: 8, memoryGiB: 32, hourlyPrice: 0.38847 });
+  const any = await plan([{}]);
+  expect(any.result.offers[0]).toMatchObject({ cloud: 'gcp', instanceType: 'n2-standard-8' });
+  expect(any.result.offers.find((o) => o.cloud === 'aws')).toMatchObject({ instanceType: 'm8i.4xlarge', vcpus: 16 });
+  const exact = await plan([{ cpus: { value: 2, orMore: false }, infra: { cloud: 'aws' } }]);
+  expect(exact.result.offers.every((o) => o.instanceType === 'm8i.large')).toBe(true);
+});
+
+test('instance_type pins the type', async () => {
+  const { result } = await plan([{ instanceType: 'p4d.24xlarge' }]);
+  expect(result.offers.length).toBeGreaterThan(5);
+  expect(result.offers.every((o) => o.cloud === 'aws' && o.instanceType === 'p4d.24xlarge')).toBe(true);
+  const mismatch = await plan([{ instanceType: 'p4d.24xlarge', accelerator: { name: 'H100', count: 8 } }]);
+  expect(mismatch.result.offers).toEqual([]);
+});
+
+test('region and zone restrictions', async () => {
+  const region = await plan([{ accelerator: { name: 'A100', count: 8 }, infra: { cloud: 'aws', region: 'eu-central-1' } }]);
+  expect(region.result.offers.length).toBe(1);
+  expect(region.result.offers[0]).toMatchObject({ cloud: 'aws', region: 'eu-central-1' });
+  const zone = await plan([{ accelerator: { name: 'A100', count: 1 }, infra: { region: 'us-central1', zone: 'us-central1-b' } }]);
+  expect(zone.result.offers.map((o) => [o.cloud, o.zones])).toEqual([['gcp', ['us-central1-b']]]);
+  const anyCloudZone = await plan([{ accelerator: { name: 'A100', count: 8 }, infra: { zone: 'use1-az2' } }]);
+  expect(anyCloudZone.result.offers.map((o) => `${o.cloud}/${o.zones}`)).toEqual(['aws/use1-az2']);
+});
+
+test('the blocklist: zone, region, cloud and instance type, with wildcards', async () => {
+  const a100 = [{ accelerator: { name: 'A100', count: 8 } }];
+  const zone = await plan(a100, { blocks: [{ cloud: 'gcp', region: 'europe-west4', zone: 'europe-west4-a' }] });
+  expect(zone.result.offers[0]).toMatchObject({ cloud: 'gcp', region: 'europe-west4', zones: ['europe-west4-b'] });
+  const region = await plan(a100, { blocks: [{ cloud: 'gcp', region: 'europe-west4' }] });
+  expect(region.result.offers[0]).toMatchObject({ cloud: 'gcp', region: 'asia-southeast1' });
+  const cloud = await plan(a100, { blocks: [{ cloud: 'gcp' }] });
+  expect(cloud.result.offers.every((o) => o.cloud === 'aws')).toBe(true);
+  const anyCloudZones = await plan(a100, { blocks: [{ zone: 'europe-west4-a' }, { zone: 'europe-west4-b' }] });
+  expect(anyCloudZones.result.offers.some((o) => o.region === 'europe-west4')).toBe(false);
+  const type = await plan(a100, { blocks: [{ instanceType: 'a2-highgpu-8g' }] });
+  expect(type.result.offers.every((o) => o.instanceType === 'p4d.24xlarge')).toBe(true);
+  const all = await plan(a100, { blocks: [{}] });
+  expect(all.result.offers).toEqual([]);
+});
+
+test('rankOffers: stable on ties, blocks applied per zone', () => {
+  const o = (cloud: string, price: number, candidate: number, zones = ['z1']): Offer => ({
+    cloud, region: 'r', zones, instanceType: `${cloud}-t`, spot: false, hourlyPrice: price, numNodes: 1, vcpus: 1, memoryGiB: 1, candidate,
+  });
+  const ranked = rankOffers([[o('a', 2, 0), o('b', 1, 0)], [o('c', 1, 1), o('d', 1, 1, ['z1', 'z2'])]], false, [{ cloud: 'd', zone: 'z1' }]);
+  expect(ranked.map((x) => `${x.cloud}:${x.zones}`)).toEqual(['b:z1', 'c:z1', 'd:z2', 'a:z1']);
+  expect(rankOffers([[o('a', 2, 0), o('b', 1, 0)], [o('c', 0.5, 1)]], true).map((x) => x.cloud)).toEqual(['b', 'a', 'c']);
+});
+
+test('nothing satisfies: the message names the request and suggests offered accelerators', async () => {
+  const { req, result } = await plan([{ accelerator: { name: 'A10O', count: 8 } }]);
+  expect(result.offers).toEqual([]);
+  expect(result.nearestAccelerators).toContain('A100');
+  const msg = noOfferMessage(req, result);
+  expect(msg).toContain('1x [A10O:8]');
+  expect(msg).toMatch(/Try one of these offered accelerators: .*A100/);
+  expect(msg).toContain('skyrun show-gpus');
+  expect((await loadCatalog()).nearestAccelerators('a10o')).toEqual(expect.arrayContaining(['A100', 'A10G']));
+});
+
+describe('CLI', () => {
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: SHARED, SKYRUN_HOME: home, ...env } }, (e, stdout, stderr) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  test('skyrun show-gpus lists accelerators; with A100:8 each cloud at its cheapest region', async () => {
+    const all = await cli(['show-gpus']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^ACCELERATOR\s+AWS COUNTS\s+GCP COUNTS/);
+    expect(all.stdout).toMatch(/^A100\s+8\s+1, 2, 4, 8, 16$/m);
+    expect(all.stdout).not.toMatch(/^tpu-/m);
+    const a100 = await cli(['show-gpus', 'A100:8']);
+    expect(a100.code).toBe(0);
+    expect(a100.stdout).toMatch(/^A100\s+8\s+aws\s+p4d\.24xlarge\s+40GB\s+96\s+1152GB\s+\$ 21\.96\s+\$ 2\.47\s+us-east-2$/m);
+    expect(a100.stdout).toMatch(/^A100\s+8\s+gcp\s+a2-highgpu-8g\s+40GB\s+96\s+680GB\s+\$ 19\.42\s+\$ 12\.49\s+europe-west4$/m);
+    const gcpOnly = await cli(['show-gpus', 'T4', '--infra', 'gcp']);
+    expect(gcpOnly.stdout).toMatch(/^T4\s+1\s+gcp\s+n1-standard-8\s/m);
+    expect(gcpOnly.stdout).not.toMatch(/aws/);
+    const typo = await cli(['show-gpus', 'A10O']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/offers no A10O\. Try one of these offered accelerators: A100, A10G\./);
+  });
+
+  test('skyrun optimize prints the considered resources of enabled infra and exits', async () => {
+    const r = await cli(['optimize', '--', 'echo', 'hi']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/INFRA\s+INSTANCE\s+vCPUs\s+Mem\(GB\)\s+GPUS\s+COST \(\$\/hr\)\s+CHOSEN/);
+    expect(r.stdout).toMatch(/^local\s+local-\S+.*✔$/m);
+    const typo = await cli(['optimize', '--gpus', 'A10O:8', '--', 'echo', 'hi']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('No enabled infra offers 1x [A10O:8]');
+    expect(typo.stderr).toMatch(/Try one of these offered accelerators: .*A100/);
+  });
+
+  test('skyrun launch --dryrun --gpus A100:8 on the sim infra (aws catalog) prints the cheapest A100:8 and starts nothing', async () => {
+    const simHome = mkdtempSync(path.join(os.tmpdir(), 'skyrun-optimizer-sim-'));
+    try {
+      writeFileSync(path.join(simHome, 'sim.yaml'), 'catalog_cloud: aws\n');
+      const r = await cli(['launch', '--dryrun', '--gpus', 'A100:8', '--', 'nvidia-smi'], { SKYRUN_HOME: simHome });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/^sim \(us-east-2\)\s+p4d\.24xlarge\s+96\s+1152\s+A100:8\s+21\.96\s+✔$/m);
+      const all = await cli(['optimize', '-a', '--gpus', 'A100:8', '--num-nodes', '2', '--', 'x'], { SKYRUN_HOME: simHome });
+      expect(all.stdout).toContain('Considered resources (2 nodes)');
+      expect(all.stdout).toMatch(/^sim \(us-east-2\)\s+p4d\.24xlarge\s+96\s+1152\s+A100:8\s+43\.92\s+✔$/m);
+      expect(all.stdout.split('\n').filter((l) => l.startsWith('sim (')).length).toBeGreaterThan(5);
+    } finally {
+      rmSync(simHome, { recursive: true, force: true });
+    }
+  });
+});
