@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../test/helpers/skyrun';
+import { stats } from './stats';
 
 const CLI = path.join(__dirname, '..', 'client', 'cli.js');
 
@@ -19,11 +20,6 @@ function timeIt(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
   return ms;
 }
 
-function stats(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return `median ${q(0.5).toFixed(0)} ms  p90 ${q(0.9).toFixed(0)} ms  min ${s[0]!.toFixed(0)} ms  (n=${s.length})`;
-}
 
 async function main() {
   const runs = Number(process.argv[2] ?? 10);

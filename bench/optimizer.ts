@@ -11,17 +11,12 @@ import * as path from 'node:path';
 import { catalogOnlyProvider, loadCatalog, loadCatalogUncached } from '../activities/catalog';
 import { optimize, type OptimizeRequest } from '../activities/optimizer';
 import type { Resources } from '../core/task';
+import { stats } from './stats';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SHARED = path.resolve(REPO, '..', 'shared', 'catalog');
 const CATALOG_JS = path.join(__dirname, '..', 'activities', 'catalog', 'index.js');
 
-function stats(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  const f = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0));
-  return `median ${f(q(0.5))} ms  p90 ${f(q(0.9))} ms  min ${f(s[0]!)} ms  (n=${s.length})`;
-}
 
 const mb = (x: number) => `${(x / 2 ** 20).toFixed(1)} MiB`;
 

@@ -88,17 +88,17 @@ export async function followJob(
   for (;;) {
     const info = await client.info(cluster, { includeClosed: true });
     if (!info) return undefined;
-    if (opts.phases && info.phase !== lastPhase) {
-      lastPhase = info.phase;
-      const line = phaseLine(info);
-      if (line) err(line);
-    }
     if (opts.phases) {
       // failover as it happens: one line per provisioning attempt
       for (const a of info.attempts.slice(shownAttempts)) {
         err(a.outcome === 'ok' ? `  ✓ ${a.offer}` : `  ✗ ${a.offer}: ${a.errorClass}: ${a.reason}`);
       }
       shownAttempts = info.attempts.length;
+    }
+    if (opts.phases && info.phase !== lastPhase) {
+      lastPhase = info.phase;
+      const line = phaseLine(info);
+      if (line) err(line);
     }
     if (info.phase === 'Failed') {
       const f = await client.failure(cluster);
