@@ -26,6 +26,8 @@ export interface OptimizeResult {
   disabled: Array<{ infra: string; reason: string }>;
   /** when nothing fits a request with accelerators: the catalog's nearest offered names */
   nearestAccelerators?: string[];
+  /** ...and the catalog clouds that do offer the requested accelerators (not enabled here) */
+  offeredBy?: string[];
 }
 
 export function describeResources(r: Resources): string {
@@ -77,8 +79,16 @@ export async function optimize(req: OptimizeRequest, opts: { providers?: Provide
         const catalog = await loadCatalog();
         const asked = new Set(names.map((n) => n.toLowerCase()));
         const near = new Set<string>();
-        for (const n of names) for (const x of catalog.nearestAccelerators(n)) if (!asked.has(x.toLowerCase())) near.add(x);
-        result.nearestAccelerators = [...near];
+        const offeredBy = new Set<string>();
+        for (const c of req.candidates) {
+          if (!c.accelerator) continue;
+          for (const row of catalog.accelerators({ name: c.accelerator.name, count: c.accelerator.count })) offeredBy.add(row.cloud);
+        }
+        result.offeredBy = [...offeredBy].sort();
+        if (!offeredBy.size) {
+          for (const n of names) for (const x of catalog.nearestAccelerators(n)) if (!asked.has(x.toLowerCase())) near.add(x);
+          result.nearestAccelerators = [...near];
+        }
       } catch {
         // no catalog, no hint: the message still names the request
       }
@@ -97,6 +107,11 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
   const known = new Set([...res.enabled, ...res.disabled.map((d) => d.infra)]);
   const missing = [...new Set(req.candidates.map((c) => c.infra.cloud).filter((c): c is string => !!c && !known.has(c)))];
   if (missing.length) lines.push(`Not available in this SkyRun: ${missing.join(', ')} (no provider for it yet).`);
+  if (res.offeredBy?.length) {
+    lines.push(
+      `The catalog offers it on ${res.offeredBy.join(', ')}, not enabled here; \`skyrun optimize --catalog\` shows what it would cost there.`,
+    );
+  }
   if (res.nearestAccelerators?.length) {
     lines.push(`Try one of these offered accelerators: ${res.nearestAccelerators.join(', ')}.`);
   }

@@ -164,11 +164,20 @@ function hints(cluster: string, jobId: number): void {
 }
 
 /** Ranked offers of every enabled infra for the task, as the considered-resources table. */
-async function planTable(task: TaskSpec, opts: { all?: boolean } = {}): Promise<string> {
+/**
+ * The optimizer's table for a task. `catalog`: rank every cloud of the catalog as if it were
+ * enabled (planning what a task would cost where), instead of the enabled infra only.
+ */
+async function planTable(task: TaskSpec, opts: { all?: boolean; catalog?: boolean } = {}): Promise<string> {
   const { optimize, noOfferMessage } = await import('../activities/optimizer');
   const { offersTable } = await import('./display');
   const req = { candidates: task.candidates, ordered: task.ordered, numNodes: task.numNodes };
-  const plan = await optimize(req);
+  let providers;
+  if (opts.catalog) {
+    const { catalogOnlyProvider, loadCatalog } = await import('../activities/catalog');
+    providers = (await loadCatalog()).clouds().map((c) => catalogOnlyProvider(c));
+  }
+  const plan = await optimize(req, { providers });
   if (!plan.offers.length) throw new CliError(noOfferMessage(req, plan));
   return offersTable(plan.offers, task.numNodes, opts);
 }
@@ -255,11 +264,12 @@ export function buildProgram(): Command {
       .command('optimize')
       .description('Print the resources the optimizer considers for a task (cheapest first) and exit')
       .argument('[entrypoint...]', 'task YAML, or a command (after --)')
-      .option('-a, --all', 'every offer (each region), not only the cheapest per infra'),
+      .option('-a, --all', 'every offer (each region), not only the cheapest per infra')
+      .option('--catalog', 'rank every cloud in the catalog (aws, gcp), enabled here or not'),
   ).action(act(async (entry: string[], opts) => {
     const task = loadTask(entry, opts);
     refuseUnlaunchable(task);
-    console.log(await planTable(task, { all: !!opts.all }));
+    console.log(await planTable(task, { all: !!opts.all, catalog: !!opts.catalog }));
   }));
 
   program

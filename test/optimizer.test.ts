@@ -180,6 +180,15 @@ describe('CLI', () => {
     expect(typo.code).toBe(1);
     expect(typo.stderr).toContain('No enabled infra offers 1x [A10O:8]');
     expect(typo.stderr).toMatch(/Try one of these offered accelerators: .*A100/);
+    // offered by the catalog, but no enabled infra has it: say where, and how to plan there
+    const off = await cli(['optimize', '--gpus', 'A100:8', '--', 'x']);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toContain('The catalog offers it on aws, gcp, not enabled here');
+    expect(off.stderr).not.toContain('Try one of these');
+    const plan = await cli(['optimize', '--catalog', '--gpus', 'A100:8', '--', 'x']);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/^gcp \(europe-west4\)\s+a2-highgpu-8g\s+96\s+680\s+A100:8\s+19\.42\s+✔$/m);
+    expect(plan.stdout).toMatch(/^aws \(us-east-2\)\s+p4d\.24xlarge\s+96\s+1152\s+A100:8\s+21\.96\s*$/m);
   });
 
   test('skyrun launch --dryrun --gpus A100:8 on the sim infra (aws catalog) prints the cheapest A100:8 and starts nothing', async () => {
