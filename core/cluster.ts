@@ -7,7 +7,10 @@ import type { Offer } from './offers';
 import type { Resources } from './task';
 
 /** How to reach a node's shell: a local folder, or (later) ssh / kubernetes exec. */
-export type RunnerSpec = { kind: 'local'; root: string };
+export type RunnerSpec =
+  | { kind: 'local'; root: string }
+  /** a node reached over SSH; its SkyRun root is ~/.skyrun-node and its workdir ~/sky_workdir */
+  | { kind: 'ssh'; host: string; port: number; user: string; identityFile: string; proxyCommand?: string };
 
 export interface NodeInfo {
   rank: number;

@@ -8,15 +8,17 @@ import * as path from 'node:path';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
 
 /**
- * The wrapper every phase runs in. It takes a lock so that two starts of one phase run it
- * once, records its pid, runs the user's script with the log appended, then records the exit
- * code atomically. User values reach it only through the environment.
+ * The wrapper every phase runs in (locally and over SSH). It takes a lock so that two starts of
+ * one phase run it once, records its pid, runs the user's script with the log appended, then
+ * records the exit code atomically. User values reach it only through the environment, or
+ * (over SSH) through `<phase>.env`, a file of shell-quoted exports it sources.
  */
-const WRAPPER = `
+export const WRAPPER = `
 d="$SKYRUN_JOB_DIR"; p="$SKYRUN_PHASE"
 mkdir "$d/$p.lock" 2>/dev/null || exit 0
 echo $$ > "$d/$p.pid.tmp" && mv "$d/$p.pid.tmp" "$d/$p.pid"
 cd "$SKYRUN_CWD" || exit 1
+[ ! -f "$d/$p.env" ] || . "$d/$p.env"
 bash "$d/$p.sh" >> "$d/log" 2>&1 < /dev/null
 c=$?
 echo $c > "$d/$p.exit.tmp" && mv "$d/$p.exit.tmp" "$d/$p.exit"

@@ -1,0 +1,600 @@
+/**
+ * The SSH runner (ssh2): SSH node pools and cloud VMs. A node's SkyRun root is ~/.skyrun-node
+ * (jobs under jobs/<id>/ with the local runner's file names) and its workdir ~/sky_workdir.
+ * Phases run in the local runner's WRAPPER, started with `setsid nohup` so they outlive the SSH
+ * connection and the worker. Connections are pooled per user@host:port (and key, proxy) in this process.
+ *
+ * User values never reach a shell unquoted: every remote command is built from words quoted by
+ * `shq`; scripts go over SFTP; env vars go into `<phase>.env` (mode 0600), quoted by `shq`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Duplex } from 'node:stream';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import type { RunnerSpec } from '../../core/cluster';
+import { ProviderError, type ErrorClass } from '../../core/errors';
+import { WRAPPER } from './local';
+import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
+
+export type SshSpec = Extract<RunnerSpec, { kind: 'ssh' }>;
+
+/** Quote one word for a POSIX shell (also bash, zsh, fish): the project's only quoting function. */
+export function shq(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `bash -c SCRIPT bash ARGS...`: a fixed script, with every value passed as a quoted argument. */
+function bashCommand(script: string, args: (string | number)[]): string {
+  return ['bash', '-c', script, 'bash', ...args.map(String)].map(shq).join(' ');
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The `<phase>.env` file the wrapper sources: one `export NAME='value'` per variable. */
+export function envFile(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => {
+      if (!ENV_NAME.test(k)) throw new ProviderError('invalid', `invalid environment variable name ${JSON.stringify(k)}`);
+      if (v.includes('\0')) throw new ProviderError('invalid', `environment variable ${k} contains a NUL byte`);
+      return `export ${k}=${shq(v)}\n`;
+    })
+    .join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote scripts (bash). Positional arguments only; see bashCommand.
+
+/** alive PID: the process exists and is not a zombie */
+const ALIVE = `alive() { kill -0 "$1" 2>/dev/null || return 1; [ -r "/proc/$1/stat" ] || return 0
+  local s; read -r s < "/proc/$1/stat" || return 1; s=\${s##*) }; s=\${s%% *}; [ "$s" != Z ] && [ "$s" != X ]; }`;
+
+/** $1 job dir, $2 phase, $3 workdir. Prints "adopt" when the phase was started before. */
+const PREPARE = `mkdir -p "$1" "$3" || exit 1
+if [ -e "$1/$2.pid" ] || [ -e "$1/$2.exit" ]; then echo adopt; fi`;
+
+/** $1 job dir, $2 phase, $3 workdir, $4 upload nonce, $5 wrapper. Waits for the pid file. */
+const START = `d=$1; p=$2
+mv -f "$d/$p.sh.$4" "$d/$p.sh" && mv -f "$d/$p.env.$4" "$d/$p.env" || exit 1
+SKYRUN_JOB_DIR=$d SKYRUN_PHASE=$p SKYRUN_CWD=$3 setsid nohup bash -c "$5" > /dev/null 2>&1 < /dev/null &
+for i in $(seq 1 500); do { [ -e "$d/$p.pid" ] || [ -e "$d/$p.exit" ]; } && exit 0; sleep 0.01; done`;
+
+/** $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost */
+const STATE = `${ALIVE}
+d=$1; p=$2
+if [ -f "$d/$p.exit" ]; then echo "done $(cat "$d/$p.exit")"; exit 0; fi
+if [ -f "$d/$p.pid" ]; then
+  pid=$(cat "$d/$p.pid")
+  if alive "$pid"; then echo "running $pid"
+  elif [ -f "$d/$p.exit" ]; then echo "done $(cat "$d/$p.exit")"
+  else echo lost; fi
+  exit 0
+fi
+if [ -d "$d/$p.lock" ]; then
+  if [ $(( $(date +%s) - $(stat -c %Y "$d/$p.lock") )) -gt 30 ]; then echo lost; else echo starting; fi
+  exit 0
+fi
+echo absent`;
+
+/** $1 job dir. TERM then KILL each live phase's process group; record 143 like the local runner. */
+const KILL = `${ALIVE}
+d=$1
+for p in setup run; do
+  { [ -f "$d/$p.pid" ] && [ ! -f "$d/$p.exit" ]; } || continue
+  pid=$(cat "$d/$p.pid")
+  kill -TERM -- "-$pid" 2>/dev/null
+  for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null
+  for i in $(seq 1 50); do alive "$pid" || break; sleep 0.02; done
+  [ -f "$d/$p.exit" ] || echo 143 > "$d/$p.exit"
+done`;
+
+/** $1 file, $2 offset, $3 max bytes. */
+const READ_LOG = `[ -f "$1" ] || exit 0; tail -c +$(($2 + 1)) "$1" | head -c "$3"`;
+
+/** $1 workdir. Creates it and the NUL-separated dirs on stdin; lists files as path\\0size\\0mtime\\0. */
+const SYNC_PREPARE = `mkdir -p "$1" && cd "$1" && xargs -0 -r mkdir -p && find . -type f -printf '%P\\0%s\\0%T@\\0'`;
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+interface Conn {
+  client: Client;
+  /** the remote $HOME, absolute: SFTP paths do not expand ~ */
+  home: string;
+  sftp?: Promise<SFTPWrapper>;
+  closed: boolean;
+  /** take it out of the pool */
+  forget: () => void;
+  /**
+   * channels this connection may still open: OpenSSH allows 10 sessions (MaxSessions) and frees
+   * one a little after its channel closes, so stay well below (SFTP holds one)
+   */
+  slots: number;
+  waiting: (() => void)[];
+}
+
+const MAX_CHANNELS = 5;
+const pool = new Map<string, Promise<Conn>>();
+
+function where(s: SshSpec): string {
+  return `ssh ${s.user}@${s.host}:${s.port}`;
+}
+
+/** Thrown when a request never reached the remote side: safe to retry on a new connection. */
+class NotStarted extends Error {}
+
+/** One line for any SSH failure, with its error class. */
+function toProviderError(spec: SshSpec, e: unknown): ProviderError {
+  if (e instanceof ProviderError) return e;
+  const err = e as Error & { level?: string; code?: string };
+  const first = String(err?.message ?? e).split('\n')[0];
+  let cls: ErrorClass = 'transient';
+  let what = first;
+  if (err?.level === 'client-authentication') {
+    cls = 'auth';
+    what = 'authentication failed (key not accepted for this user)';
+  } else if (err?.level === 'client-timeout' || err?.code === 'ETIMEDOUT') {
+    what = `connection timed out (${first})`;
+  } else if (err?.code) {
+    what = `connection failed: ${err.code}`;
+  }
+  return new ProviderError(cls, `${where(spec)}: ${what}`, err?.code);
+}
+
+/** A proxy command's stdin/stdout as the socket ssh2 talks over (SkyPilot's ssh_proxy_command). */
+class ProxySocket extends Duplex {
+  stderr = '';
+  constructor(readonly child: ChildProcess) {
+    super();
+    child.stdout!.on('data', (d: Buffer) => {
+      if (!this.push(d)) child.stdout!.pause();
+    });
+    child.stdout!.on('end', () => this.push(null));
+    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d).slice(-500)));
+    child.stdin!.on('error', () => undefined); // EPIPE after the proxy died: the read side reports it
+    child.on('error', (e) => this.destroy(e));
+  }
+  override _read(): void {
+    this.child.stdout!.resume();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.child.stdin!.write(chunk, cb);
+  }
+  override _final(cb: () => void): void {
+    this.child.stdin!.end();
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (e: Error | null) => void): void {
+    this.child.kill();
+    cb(err);
+  }
+}
+
+function proxySocket(spec: SshSpec): ProxySocket {
+  const cmd = spec.proxyCommand!.replace(/%([%hpr])/g, (_, c: string) =>
+    c === 'h' ? spec.host : c === 'p' ? String(spec.port) : c === 'r' ? spec.user : '%',
+  );
+  return new ProxySocket(spawn('bash', ['-c', cmd], { stdio: ['pipe', 'pipe', 'pipe'] }));
+}
+
+async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
+  let privateKey: Buffer;
+  try {
+    privateKey = await fsp.readFile(spec.identityFile);
+  } catch (e) {
+    throw new ProviderError('config', `${where(spec)}: cannot read identity file ${spec.identityFile} (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const client = new Client();
+  const sock = spec.proxyCommand ? proxySocket(spec) : undefined;
+  const conn: Conn = { client, home: '', closed: false, forget, slots: MAX_CHANNELS, waiting: [] };
+  const drop = () => {
+    conn.closed = true;
+    forget();
+  };
+  // ssh2 may emit several errors; a live connection's errors surface through its next request
+  client.on('error', drop);
+  client.on('close', drop);
+  client.on('end', drop);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve);
+      client.once('error', reject);
+      client.once('close', () => reject(new Error('connection closed during the handshake')));
+      client.connect({
+        host: spec.host,
+        port: spec.port,
+        username: spec.user,
+        privateKey,
+        sock,
+        readyTimeout: 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 3,
+        // like SkyPilot (StrictHostKeyChecking=no): nodes are fresh machines with new host keys
+        hostVerifier: () => true,
+      });
+    });
+  } catch (e) {
+    client.end();
+    sock?.destroy();
+    const msg = (e as Error).message ?? '';
+    if (/parse privateKey|Encrypted private/i.test(msg)) {
+      throw new ProviderError('config', `${where(spec)}: cannot use identity file ${spec.identityFile}: ${msg.split('\n')[0]}`);
+    }
+    const proxyErr = sock?.stderr.trim().split('\n').join('; ').slice(0, 300);
+    if (proxyErr) throw new ProviderError('transient', `${where(spec)}: proxy command failed: ${proxyErr}`);
+    throw toProviderError(spec, e);
+  }
+  if (!sock) client.setNoDelay(true);
+  try {
+    const r = await runOn(spec, conn, 'printf %s "$HOME"', undefined, 20_000);
+    if (r.code !== 0 || !r.stdout.length) throw new ProviderError('config', `${where(spec)}: cannot find the remote home folder`);
+    conn.home = r.stdout.toString();
+  } catch (e) {
+    client.end();
+    throw toProviderError(spec, e);
+  }
+  return conn;
+}
+
+function getConn(spec: SshSpec): Promise<Conn> {
+  // per user@host:port, and per key and proxy so that a different identity never rides along
+  const key = JSON.stringify([spec.user, spec.host, spec.port, spec.identityFile, spec.proxyCommand ?? '']);
+  const pooled = pool.get(key);
+  if (pooled) return pooled;
+  const forget = () => {
+    if (pool.get(key) === entry) pool.delete(key);
+  };
+  const entry: Promise<Conn> = connect(spec, forget);
+  pool.set(key, entry);
+  entry.catch(forget);
+  return entry;
+}
+
+function evict(conn: Conn): void {
+  conn.closed = true;
+  conn.forget();
+  conn.client.end();
+}
+
+/** End every pooled connection (tests, worker shutdown, CLI exit). */
+export async function closeAllSsh(): Promise<void> {
+  const conns = await Promise.allSettled([...pool.values()]);
+  pool.clear();
+  for (const c of conns) if (c.status === 'fulfilled') c.value.client.end();
+}
+
+async function acquire(conn: Conn): Promise<void> {
+  if (conn.slots > 0) {
+    conn.slots--;
+    return;
+  }
+  await new Promise<void>((r) => conn.waiting.push(r));
+}
+
+function release(conn: Conn): void {
+  const next = conn.waiting.shift();
+  if (next) next();
+  else conn.slots++;
+}
+
+interface ExecResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Run one command on an exec channel; stdin (optional) is sent and closed. */
+/**
+ * Open an exec channel. sshd frees a session slot a little after the channel closes on our
+ * side, so "open failed" (MaxSessions) is retried briefly; the command has not run then.
+ */
+async function openExec(spec: SshSpec, conn: Conn, command: string): Promise<{ ch: ClientChannel; exit: { code?: number } }> {
+  for (let attempt = 0; ; attempt++) {
+    if (conn.closed) throw new NotStarted('connection closed');
+    try {
+      return await new Promise((resolve, reject) =>
+        conn.client.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          // listen now: 'exit' may come with the reply, before an awaiting caller resumes
+          const exit: { code?: number } = {};
+          ch.on('exit', (c: number | null) => (exit.code = c ?? 255));
+          resolve({ ch, exit });
+        }),
+      );
+    } catch (e) {
+      if (conn.closed) throw new NotStarted((e as Error).message); // incl. "Not connected"
+      if (!/open failed/i.test((e as Error).message) || attempt >= 50) throw toProviderError(spec, e);
+      await new Promise((r) => setTimeout(r, 10 + attempt * 5));
+    }
+  }
+}
+
+/** Run one command on an exec channel; stdin (optional) is sent and closed. */
+async function runOn(spec: SshSpec, conn: Conn, command: string, stdin: string | Buffer | undefined, timeoutMs: number): Promise<ExecResult> {
+  await acquire(conn);
+  try {
+    const { ch: stream, exit } = await openExec(spec, conn, command);
+    return await new Promise<ExecResult>((resolve, reject) => {
+      const out: Buffer[] = [];
+      let errText = '';
+      const timer = setTimeout(() => {
+        stream.close();
+        reject(new ProviderError('transient', `${where(spec)}: command timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      stream.on('data', (d: Buffer) => out.push(d));
+      stream.stderr.on('data', (d: Buffer) => (errText = (errText + d).slice(-4000)));
+      stream.on('close', () => {
+        clearTimeout(timer);
+        const code = exit.code;
+        if (code === undefined) return reject(new ProviderError('transient', `${where(spec)}: connection lost while a command ran`));
+        resolve({ code, stdout: Buffer.concat(out), stderr: errText });
+      });
+      stream.end(stdin);
+    });
+  } finally {
+    release(conn);
+  }
+}
+
+function sftpOf(conn: Conn): Promise<SFTPWrapper> {
+  if (!conn.sftp) {
+    conn.sftp = acquire(conn).then(
+      () =>
+        new Promise<SFTPWrapper>((resolve, reject) => {
+          try {
+            conn.client.sftp((err, s) => (err ? reject(new NotStarted(err.message)) : resolve(s)));
+          } catch (e) {
+            reject(new NotStarted((e as Error).message));
+          }
+        }),
+    );
+    conn.sftp.catch(() => {
+      conn.sftp = undefined;
+      release(conn);
+    });
+  }
+  return conn.sftp;
+}
+
+const sftpCall = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+
+// ---------------------------------------------------------------------------------------------
+// Workdir filtering (.skyignore, else .gitignore; .git always excluded)
+
+interface IgnoreRule {
+  re: RegExp;
+  negate: boolean;
+  dirOnly: boolean;
+  /** matched against the whole relative path (the pattern had a slash), else the base name */
+  anchored: boolean;
+}
+
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      if (glob[i + 2] === '/') {
+        re += '(?:.*/)?';
+        i += 2;
+      } else {
+        re += '.*';
+        i += 1;
+      }
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[' && glob.indexOf(']', i + 2) > 0) {
+      const j = glob.indexOf(']', i + 2);
+      re += `[${glob.slice(i + 1, j).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+      i = j;
+    } else if (c === '\\' && i + 1 < glob.length) re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+export function parseIgnore(text: string): IgnoreRule[] {
+  const rules: IgnoreRule[] = [];
+  for (let line of text.split(/\r?\n/)) {
+    line = line.replace(/(?<!\\)\s+$/, '');
+    if (!line || line.startsWith('#')) continue;
+    const negate = line.startsWith('!');
+    if (negate) line = line.slice(1);
+    const dirOnly = line.endsWith('/');
+    if (dirOnly) line = line.slice(0, -1);
+    const anchored = line.includes('/');
+    if (line.startsWith('/')) line = line.slice(1);
+    if (line) rules.push({ re: globToRegExp(line), negate, dirOnly, anchored });
+  }
+  return rules;
+}
+
+/** Git's rule: the last matching pattern decides. `rel` uses forward slashes. */
+export function isIgnored(rules: IgnoreRule[], rel: string, isDir: boolean): boolean {
+  const base = rel.slice(rel.lastIndexOf('/') + 1);
+  let out = false;
+  for (const r of rules) if ((!r.dirOnly || isDir) && r.re.test(r.anchored ? rel : base)) out = !r.negate;
+  return out;
+}
+
+interface LocalFile {
+  rel: string;
+  abs: string;
+  size: number;
+  mtime: number;
+  mode: number;
+}
+
+async function listWorkdir(root: string): Promise<{ files: LocalFile[]; dirs: string[] }> {
+  const ignoreText =
+    (await fsp.readFile(path.join(root, '.skyignore'), 'utf8').catch(() => undefined)) ??
+    (await fsp.readFile(path.join(root, '.gitignore'), 'utf8').catch(() => ''));
+  const rules = parseIgnore(ignoreText);
+  const files: LocalFile[] = [];
+  const dirs: string[] = [];
+  const walk = async (relDir: string): Promise<void> => {
+    for (const e of await fsp.readdir(path.join(root, relDir), { withFileTypes: true })) {
+      if (e.name === '.git') continue;
+      const rel = relDir ? `${relDir}/${e.name}` : e.name;
+      const abs = path.join(root, rel);
+      if (e.isDirectory()) {
+        if (isIgnored(rules, rel, true)) continue;
+        dirs.push(rel);
+        await walk(rel);
+      } else if (e.isFile() || e.isSymbolicLink()) {
+        const st = await fsp.stat(abs).catch(() => undefined); // symlinks: their target's contents
+        if (!st?.isFile() || isIgnored(rules, rel, false)) continue;
+        files.push({ rel, abs, size: st.size, mtime: Math.floor(st.mtimeMs / 1000), mode: st.mode & 0o777 });
+      }
+    }
+  };
+  await walk('');
+  return { files, dirs };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ExecOptions {
+  /** sent on the command's stdin */
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+}
+
+const SYNC_PARALLEL = 16;
+
+export class SshRunner implements Runner {
+  constructor(readonly spec: SshSpec) {
+    if (!/^[A-Za-z0-9._:-]+$/.test(spec.host)) throw new ProviderError('invalid', `invalid ssh host ${JSON.stringify(spec.host)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(spec.user)) throw new ProviderError('invalid', `invalid ssh user ${JSON.stringify(spec.user)}`);
+    if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) throw new ProviderError('invalid', `invalid ssh port ${spec.port}`);
+  }
+
+  /**
+   * Run on a pooled connection; a request that never reached the node because the connection
+   * had dropped is retried once on a fresh connection.
+   */
+  private async withConn<T>(fn: (c: Conn) => Promise<T>, opts: { idempotent: boolean } = { idempotent: true }): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = await getConn(this.spec);
+      try {
+        return await fn(conn);
+      } catch (e) {
+        const dropped = e instanceof NotStarted || conn.closed;
+        if (dropped) evict(conn);
+        if (dropped && attempt === 0 && (opts.idempotent || e instanceof NotStarted)) continue;
+        throw toProviderError(this.spec, e);
+      }
+    }
+  }
+
+  private async script(conn: Conn, what: string, script: string, args: (string | number)[], stdin?: string, timeoutMs = 60_000): Promise<Buffer> {
+    const r = await runOn(this.spec, conn, bashCommand(script, args), stdin, timeoutMs);
+    if (r.code !== 0) {
+      const detail = r.stderr.trim().split('\n').pop() || `exit code ${r.code}`;
+      throw new ProviderError('unknown', `${where(this.spec)}: ${what} failed: ${detail}`);
+    }
+    return r.stdout;
+  }
+
+  private jobDir(conn: Conn, jobId: number): string {
+    return path.posix.join(conn.home, '.skyrun-node', 'jobs', String(jobId));
+  }
+
+  private workdir(conn: Conn): string {
+    return path.posix.join(conn.home, 'sky_workdir');
+  }
+
+  /**
+   * A short command (e.g. a provider's reachability check); each argument is shell-quoted.
+   * Retried on a fresh connection only when it never reached the node.
+   */
+  async exec(cmd: string[], opts: ExecOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const command = cmd.map(shq).join(' ');
+    const r = await this.withConn((c) => runOn(this.spec, c, command, opts.stdin, opts.timeoutMs ?? 60_000), { idempotent: false });
+    return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
+  }
+
+  async startDetached(req: DetachedStart): Promise<void> {
+    const env = envFile(req.env);
+    await this.withConn(async (c) => {
+      const d = this.jobDir(c, req.jobId);
+      const prepared = await this.script(c, 'preparing the job folder', PREPARE, [d, req.phase, this.workdir(c)]);
+      if (prepared.toString().includes('adopt')) return; // started before: adopt
+      // upload under fresh names and rename into place, so a concurrent start never truncates
+      // a script that a wrapper is already running
+      const nonce = randomBytes(6).toString('hex');
+      const sftp = await sftpOf(c);
+      await Promise.all([
+        sftpCall<void>((cb) => sftp.writeFile(`${d}/${req.phase}.sh.${nonce}`, req.script, { mode: 0o700 }, cb)),
+        sftpCall<void>((cb) => sftp.writeFile(`${d}/${req.phase}.env.${nonce}`, env, { mode: 0o600 }, cb)),
+      ]);
+      await this.script(c, 'starting the phase', START, [d, req.phase, this.workdir(c), nonce, WRAPPER]);
+    });
+  }
+
+  async phaseState(jobId: number, phase: Phase): Promise<PhaseState> {
+    const out = await this.withConn(async (c) => (await this.script(c, 'reading the phase state', STATE, [this.jobDir(c, jobId), phase])).toString());
+    const [state, n] = out.trim().split(' ');
+    switch (state) {
+      case 'done':
+        return { state: 'done', exitCode: Number.isFinite(parseInt(n!, 10)) ? parseInt(n!, 10) : 255 };
+      case 'running':
+        return { state: 'running', pid: parseInt(n!, 10) };
+      case 'absent':
+      case 'starting':
+      case 'lost':
+        return { state };
+      default:
+        throw new ProviderError('unknown', `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`);
+    }
+  }
+
+  async kill(jobId: number): Promise<void> {
+    await this.withConn((c) => this.script(c, 'killing the job', KILL, [this.jobDir(c, jobId)]));
+  }
+
+  async readLog(jobId: number, offset: number, maxBytes = 1 << 20): Promise<{ data: Buffer; offset: number }> {
+    const data = await this.withConn((c) => this.script(c, 'reading the log', READ_LOG, [`${this.jobDir(c, jobId)}/log`, offset, maxBytes]));
+    return { data, offset: offset + data.length };
+  }
+
+  /**
+   * Upload a folder to ~/sky_workdir: .skyignore (else .gitignore) patterns and .git excluded;
+   * files whose size and mtime match the remote copy are skipped; transfers run in parallel on
+   * one SFTP session. Remote files absent locally are kept (like SkyPilot's rsync, no --delete).
+   */
+  async syncWorkdir(localDir: string): Promise<void> {
+    const src = path.resolve(localDir);
+    const st = await fsp.stat(src).catch(() => undefined);
+    if (!st?.isDirectory()) throw new ProviderError('invalid', `workdir ${src} is not a folder`);
+    const { files, dirs } = await listWorkdir(src);
+    await this.withConn(async (c) => {
+      const wd = this.workdir(c);
+      const listing = await this.script(c, 'listing the workdir', SYNC_PREPARE, [wd], dirs.map((d) => `${d}\0`).join(''), 300_000);
+      const remote = new Map<string, { size: number; mtime: number }>();
+      const parts = listing.toString().split('\0');
+      for (let i = 0; i + 2 < parts.length; i += 3) {
+        remote.set(parts[i]!, { size: Number(parts[i + 1]), mtime: Math.floor(Number(parts[i + 2])) });
+      }
+      const changed = files.filter((f) => {
+        const r = remote.get(f.rel);
+        return !r || r.size !== f.size || r.mtime !== f.mtime;
+      });
+      if (changed.length === 0) return;
+      const sftp = await sftpOf(c);
+      let next = 0;
+      const worker = async () => {
+        for (let f = changed[next++]; f; f = changed[next++]) {
+          const dst = `${wd}/${f.rel}`;
+          await sftpCall<void>((cb) => sftp.fastPut(f.abs, dst, { mode: f.mode, concurrency: 8 }, cb));
+          await sftpCall<void>((cb) => sftp.utimes(dst, f.mtime, f.mtime, cb));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(SYNC_PARALLEL, changed.length) }, worker));
+    });
+  }
+}
