@@ -7,8 +7,9 @@ import type { ClusterHandle, NodeInfo } from '../core/cluster';
 import { jobEnv } from '../core/job-env';
 import type { JobRequest } from '../core/cluster';
 import { providerFor } from './clouds';
-import type { ProvisionRequest } from './clouds/provider';
+import type { InstanceState, ProvisionRequest } from './clouds/provider';
 import { mapped } from './failures';
+import { managedLogPath, writeManagedLog } from './managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './optimizer';
 import { runnerFor } from './runners';
 import type { Phase, PhaseState } from './runners/runner';
@@ -75,6 +76,10 @@ export const activities = {
     return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
   },
 
+  async instanceStates(req: { cloud: string; clusterName: string }): Promise<InstanceState[]> {
+    return mapped(() => providerFor(req.cloud).query(req.clusterName));
+  },
+
   async syncWorkdir(req: { handle: ClusterHandle; workdir: string }): Promise<void> {
     await heartbeating(() => onAllNodes(req.handle, (n) => runnerFor(n.runner).syncWorkdir(req.workdir)));
   },
@@ -93,6 +98,21 @@ export const activities = {
 
   async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
     return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
+  },
+
+  /** Copy a job's log from every node to SKYRUN_HOME/managed-jobs/<id>/ (kept after teardown). */
+  async saveJobLog(req: { handle: ClusterHandle; jobId: number; managedJobId: number }): Promise<void> {
+    await onAllNodes(req.handle, async (n) => {
+      const runner = runnerFor(n.runner);
+      const chunks: Buffer[] = [];
+      for (let offset = 0; ; ) {
+        const r = await runner.readLog(req.jobId, offset);
+        if (!r.data.length) break;
+        chunks.push(r.data);
+        offset = r.offset;
+      }
+      await writeManagedLog(managedLogPath(req.managedJobId, req.jobId, n.rank), Buffer.concat(chunks));
+    });
   },
 
   async cancelJob(req: { handle: ClusterHandle; jobId: number }): Promise<void> {

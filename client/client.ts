@@ -13,12 +13,15 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { AutostopSetting, ClusterInfo, ClusterWorkflowInput, JobRequest, SubmitJobResult } from '../core/cluster';
-import { SA, TASK_QUEUE, clusterWorkflowId } from '../core/search-attributes';
+import { DEFAULT_RECOVERY, type ManagedJobInput, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
+import { SA, TASK_QUEUE, clusterWorkflowId, managedJobWorkflowId } from '../core/search-attributes';
 import type { JobStatus } from '../core/states';
 import type { TaskSpec } from '../core/task';
 import {
   cancelJobUpdate,
+  cancelManagedJobUpdate,
   downUpdate,
+  managedJobQuery,
   pokeSignal,
   setAutostopUpdate,
   startUpdate,
@@ -71,6 +74,9 @@ export interface LaunchOptions {
 function retryGapMs(): number {
   return Number(process.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS || 30) * 1000;
 }
+
+/** One row per managed job: the latest run of each (earlier runs continued as new). */
+const MANAGED_JOBS = `SkyrunKind = 'managed-job' AND ExecutionStatus != 'ContinuedAsNew'`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -224,6 +230,75 @@ export class SkyrunClient {
 
   async poke(cluster: string): Promise<void> {
     await this.onCluster(cluster, (h) => h.signal(pokeSignal));
+  }
+
+  // ---- managed jobs ------------------------------------------------------------------------
+
+  /**
+   * Start a managed job. Ids are 1, 2, ...: the next one after those that exist; Temporal's
+   * workflow-id uniqueness settles a race between two submits (the loser takes the next id).
+   */
+  async launchManaged(task: TaskSpec, opts: { name?: string } = {}): Promise<{ id: number; name: string }> {
+    const name = opts.name ?? task.name ?? 'job';
+    const recovery = task.candidates[0]?.jobRecovery ?? DEFAULT_RECOVERY;
+    let id = (await this.client.workflow.count(MANAGED_JOBS)).count + 1;
+    for (let tries = 0; ; tries++, id++) {
+      const input: ManagedJobInput = {
+        id,
+        name,
+        candidates: task.candidates,
+        ordered: task.ordered,
+        numNodes: task.numNodes,
+        job: jobRequest(task, { setup: true }),
+        recovery,
+        user: currentUser(),
+        retryGapMs: retryGapMs(),
+      };
+      try {
+        await this.client.workflow.start('managedJobWorkflow', {
+          workflowId: managedJobWorkflowId(id),
+          taskQueue: TASK_QUEUE,
+          args: [input],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: SA.SkyrunKind, value: 'managed-job' },
+            { key: SA.ClusterName, value: `${name}-${id}` },
+            { key: SA.User, value: input.user },
+            { key: SA.Phase, value: 'PENDING' },
+            { key: SA.Recoveries, value: 0 },
+          ],
+          memo: { job: { id, name, status: 'PENDING', submittedAt: Date.now(), recoveries: 0, jobDurationMs: 0 } },
+          staticSummary: `managed job ${id} (${name}): ${task.numNodes} node(s), ${recovery.strategy}`,
+        });
+        return { id, name };
+      } catch (e) {
+        if (!(e instanceof WorkflowExecutionAlreadyStartedError) || tries > 50) throw e;
+      }
+    }
+  }
+
+  /** Managed jobs as `jobs queue` lists them, newest first, from visibility (no worker needed). */
+  async listManaged(): Promise<Array<Partial<ManagedJobState> & { id: number }>> {
+    const out: Array<Partial<ManagedJobState> & { id: number }> = [];
+    for await (const wf of this.client.workflow.list({ query: MANAGED_JOBS })) {
+      const job = (wf.memo?.job ?? {}) as Partial<ManagedJobState>;
+      const id = Number(wf.workflowId.split('/')[1]);
+      out.push({ ...job, id, status: job.status ?? (wf.status.name === 'RUNNING' ? 'PENDING' : 'FAILED_CONTROLLER') });
+    }
+    return out.sort((a, b) => b.id - a.id);
+  }
+
+  async managedJob(id: number): Promise<ManagedJobState | undefined> {
+    try {
+      return await queryWithRetry(() => this.client.workflow.getHandle(managedJobWorkflowId(id)).query(managedJobQuery));
+    } catch (e) {
+      if ((e as Error)?.name === 'WorkflowNotFoundError') return undefined;
+      throw e;
+    }
+  }
+
+  async cancelManaged(id: number): Promise<ManagedJobStatus> {
+    return this.client.workflow.getHandle(managedJobWorkflowId(id)).executeUpdate(cancelManagedJobUpdate);
   }
 
   /** The workflow's failure, when it closed with one. */

@@ -1,6 +1,7 @@
 /** The tables the CLI prints: considered resources, accelerators, clusters, job queue. */
 import type { AcceleratorOffering } from '../activities/catalog';
 import type { ClusterInfo } from '../core/cluster';
+import { isManagedTerminal, type ManagedJobState } from '../core/managed';
 import type { Offer } from '../core/offers';
 import { ago, duration, table } from '../core/table';
 
@@ -113,5 +114,32 @@ export function queueTable(info: ClusterInfo, opts: { skipFinished?: boolean } =
         j.status + (j.exitCode !== undefined && j.status !== 'SUCCEEDED' ? ` (exit ${j.exitCode})` : ''),
       ]),
     ),
+  ].join('\n');
+}
+
+export function managedQueueTable(
+  jobs: Array<Partial<ManagedJobState> & { id: number }>,
+  opts: { skipFinished?: boolean } = {},
+): string {
+  const now = Date.now();
+  const rows = jobs
+    .filter((j) => !opts.skipFinished || !isManagedTerminal(j.status ?? 'PENDING'))
+    .map((j) => {
+      const running = j.runningSince ? now - j.runningSince : 0;
+      return [
+        String(j.id),
+        j.name ?? '-',
+        j.resources || '-',
+        ago(j.submittedAt, now),
+        j.submittedAt ? duration((j.endedAt ?? now) - j.submittedAt) : '-',
+        j.startedAt ? duration((j.jobDurationMs ?? 0) + running) : '-',
+        String(j.recoveries ?? 0),
+        (j.status ?? '-') + (j.failureReason && j.status !== 'SUCCEEDED' ? ` (${j.failureReason})` : ''),
+      ];
+    });
+  if (!rows.length) return 'No managed jobs.';
+  return [
+    'Managed jobs',
+    table(['ID', 'NAME', 'RESOURCES', 'SUBMITTED', 'TOT. DURATION', 'JOB DURATION', '#RECOVERIES', 'STATUS'], rows),
   ].join('\n');
 }

@@ -6,6 +6,8 @@ import type { ClusterHandle, ClusterInfo, JobRecord } from '../core/cluster';
 import { isTerminal, type JobStatus } from '../core/states';
 import { runnerFor } from '../activities/runners';
 import { offerLabel } from '../core/offers';
+import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
+import { managedLogPath, readManagedLog } from '../activities/managed-logs';
 import type { SkyrunClient } from './client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -20,39 +22,43 @@ export interface FollowOptions {
   err?: (s: string) => void;
 }
 
+type ReadFn = (rank: number, offset: number) => Promise<{ data: Buffer; offset: number }>;
+
 /** Reads each rank's log from where it left off; multi-node output is prefixed per rank. */
 class LogTail {
   private offsets = new Map<number, number>();
   private partial = new Map<number, string>();
-  constructor(
-    private readonly jobId: number,
-    private readonly out: (s: string | Buffer) => void,
-  ) {}
+  constructor(private readonly out: (s: string | Buffer) => void) {}
 
-  async read(handle: ClusterHandle, final: boolean): Promise<void> {
-    const multi = handle.nodes.length > 1;
-    for (const n of handle.nodes) {
-      const runner = runnerFor(n.runner);
+  /** Read everything new from `ranks` through `read` (the nodes, or the kept copies). */
+  async read(ranks: number, readFn: ReadFn, final: boolean): Promise<void> {
+    const multi = ranks > 1;
+    for (let rank = 0; rank < ranks; rank++) {
       for (;;) {
-        const { data, offset } = await runner.readLog(this.jobId, this.offsets.get(n.rank) ?? 0);
-        this.offsets.set(n.rank, offset);
+        const { data, offset } = await readFn(rank, this.offsets.get(rank) ?? 0);
+        this.offsets.set(rank, offset);
         if (!data.length) break;
         if (!multi) {
           this.out(data);
           continue;
         }
-        const text = (this.partial.get(n.rank) ?? '') + data.toString('utf8');
+        const text = (this.partial.get(rank) ?? '') + data.toString('utf8');
         const lines = text.split('\n');
-        this.partial.set(n.rank, lines.pop()!);
-        const prefix = n.rank === 0 ? '(head, rank=0) ' : `(worker${n.rank}, rank=${n.rank}) `;
+        this.partial.set(rank, lines.pop()!);
+        const prefix = rank === 0 ? '(head, rank=0) ' : `(worker${rank}, rank=${rank}) `;
         for (const l of lines) this.out(prefix + l + '\n');
       }
-      if (final && multi && this.partial.get(n.rank)) {
-        this.out(`(rank=${n.rank}) ${this.partial.get(n.rank)}\n`);
-        this.partial.set(n.rank, '');
+      if (final && multi && this.partial.get(rank)) {
+        this.out(`(rank=${rank}) ${this.partial.get(rank)}\n`);
+        this.partial.set(rank, '');
       }
     }
   }
+}
+
+/** Read a job's log straight from the cluster's nodes. */
+function fromNodes(handle: ClusterHandle, jobId: number): ReadFn {
+  return (rank, offset) => runnerFor(handle.nodes[rank]!.runner).readLog(jobId, offset);
 }
 
 function phaseLine(info: ClusterInfo): string | undefined {
@@ -80,7 +86,7 @@ export async function followJob(
 ): Promise<JobStatus | undefined> {
   const out = opts.out ?? ((s) => process.stdout.write(s));
   const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
-  const tail = new LogTail(jobId, out);
+  const tail = new LogTail(out);
   let lastPhase: string | undefined;
   let shownAttempts = 0;
   let lastJobStatus: JobStatus | undefined;
@@ -112,7 +118,9 @@ export async function followJob(
       if (job.status === 'SETTING_UP') err('⚙︎ Running setup on every node');
       if (job.status === 'RUNNING') err(`⚙︎ Job ${jobId} running`);
     }
-    if (info.handle && job.status !== 'PENDING') await tail.read(info.handle, isTerminal(job.status));
+    if (info.handle && job.status !== 'PENDING') {
+      await tail.read(info.handle.nodes.length, fromNodes(info.handle, jobId), isTerminal(job.status));
+    }
     if (isTerminal(job.status) || !opts.follow) return job.status;
     // the nodes may know first that a phase ended: tell the workflow to look now
     if (info.handle && Date.now() - lastPoke > 1000 && (job.status === 'RUNNING' || job.status === 'SETTING_UP')) {
@@ -124,5 +132,47 @@ export async function followJob(
       }
     }
     await sleep(150);
+  }
+}
+
+/**
+ * Follow a managed job's log across its recoveries: each attempt's log live from its nodes
+ * while it runs, then the rest from the copy kept when its cluster went away. Returns the
+ * final status (or the current one without `follow`); undefined when there is no such job.
+ */
+export async function followManagedJob(
+  client: SkyrunClient,
+  id: number,
+  opts: FollowOptions = {},
+): Promise<ManagedJobStatus | undefined> {
+  const out = opts.out ?? ((s) => process.stdout.write(s));
+  const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
+  const tails = new Map<number, LogTail>();
+  const tailOf = (a: number) => tails.get(a) ?? tails.set(a, new LogTail(out)).get(a)!;
+  let finished = 0; // attempts whose kept log has been read to its end
+  let lastStatus: string | undefined;
+  let lastEvent = 0;
+  for (;;) {
+    const st = await client.managedJob(id);
+    if (!st) return undefined;
+    for (const e of st.events.slice(lastEvent)) if (e.kind !== 'succeeded') err(`⚙︎ ${e.kind}: ${e.detail}`);
+    lastEvent = st.events.length;
+    if (st.status !== lastStatus) {
+      lastStatus = st.status;
+      err(`Managed job ${id}: ${st.status}${st.recoveries ? ` (recoveries: ${st.recoveries})` : ''}`);
+    }
+    const terminal = isManagedTerminal(st.status);
+    const ranks = st.handle?.nodes.length ?? 1;
+    for (let a = finished + 1; a <= st.attempt; a++) {
+      const live = a === st.attempt && st.handle && !terminal;
+      if (live) {
+        await tailOf(a).read(ranks, fromNodes(st.handle!, a), false);
+      } else {
+        await tailOf(a).read(ranks, (rank, offset) => readManagedLog(managedLogPath(id, a, rank), offset), true);
+        finished = a;
+      }
+    }
+    if (terminal || !opts.follow) return st.status;
+    await sleep(300);
   }
 }

@@ -31,3 +31,7 @@ export const TASK_QUEUE = 'skyrun';
 export function clusterWorkflowId(name: string): string {
   return `cluster/${name}`;
 }
+
+export function managedJobWorkflowId(id: number): string {
+  return `managed-job/${id}`;
+}

@@ -10,13 +10,11 @@ import {
   condition,
   continueAsNew,
   isCancellation,
-  proxyActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import type {
   AutostopSetting,
   ClusterHandle,
@@ -40,22 +38,9 @@ import {
   stopUpdate,
   submitJobUpdate,
 } from './definitions';
+import { type PhaseOutcome, runPhase } from './job-exec';
 import { type Compensation, provisionWithFailover, runCompensations } from './provision';
-
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '20s' },
-});
-/** Status checks are short: a worker that dies during one is noticed within seconds. */
-const statusActs = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '500ms', maximumInterval: '10s' },
-});
-const syncActs = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '15 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
-});
+import { acts, syncActs } from './proxies';
 
 /** Finished jobs kept in state (and carried across continue-as-new). */
 const KEPT_JOBS = 1000;
@@ -250,7 +235,7 @@ class Cluster {
         ]);
       }
       if (req.setup) {
-        const r = await this.runPhase(id, 'setup', req, rec);
+        const r = await this.phase(id, 'setup', req, rec);
         if (this.cancelRequested.has(id)) return this.finish(rec, 'CANCELLED', r.exitCode);
         if (r.exitCode !== 0) {
           rec.failedRank = r.rank;
@@ -259,7 +244,7 @@ class Cluster {
         rec.status = 'RUNNING';
       }
       if (!req.run) return this.finish(rec, 'SUCCEEDED', 0);
-      const r = await this.runPhase(id, 'run', req, rec);
+      const r = await this.phase(id, 'run', req, rec);
       if (this.cancelRequested.has(id)) return this.finish(rec, 'CANCELLED', r.exitCode);
       if (r.lost) {
         rec.failedRank = r.rank;
@@ -276,43 +261,20 @@ class Cluster {
     }
   }
 
-  /**
-   * Start a phase on every node, then watch it with short status activities behind a durable
-   * timer that backs off (a poke or a cancel checks at once). A failing rank fails the gang.
-   */
-  async runPhase(
-    id: number,
-    phase: 'setup' | 'run',
-    req: JobRequest,
-    rec: JobRecord,
-  ): Promise<{ exitCode?: number; rank?: number; lost?: boolean }> {
-    const handle = this.info.handle!;
-    await acts.startPhase.executeWithOptions({ summary: `job ${id}: start ${phase} on ${handle.nodes.length} node(s)` }, [
-      { handle, jobId: id, phase, taskId: rec.taskId, job: req },
-    ]);
-    let delay = 1000;
-    let killed = false;
-    for (;;) {
-      const states = await statusActs.phaseStatus.executeWithOptions({ summary: `job ${id}: ${phase} status` }, [
-        { handle, jobId: id, phase },
-      ]);
-      const failed = states.findIndex((s) => s.state === 'lost' || (s.state === 'done' && s.exitCode !== 0));
-      const allDone = states.every((s) => s.state === 'done' || s.state === 'lost');
-      if (allDone) {
-        if (failed < 0) return { exitCode: 0 };
-        const s = states[failed]!;
-        return s.state === 'done' ? { exitCode: s.exitCode, rank: failed } : { rank: failed, lost: true };
-      }
-      if (failed >= 0 && !killed) {
-        // gang semantics: one rank failed, so stop the others
-        killed = true;
-        await acts.cancelJob({ handle, jobId: id });
-        continue;
-      }
-      const seen = this.wake;
-      await condition(() => this.wake !== seen, delay);
-      delay = Math.min(Math.round(delay * 1.5), MAX_POLL_MS);
-    }
+  phase(id: number, phase: 'setup' | 'run', req: JobRequest, rec: JobRecord): Promise<PhaseOutcome> {
+    return runPhase({
+      handle: this.info.handle!,
+      jobId: id,
+      phase,
+      taskId: rec.taskId,
+      job: req,
+      label: `job ${id}`,
+      maxPollMs: MAX_POLL_MS,
+      wait: async (ms) => {
+        const seen = this.wake;
+        await condition(() => this.wake !== seen, ms);
+      },
+    });
   }
 
   // ---- lifecycle -----------------------------------------------------------------------

@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../core/cluster';
+import type { ManagedJobState, ManagedJobStatus } from '../core/managed';
 import type { JobStatus } from '../core/states';
 
 /** Queue a job (setup and/or run); returns its id at once. */
@@ -19,3 +20,9 @@ export const setAutostopUpdate = defineUpdate<void, [AutostopSetting | null]>('s
 /** A hint that a job may have changed state: check now instead of at the next timer. */
 export const pokeSignal = defineSignal<[]>('poke');
 export const statusQuery = defineQuery<ClusterInfo>('status');
+
+// ---- managed jobs ------------------------------------------------------------------------
+
+/** Cancel a managed job: kill it, tear its cluster down (verified); returns the final status. */
+export const cancelManagedJobUpdate = defineUpdate<ManagedJobStatus, []>('cancelManagedJob');
+export const managedJobQuery = defineQuery<ManagedJobState>('managedJob');

@@ -1,1 +1,2 @@
 export { clusterWorkflow } from './cluster';
+export { managedJobWorkflow } from './managed-job';

@@ -4,35 +4,20 @@
  * run that offer's teardown, block the scope and go on. Cleanup runs non-cancellable.
  */
 import {
-  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
-  proxyActivities,
   setCurrentDetails,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { provisionActs, teardownActs } from './proxies';
 import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
 import { type ErrorClass, FailureTypes, isErrorClass, scopeOf } from '../core/errors';
 import { type Block, blockFor, type Offer, offerLabel, offerWhere, unblocked } from '../core/offers';
 import { SA } from '../core/search-attributes';
 import { table } from '../core/table';
-
-const provisionActs = proxyActivities<Activities>({
-  startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '15 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 8 },
-});
-
-const teardownActs = proxyActivities<Activities>({
-  startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '15 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
-});
 
 export interface Compensation {
   label: string;

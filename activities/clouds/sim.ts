@@ -41,6 +41,8 @@ export interface SimConfig {
   create_delay_ms: number;
   /** spot instances are preempted this long after they are created */
   preempt_after_ms: number | null;
+  /** each cluster (by name) is preempted at most this many times (null: no limit) */
+  max_preemptions: number | null;
 }
 
 const DEFAULTS: SimConfig = {
@@ -56,6 +58,7 @@ const DEFAULTS: SimConfig = {
   transient_failures: 0,
   create_delay_ms: 0,
   preempt_after_ms: null,
+  max_preemptions: null,
 };
 
 export interface SimInstance {
@@ -235,6 +238,8 @@ export class SimProvider implements Provider {
   private async createIn(req: ProvisionRequest, cfg: SimConfig, zone: string, ctx: ProvisionContext): Promise<ClusterHandle | undefined> {
     const { offer } = req;
     const ids = await withState((s) => {
+      const preempted = s.instances.filter((i) => i.cluster === req.clusterName && i.reason === 'preempted').length;
+      const preemptLeft = cfg.max_preemptions === null ? Infinity : cfg.max_preemptions - preempted;
       const mine = s.instances.filter((i) => i.state === 'running' && i.cluster === req.clusterName && i.offerKey === req.offerKey);
       const missing = offer.numNodes - mine.length;
       const limit = cfg.zone_limits[`${offer.region}/${zone}`];
@@ -256,7 +261,8 @@ export class SimProvider implements Provider {
           spot: offer.spot,
           state: 'running',
           createdAt: now,
-          preemptAt: offer.spot && cfg.preempt_after_ms !== null ? now + cfg.preempt_after_ms : undefined,
+          preemptAt:
+            offer.spot && cfg.preempt_after_ms !== null && preemptLeft > 0 ? now + cfg.preempt_after_ms : undefined,
         });
       }
       return s.instances

@@ -1,0 +1,74 @@
+/**
+ * Running one phase (setup or run) of a job on every node of a cluster, shared by the cluster
+ * and managed-job workflows: start it detached, then watch it with short status activities
+ * behind a durable timer that backs off. A failing rank fails the gang (the others are killed).
+ */
+import type { ClusterHandle, JobRequest } from '../core/cluster';
+import { acts, statusActs } from './proxies';
+
+export interface PhaseOutcome {
+  exitCode?: number;
+  /** the rank whose failure ended the phase */
+  rank?: number;
+  /** the process vanished without an exit code */
+  lost?: boolean;
+  /** nodes the infra no longer runs (preempted, or gone) */
+  goneNodes?: string[];
+}
+
+export interface PhaseOptions {
+  handle: ClusterHandle;
+  jobId: number;
+  phase: 'setup' | 'run';
+  taskId: string;
+  job: JobRequest;
+  /** how activity summaries name the job: `job 3` */
+  label: string;
+  /** wait up to `ms`, returning early when something may have changed (a poke, a cancel) */
+  wait: (ms: number) => Promise<void>;
+  maxPollMs: number;
+  /** also ask the infra whether the nodes still exist (managed jobs: preemption) */
+  watchInstances?: boolean;
+}
+
+export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
+  const { handle, jobId, phase, label } = o;
+  await acts.startPhase.executeWithOptions({ summary: `${label}: start ${phase} on ${handle.nodes.length} node(s)` }, [
+    { handle, jobId, phase, taskId: o.taskId, job: o.job },
+  ]);
+  let delay = 1000;
+  let killed = false;
+  for (;;) {
+    if (o.watchInstances) {
+      const gone = await nodesGone(handle, label);
+      if (gone.length) return { goneNodes: gone };
+    }
+    const states = await statusActs.phaseStatus.executeWithOptions({ summary: `${label}: ${phase} status` }, [
+      { handle, jobId, phase },
+    ]);
+    const failed = states.findIndex((s) => s.state === 'lost' || (s.state === 'done' && s.exitCode !== 0));
+    const allDone = states.every((s) => s.state === 'done' || s.state === 'lost');
+    if (allDone) {
+      if (failed < 0) return { exitCode: 0 };
+      const s = states[failed]!;
+      return s.state === 'done' ? { exitCode: s.exitCode, rank: failed } : { rank: failed, lost: true };
+    }
+    if (failed >= 0 && !killed) {
+      // gang semantics: one rank failed, so stop the others
+      killed = true;
+      await acts.cancelJob({ handle, jobId });
+      continue;
+    }
+    await o.wait(delay);
+    delay = Math.min(Math.round(delay * 1.5), o.maxPollMs);
+  }
+}
+
+/** The cluster's nodes that the infra no longer runs. */
+export async function nodesGone(handle: ClusterHandle, label: string): Promise<string[]> {
+  const states = await statusActs.instanceStates.executeWithOptions({ summary: `${label}: instance states` }, [
+    { cloud: handle.offer.cloud, clusterName: handle.clusterName },
+  ]);
+  const running = new Set(states.filter((s) => s.state === 'running' || s.state === 'pending').map((s) => s.instanceId));
+  return handle.nodes.map((n) => n.instanceId).filter((id) => !running.has(id));
+}
