@@ -3,6 +3,8 @@
  * and managed-job workflows: start it detached, then watch it with short status activities
  * behind a durable timer that backs off. A failing rank fails the gang (the others are killed).
  */
+import { patched } from '@temporalio/workflow';
+import type { PhaseState } from '../activities/runners/runner';
 import type { ClusterHandle, JobRequest } from '../core/cluster';
 import { acts, statusActs } from './proxies';
 
@@ -38,14 +40,25 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
   ]);
   let delay = 1000;
   let killed = false;
+  // one activity per tick for the instances and the phase (two, in histories from before it)
+  const combined = o.watchInstances && patched('watch-phase-in-one-activity');
   for (;;) {
-    if (o.watchInstances) {
-      const gone = await nodesGone(handle, label);
-      if (gone.length) return { goneNodes: gone };
+    let states: PhaseState[];
+    if (combined) {
+      const w = await statusActs.watchPhase.executeWithOptions({ summary: `${label}: ${phase} and instances` }, [
+        { handle, jobId, phase },
+      ]);
+      if (w.goneNodes.length) return { goneNodes: w.goneNodes };
+      states = w.states;
+    } else {
+      if (o.watchInstances) {
+        const gone = await nodesGone(handle, label);
+        if (gone.length) return { goneNodes: gone };
+      }
+      states = await statusActs.phaseStatus.executeWithOptions({ summary: `${label}: ${phase} status` }, [
+        { handle, jobId, phase },
+      ]);
     }
-    const states = await statusActs.phaseStatus.executeWithOptions({ summary: `${label}: ${phase} status` }, [
-      { handle, jobId, phase },
-    ]);
     const failed = states.findIndex((s) => s.state === 'lost' || (s.state === 'done' && s.exitCode !== 0));
     const allDone = states.every((s) => s.state === 'done' || s.state === 'lost');
     if (allDone) {

@@ -30,7 +30,8 @@ import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
 import { type Compensation, provisionWithFailover, runCompensations } from './provision';
 import { acts, statusActs } from './proxies';
 
-const MAX_POLL_MS = 10_000;
+/** SkyPilot's controller checks every ~20 s; early checks come sooner (1 s, backing off). */
+const MAX_POLL_MS = 15_000;
 const KEPT_ATTEMPTS = 50;
 
 class ManagedJob {
