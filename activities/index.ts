@@ -80,8 +80,17 @@ export const activities = {
     return mapped(() => providerFor(req.cloud).query(req.clusterName));
   },
 
-  async syncWorkdir(req: { handle: ClusterHandle; workdir: string }): Promise<void> {
-    await heartbeating(() => onAllNodes(req.handle, (n) => runnerFor(n.runner).syncWorkdir(req.workdir)));
+  /** The job's workdir and local file_mounts, to every node in parallel. */
+  async syncWorkdir(req: { handle: ClusterHandle; workdir?: string; fileMounts?: Record<string, string> }): Promise<void> {
+    await heartbeating(() =>
+      mapped(() =>
+        onAllNodes(req.handle, async (n) => {
+          const runner = runnerFor(n.runner);
+          if (req.workdir) await runner.syncWorkdir(req.workdir);
+          for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
+        }),
+      ),
+    );
   },
 
   async startPhase(req: PhaseRequest): Promise<void> {
@@ -91,7 +100,8 @@ export const activities = {
         jobId: req.jobId,
         phase: req.phase,
         script: script ?? 'true',
-        env: { ...baseEnv(), ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase) },
+        // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
+        env: { ...(n.runner.kind === 'local' ? baseEnv() : {}), ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase) },
       }),
     );
   },

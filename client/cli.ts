@@ -135,7 +135,7 @@ async function confirm(question: string, yes: boolean | undefined): Promise<void
 function autostopFrom(opts: { idleMinutesToAutostop?: string; down?: boolean }, task: TaskSpec): AutostopSetting | undefined {
   if (opts.idleMinutesToAutostop !== undefined) {
     const n = Number(opts.idleMinutesToAutostop);
-    if (!Number.isInteger(n)) throw new CliError(`-i ${opts.idleMinutesToAutostop}: expected whole minutes`, ExitCode.INVALID_INPUT);
+    if (!Number.isFinite(n)) throw new CliError(`-i ${opts.idleMinutesToAutostop}: expected minutes, e.g. 10 (or 0.5)`, ExitCode.INVALID_INPUT);
     return { idleMinutes: n, down: !!opts.down };
   }
   if (opts.down) return { idleMinutes: 0, down: true };
@@ -173,6 +173,12 @@ async function followManaged(client: SkyrunClient, id: number, followIt = true):
   return followIt ? managedExitCode(status) : ExitCode.SUCCEEDED;
 }
 
+/** Keep `ssh <cluster>` entries in step with the clusters that are up. */
+async function refreshSshConfig(client: SkyrunClient): Promise<void> {
+  const { writeSshConfig } = await import('./ssh-config');
+  writeSshConfig(await client.list());
+}
+
 function hints(cluster: string, jobId: number): void {
   log(`  Logs:    skyrun logs ${cluster} ${jobId}`);
   log(`  Queue:   skyrun queue ${cluster}`);
@@ -195,6 +201,15 @@ async function planTable(task: TaskSpec, opts: { all?: boolean; catalog?: boolea
   }
   const plan = await optimize(req, { providers });
   if (!plan.offers.length) throw new CliError(noOfferMessage(req, plan));
+  if (!opts.catalog && Object.values(task.fileMounts).some((v) => typeof v === 'string')) {
+    const folders = plan.offers.filter((o) => o.cloud === 'local' || o.cloud === 'sim').map((o) => o.cloud);
+    if (folders.length === plan.offers.length) {
+      throw new CliError(
+        `${task.file}: file_mounts: not supported on ${[...new Set(folders)].join(' and ')} infra yet (its nodes are folders of this machine); use workdir, or an ssh/cloud infra`,
+        ExitCode.INVALID_INPUT,
+      );
+    }
+  }
   return offersTable(plan.offers, task.numNodes, opts);
 }
 
@@ -246,6 +261,7 @@ export function buildProgram(): Command {
         return ExitCode.SUCCEEDED;
       }
       const code = await follow(client, cluster, jobId, true);
+      await refreshSshConfig(client);
       hints(cluster, jobId);
       return code;
     } finally {
@@ -355,10 +371,43 @@ export function buildProgram(): Command {
       const { clustersTable } = await import('./display');
       const client = await connect();
       try {
-        console.log(clustersTable(await client.list(names)));
+        const infos = await client.list(names);
+        console.log(clustersTable(infos));
+        if (!names.length) (await import('./ssh-config')).writeSshConfig(infos);
       } finally {
         await client.close();
       }
+    }));
+
+  program
+    .command('ssh')
+    .description("Open a shell on a cluster's node (or run a command there): `ssh <cluster>` works too")
+    .argument('<cluster>')
+    .argument('[command...]', 'a command to run instead of a shell (after --)')
+    .option('--node <rank>', 'which node: 0 is the head', '0')
+    .action(act(async (cluster: string, command: string[], opts: { node: string }) => {
+      const { spawnSync } = await import('node:child_process');
+      const client = await connect({ needWorker: false });
+      let info;
+      try {
+        info = await client.info(cluster);
+        if (info) (await import('./ssh-config')).writeSshConfig(await client.list());
+      } finally {
+        await client.close();
+      }
+      if (!info?.handle) throw new CliError(`Cluster '${cluster}' does not exist or is not up.`);
+      const node = info.handle.nodes[Number(opts.node)];
+      if (!node) throw new CliError(`Cluster '${cluster}' has no node ${opts.node} (it has ${info.handle.nodes.length}).`, ExitCode.INVALID_INPUT);
+      const { sshConfigFile, hostAlias } = await import('./ssh-config');
+      const r =
+        node.runner.kind === 'ssh'
+          ? spawnSync('ssh', ['-F', sshConfigFile(), ...(command.length ? [] : ['-t']), hostAlias(cluster, node.rank), ...command], { stdio: 'inherit' })
+          : // a local node is a folder: a shell there
+            spawnSync(process.env.SHELL || 'bash', command.length ? ['-c', command.join(' ')] : [], {
+              stdio: 'inherit',
+              cwd: `${node.runner.root}/sky_workdir`,
+            });
+      return r.status ?? ExitCode.ERROR;
     }));
 
   program
@@ -466,6 +515,7 @@ export function buildProgram(): Command {
         for (const n of names) {
           try {
             await client.down(n);
+            await refreshSshConfig(client);
             log(`Cluster '${n}' terminated.`);
           } catch (e) {
             log((e as Error).message);
@@ -511,7 +561,7 @@ export function buildProgram(): Command {
       const client = await connect();
       try {
         const n = Number(opts.idleMinutes);
-        if (!Number.isInteger(n)) throw new CliError(`-i ${opts.idleMinutes}: expected whole minutes`, ExitCode.INVALID_INPUT);
+        if (!Number.isFinite(n)) throw new CliError(`-i ${opts.idleMinutes}: expected minutes, e.g. 10 (or 0.5)`, ExitCode.INVALID_INPUT);
         for (const c of names) await client.setAutostop(c, opts.cancel || n < 0 ? null : { idleMinutes: n, down: !!opts.down });
       } finally {
         await client.close();
@@ -682,8 +732,10 @@ function report(e: unknown): number {
     log(e.message);
     return e.code;
   }
-  const err = e as Error;
+  const err = e as Error & { cause?: Error };
   if (process.env.SKYRUN_DEBUG) log(err?.stack ?? String(e));
+  // a rejected update says why in its cause (e.g. "cluster 'x' is STOPPED; start it with ...")
+  else if (err?.name === 'WorkflowUpdateFailedError' && err.cause?.message) log(`Error: ${err.cause.message}`);
   else log(`Error: ${err?.message ?? String(e)}`);
   return ExitCode.ERROR;
 }

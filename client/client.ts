@@ -56,6 +56,9 @@ export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest
     setup: opts.setup ? task.setup : undefined,
     run: task.run,
     workdir: typeof task.workdir === 'string' ? path.resolve(task.workdir) : undefined,
+    fileMounts: Object.fromEntries(
+      Object.entries(task.fileMounts).flatMap(([remote, src]) => (typeof src === 'string' ? [[remote, path.resolve(src)]] : [])),
+    ),
     envs: defined(task.envs),
     secrets: defined(task.secrets),
     numGpusPerNode: acc ? acc.count : 0,

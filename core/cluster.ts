@@ -10,7 +10,16 @@ import type { Resources } from './task';
 export type RunnerSpec =
   | { kind: 'local'; root: string }
   /** a node reached over SSH; its SkyRun root is ~/.skyrun-node and its workdir ~/sky_workdir */
-  | { kind: 'ssh'; host: string; port: number; user: string; identityFile: string; proxyCommand?: string };
+  | {
+      kind: 'ssh';
+      host: string;
+      port: number;
+      user: string;
+      identityFile: string;
+      proxyCommand?: string;
+      /** this cluster's SkyRun folder on the node, relative to ~ (default .skyrun-node) */
+      nodeDir?: string;
+    };
 
 export interface NodeInfo {
   rank: number;
@@ -40,6 +49,8 @@ export interface JobRequest {
   run?: string;
   /** local folder synced to every node before setup/run (`~/sky_workdir` on the node) */
   workdir?: string;
+  /** file_mounts with local sources: remote path -> absolute local path */
+  fileMounts?: Record<string, string>;
   envs: Record<string, string>;
   /** secret values travel only inside encrypted payloads (see client/codec.ts) */
   secrets: Record<string, string>;

@@ -229,9 +229,9 @@ class Cluster {
     rec.startedAt = Date.now();
     try {
       rec.status = req.setup ? 'SETTING_UP' : 'RUNNING';
-      if (req.workdir) {
-        await syncActs.syncWorkdir.executeWithOptions({ summary: `job ${id}: sync workdir` }, [
-          { handle, workdir: req.workdir },
+      if (req.workdir || Object.keys(req.fileMounts ?? {}).length) {
+        await syncActs.syncWorkdir.executeWithOptions({ summary: `job ${id}: sync workdir and file_mounts` }, [
+          { handle, workdir: req.workdir, fileMounts: req.fileMounts },
         ]);
       }
       if (req.setup) {

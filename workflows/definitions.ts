@@ -26,3 +26,19 @@ export const statusQuery = defineQuery<ClusterInfo>('status');
 /** Cancel a managed job: kill it, tear its cluster down (verified); returns the final status. */
 export const cancelManagedJobUpdate = defineUpdate<ManagedJobStatus, []>('cancelManagedJob');
 export const managedJobQuery = defineQuery<ManagedJobState>('managedJob');
+
+// ---- ssh node pools ----------------------------------------------------------------------
+
+export interface ReserveHostsRequest {
+  cluster: string;
+  /** every host of the pool, in the pool file's order (the activity reads the file) */
+  hosts: string[];
+  count: number;
+}
+
+/** Give `count` free hosts to a cluster (the ones it holds already, when it holds some). */
+export const reserveHostsUpdate = defineUpdate<string[], [ReserveHostsRequest]>('reserveHosts');
+/** Give back every host a cluster holds; returns them. */
+export const releaseHostsUpdate = defineUpdate<string[], [string]>('releaseHosts');
+/** host -> cluster */
+export const poolAssignmentsQuery = defineQuery<Record<string, string>>('assignments');

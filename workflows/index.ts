@@ -1,2 +1,3 @@
 export { clusterWorkflow } from './cluster';
 export { managedJobWorkflow } from './managed-job';
+export { sshPoolWorkflow } from './ssh-pool';

@@ -40,6 +40,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
   ]);
   let delay = 1000;
   let killed = false;
+  let first: { rank: number; state: PhaseState } | undefined;
   // one activity per tick for the instances and the phase (two, in histories from before it)
   const combined = o.watchInstances && patched('watch-phase-in-one-activity');
   for (;;) {
@@ -60,11 +61,13 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
       ]);
     }
     const failed = states.findIndex((s) => s.state === 'lost' || (s.state === 'done' && s.exitCode !== 0));
+    // the rank that failed first is the job's failure, not the ranks we killed because of it
+    if (failed >= 0 && first === undefined) first = { rank: failed, state: states[failed]! };
     const allDone = states.every((s) => s.state === 'done' || s.state === 'lost');
     if (allDone) {
-      if (failed < 0) return { exitCode: 0 };
-      const s = states[failed]!;
-      return s.state === 'done' ? { exitCode: s.exitCode, rank: failed } : { rank: failed, lost: true };
+      if (!first) return { exitCode: 0 };
+      const s = first.state;
+      return s.state === 'done' ? { exitCode: s.exitCode, rank: first.rank } : { rank: first.rank, lost: true };
     }
     if (failed >= 0 && !killed) {
       // gang semantics: one rank failed, so stop the others

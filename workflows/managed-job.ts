@@ -28,7 +28,7 @@ import { SA } from '../core/search-attributes';
 import { cancelManagedJobUpdate, managedJobQuery } from './definitions';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
 import { type Compensation, provisionWithFailover, runCompensations } from './provision';
-import { acts, statusActs } from './proxies';
+import { acts, statusActs, syncActs } from './proxies';
 
 /** SkyPilot's controller checks every ~20 s; early checks come sooner (1 s, backing off). */
 const MAX_POLL_MS = 15_000;
@@ -234,6 +234,12 @@ class ManagedJob {
         this.s.lastRegion = handle.offer.region;
         this.s.resources = `${this.input.numNodes}x ${offerLabel(handle.offer)}`;
         this.s.startedAt ??= Date.now();
+        const { workdir, fileMounts } = this.input.job;
+        if (workdir || Object.keys(fileMounts ?? {}).length) {
+          await syncActs.syncWorkdir.executeWithOptions({ summary: `attempt ${this.s.attempt}: sync workdir and file_mounts` }, [
+            { handle, workdir, fileMounts },
+          ]);
+        }
         this.s.stage = this.input.job.setup ? 'setup' : 'run';
         this.event('launched', `attempt ${this.s.attempt} on ${offerLabel(handle.offer)}`);
         this.set('RUNNING');

@@ -2,10 +2,12 @@
 import { LocalProvider } from './local';
 import type { Provider } from './provider';
 import { SimProvider } from './sim';
+import { SshPoolProvider } from './ssh';
 
 const providers: Record<string, Provider> = {
   local: new LocalProvider(),
   sim: new SimProvider(),
+  ssh: new SshPoolProvider(),
 };
 
 export function providerFor(cloud: string): Provider {

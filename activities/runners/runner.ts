@@ -23,6 +23,8 @@ export type PhaseState =
 export interface Runner {
   /** Copy a local folder to the node's workdir (~/sky_workdir). */
   syncWorkdir(localDir: string): Promise<void>;
+  /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
+  syncPath(localPath: string, remotePath: string): Promise<void>;
   /** Start a phase detached; starting an already started phase adopts it (exactly once). */
   startDetached(req: DetachedStart): Promise<void>;
   phaseState(jobId: number, phase: Phase): Promise<PhaseState>;

@@ -501,7 +501,7 @@ export class SshRunner implements Runner {
   }
 
   private jobDir(conn: Conn, jobId: number): string {
-    return path.posix.join(conn.home, '.skyrun-node', 'jobs', String(jobId));
+    return path.posix.join(conn.home, this.spec.nodeDir ?? '.skyrun-node', 'jobs', String(jobId));
   }
 
   private workdir(conn: Conn): string {
@@ -571,9 +571,28 @@ export class SshRunner implements Runner {
     const src = path.resolve(localDir);
     const st = await fsp.stat(src).catch(() => undefined);
     if (!st?.isDirectory()) throw new ProviderError('invalid', `workdir ${src} is not a folder`);
+    await this.syncDir(src, (c) => this.workdir(c));
+  }
+
+  /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
+  async syncPath(localPath: string, remotePath: string): Promise<void> {
+    const src = path.resolve(localPath);
+    const st = await fsp.stat(src).catch(() => undefined);
+    if (!st) throw new ProviderError('invalid', `file_mounts: ${src} does not exist`);
+    const dest = (c: Conn) => (remotePath.startsWith('~/') ? path.posix.join(c.home, remotePath.slice(2)) : remotePath);
+    if (st.isDirectory()) return this.syncDir(src, dest);
+    await this.withConn(async (c) => {
+      const dst = dest(c);
+      await this.script(c, 'creating the mount folder', 'mkdir -p "$1"', [path.posix.dirname(dst)]);
+      const sftp = await sftpOf(c);
+      await sftpCall<void>((cb) => sftp.fastPut(src, dst, { mode: st.mode & 0o777 }, cb));
+    });
+  }
+
+  private async syncDir(src: string, dest: (c: Conn) => string): Promise<void> {
     const { files, dirs } = await listWorkdir(src);
     await this.withConn(async (c) => {
-      const wd = this.workdir(c);
+      const wd = dest(c);
       const listing = await this.script(c, 'listing the workdir', SYNC_PREPARE, [wd], dirs.map((d) => `${d}\0`).join(''), 300_000);
       const remote = new Map<string, { size: number; mtime: number }>();
       const parts = listing.toString().split('\0');

@@ -1,0 +1,62 @@
+/**
+ * `ssh <cluster>` and VS Code Remote: an ssh config entry per node of every cluster reached
+ * over SSH (SKYRUN_HOME/ssh/config; the head is `<cluster>`, workers `<cluster>-worker<N>`),
+ * included from ~/.ssh/config the way SkyPilot does it.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ClusterInfo, NodeInfo } from '../core/cluster';
+import { homePath } from '../activities/home';
+
+export function sshConfigFile(): string {
+  return homePath('ssh', 'config');
+}
+
+/** The user's own ssh config, which gets an Include line (SKYRUN_USER_SSH_CONFIG in tests). */
+function userSshConfig(): string {
+  return process.env.SKYRUN_USER_SSH_CONFIG || path.join(os.homedir(), '.ssh', 'config');
+}
+
+export function hostAlias(cluster: string, rank: number): string {
+  return rank === 0 ? cluster : `${cluster}-worker${rank}`;
+}
+
+function entry(alias: string, n: NodeInfo): string[] {
+  if (n.runner.kind !== 'ssh') return [];
+  const r = n.runner;
+  return [
+    `Host ${alias}`,
+    `  HostName ${r.host}`,
+    `  Port ${r.port}`,
+    `  User ${r.user}`,
+    `  IdentityFile ${r.identityFile}`,
+    '  IdentitiesOnly yes',
+    '  StrictHostKeyChecking no',
+    '  UserKnownHostsFile /dev/null',
+    '  LogLevel ERROR',
+    ...(r.proxyCommand ? [`  ProxyCommand ${r.proxyCommand}`] : []),
+    '',
+  ];
+}
+
+/** Rewrite the entries for these clusters (all that are up); returns the config file. */
+export function writeSshConfig(clusters: ClusterInfo[]): string {
+  const lines = ['# Written by SkyRun: one entry per node of each cluster reached over SSH.', ''];
+  for (const c of clusters) for (const n of c.handle?.nodes ?? []) lines.push(...entry(hostAlias(c.name, n.rank), n));
+  const file = sshConfigFile();
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, lines.join('\n'), { mode: 0o600 });
+  ensureInclude(file);
+  return file;
+}
+
+function ensureInclude(file: string): void {
+  const user = userSshConfig();
+  const line = `Include ${file}`;
+  const current = existsSync(user) ? readFileSync(user, 'utf8') : '';
+  if (current.split('\n').some((l) => l.trim() === line)) return;
+  mkdirSync(path.dirname(user), { recursive: true, mode: 0o700 });
+  // Include must come before any Host block to apply everywhere
+  writeFileSync(user, `# Added by SkyRun\n${line}\n\n${current}`, { mode: 0o600 });
+}
