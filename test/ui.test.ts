@@ -1,0 +1,57 @@
+/**
+ * The Temporal UI is a first-class interface: a real headless Chromium opens the dev server's
+ * UI on a failover launch and finds one summary per provisioning attempt, the failover table
+ * in the current details, and the search attributes.
+ */
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { chromium, type Browser } from 'playwright-core';
+import { SkyrunEnv } from './helpers/skyrun';
+import { simEnv, writeSimConfig } from './helpers/sim';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+let sr: SkyrunEnv;
+let browser: Browser;
+
+beforeAll(async () => {
+  sr = await simEnv('ui');
+  writeSimConfig(sr, { capacity_errors: ['us-east-2/use2-az1', 'us-east-2/use2-az2'] });
+  expect((await sr.run(['server', 'start'])).code).toBe(0);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await sr?.dispose();
+});
+
+test('the workflow page shows one summary per provision attempt and the attempts table', async () => {
+  const r = await sr.run(['launch', '-y', '-c', 'ui-fo', '--infra', 'sim', '--gpus', 'A100:8', '--', 'echo ok']);
+  expect(r.code).toBe(0);
+  const connection = await Connection.connect({ address: sr.address });
+  const { runId } = await new Client({ connection }).workflow.getHandle('cluster/ui-fo').describe();
+  await connection.close();
+
+  const page = await browser.newPage({ viewport: { width: 1600, height: 2400 } });
+  const base = `http://127.0.0.1:${sr.env.SKYRUN_UI_PORT}/namespaces/default/workflows`;
+  await page.goto(`${base}/${encodeURIComponent('cluster/ui-fo')}/${runId}/history`);
+  for (const summary of [
+    'provision sim/us-east-2/use2-az1 p4d.24xlarge (offer 1 of 4)',
+    'provision sim/us-east-2/use2-az2 p4d.24xlarge (offer 1 of 4)',
+    'provision sim/us-west-2/usw2-az1 p4d.24xlarge (offer 2 of 4)',
+  ]) {
+    await page.getByText(summary).first().waitFor({ timeout: 30_000 });
+  }
+  // current details: the Markdown table of attempts (read through the worker)
+  await page.getByText('capacity').first().waitFor({ timeout: 30_000 });
+  await page.screenshot({ path: path.join(sr.home, '..', 'skyrun-ui-history.png'), fullPage: false });
+
+  // the list view filters by SkyRun's search attributes
+  await page.goto(`${base}?query=${encodeURIComponent(`Cloud="sim" AND Phase="Up"`)}`);
+  await page.getByText('cluster/ui-fo').first().waitFor({ timeout: 30_000 });
+  await page.close();
+  expect((await sr.run(['down', '-y', 'ui-fo'])).code).toBe(0);
+});
