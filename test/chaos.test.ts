@@ -6,14 +6,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
 import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
 
 const CLUSTERS = 50;
 let sr: SkyrunEnv;
 let client: Client;
-let connection: Connection;
 
 beforeAll(async () => {
   sr = await simEnv('chaos');
@@ -25,12 +24,10 @@ beforeAll(async () => {
     create_delay_ms: 300,
   });
   expect((await sr.run(['server', 'start'])).code).toBe(0);
-  connection = await Connection.connect({ address: sr.address });
-  client = new Client({ connection });
+  client = await sr.temporalClient();
 });
 
 afterAll(async () => {
-  await connection?.close();
   await sr?.dispose();
 });
 

@@ -4,23 +4,20 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { SkyrunEnv, eventually, REPO } from './helpers/skyrun';
 
 let sr: SkyrunEnv;
 let client: Client;
-let connection: Connection;
 
 beforeAll(async () => {
   sr = await SkyrunEnv.create('cli');
   const r = await sr.run(['server', 'start']);
   expect(r.code).toBe(0);
-  connection = await Connection.connect({ address: sr.address });
-  client = new Client({ connection });
+  client = await sr.temporalClient();
 });
 
 afterAll(async () => {
-  await connection?.close();
   await sr?.dispose();
 });
 

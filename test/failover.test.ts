@@ -5,23 +5,20 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { SkyrunEnv, eventually } from './helpers/skyrun';
 import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
 
 let sr: SkyrunEnv;
 let client: Client;
-let connection: Connection;
 
 beforeAll(async () => {
   sr = await simEnv('failover');
   expect((await sr.run(['server', 'start'])).code).toBe(0);
-  connection = await Connection.connect({ address: sr.address });
-  client = new Client({ connection });
+  client = await sr.temporalClient();
 });
 
 afterAll(async () => {
-  await connection?.close();
   await sr?.dispose();
 });
 

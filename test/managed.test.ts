@@ -5,14 +5,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { readSimInstances } from '../activities/clouds/sim';
 import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
 import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
 
 let sr: SkyrunEnv;
 let client: Client;
-let connection: Connection;
 
 beforeAll(async () => {
   sr = await simEnv('managed');
@@ -20,12 +19,10 @@ beforeAll(async () => {
   sr.env.SKYRUN_SERVER_ARGS = '--dynamic-config-value limit.historyCount.suggestContinueAsNew=40';
   sr.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS = '1';
   expect((await sr.run(['server', 'start'])).code).toBe(0);
-  connection = await Connection.connect({ address: sr.address });
-  client = new Client({ connection });
+  client = await sr.temporalClient();
 });
 
 afterAll(async () => {
-  await connection?.close();
   await sr?.dispose();
 });
 

@@ -4,7 +4,6 @@
  * in the current details, and the search attributes.
  */
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { chromium, type Browser } from 'playwright-core';
 import { SkyrunEnv } from './helpers/skyrun';
 import { simEnv, writeSimConfig } from './helpers/sim';
@@ -31,9 +30,7 @@ afterAll(async () => {
 test('the workflow page shows one summary per provision attempt and the attempts table', async () => {
   const r = await sr.run(['launch', '-y', '-c', 'ui-fo', '--infra', 'sim', '--gpus', 'A100:8', '--', 'echo ok']);
   expect(r.code).toBe(0);
-  const connection = await Connection.connect({ address: sr.address });
-  const { runId } = await new Client({ connection }).workflow.getHandle('cluster/ui-fo').describe();
-  await connection.close();
+  const { runId } = await (await sr.temporalClient()).workflow.getHandle('cluster/ui-fo').describe();
 
   const page = await browser.newPage({ viewport: { width: 1600, height: 2400 } });
   const base = `http://127.0.0.1:${sr.env.SKYRUN_UI_PORT}/namespaces/default/workflows`;

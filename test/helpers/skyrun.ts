@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(REPO, 'dist', 'client', 'cli.js');
@@ -31,6 +32,7 @@ export interface RunResult {
 export class SkyrunEnv {
   readonly home: string;
   env: NodeJS.ProcessEnv = {};
+  private connection?: Connection;
 
   private constructor(prefix: string) {
     this.home = mkdtempSync(path.join(os.tmpdir(), `skyrun-${prefix}-`));
@@ -83,7 +85,14 @@ export class SkyrunEnv {
     }
   }
 
+  /** A real Temporal client on this env's server (closed by dispose). */
+  async temporalClient(): Promise<Client> {
+    this.connection ??= await Connection.connect({ address: this.address });
+    return new Client({ connection: this.connection });
+  }
+
   async dispose(): Promise<void> {
+    await this.connection?.close();
     await this.run(['server', 'stop']);
     rmSync(this.home, { recursive: true, force: true });
   }
