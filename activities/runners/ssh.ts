@@ -147,8 +147,11 @@ function toProviderError(spec: SshSpec, e: unknown): ProviderError {
 /** A proxy command's stdin/stdout as the socket ssh2 talks over (SkyPilot's ssh_proxy_command). */
 class ProxySocket extends Duplex {
   stderr = '';
+  /** settles once the command has exited and its output is all read */
+  readonly exited: Promise<void>;
   constructor(readonly child: ChildProcess) {
     super();
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
     child.stdout!.on('data', (d: Buffer) => {
       if (!this.push(d)) child.stdout!.pause();
     });
@@ -223,6 +226,8 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
     if (/parse privateKey|Encrypted private/i.test(msg)) {
       throw new ProviderError('config', `${where(spec)}: cannot use identity file ${spec.identityFile}: ${msg.split('\n')[0]}`);
     }
+    // the proxy's own words say why; wait (briefly) until they are all read
+    if (sock) await Promise.race([sock.exited, new Promise((r) => setTimeout(r, 1000))]);
     const proxyErr = sock?.stderr.trim().split('\n').join('; ').slice(0, 300);
     if (proxyErr) throw new ProviderError('transient', `${where(spec)}: proxy command failed: ${proxyErr}`);
     throw toProviderError(spec, e);
