@@ -71,13 +71,18 @@ async function watchMany(count: number): Promise<string> {
     const yaml = path.join(b.home, 'sleeper.yaml');
     writeFileSync(yaml, 'name: sleeper\nresources: {infra: sim, cpus: 2+}\nrun: sleep 100000\n');
     const t0 = Date.now();
-    // submit in parallel batches through the real CLI, detached
-    const { spawn } = await import('node:child_process');
-    const launch = () => new Promise<void>((res, rej) => {
-      const c = spawn(process.execPath, [CLI, 'jobs', 'launch', '-y', '-d', yaml], { env: b.env, stdio: 'ignore' });
-      c.on('close', (code) => (code === 0 ? res() : rej(new Error(`launch exited ${code}`))));
-    });
-    for (let i = 0; i < count; i += 10) await Promise.all(Array.from({ length: Math.min(10, count - i) }, launch));
+    // submit through the typed client in this process (a CLI process per job would dominate)
+    Object.assign(process.env, b.env);
+    const { SkyrunClient } = await import('../client/client');
+    const { parseTask } = await import('../core/task');
+    const task = parseTask(readFileSync(yaml, 'utf8'), yaml);
+    const client = await SkyrunClient.connect();
+    try {
+      // one after another: ids are allocated from the count of jobs that exist
+      for (let i = 0; i < count; i++) await client.launchManaged(task);
+    } finally {
+      await client.close();
+    }
     const submitted = Date.now();
     const running = () => (b.sky('jobs', 'queue').match(/ RUNNING$/gm) ?? []).length;
     while (running() < count) await sleep(2000);

@@ -12,6 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SshRunner, closeAllSsh } from '../activities/runners/ssh';
+import { stringify } from 'yaml';
+import { SkyrunEnv } from '../test/helpers/skyrun';
 import { makeClientKey, startSshd } from '../test/helpers/sshd';
 import { stats } from './stats';
 
@@ -57,6 +59,25 @@ async function main(): Promise<void> {
     console.log(`  first sync:            ${first.toFixed(0)} ms (${((50 * hosts.length) / (first / 1000)).toFixed(0)} MB/s total)`);
     const second = await time(() => Promise.all(runners.map((x) => x.syncWorkdir(src))));
     console.log(`  second sync, no change: ${second.toFixed(0)} ms`);
+
+    // the whole path: `skyrun exec` on a warm 1-node ssh cluster (CLI, update, workflow, runner)
+    const sr = await SkyrunEnv.create('bench-ssh');
+    try {
+      writeFileSync(path.join(sr.home, 'ssh_node_pools.yaml'), stringify({ bench: { user: 'root', identity_file: key, hosts: [{ ip: h.host, port: h.port }] } }));
+      const ok = async (args: string[]) => {
+        const res = await sr.run(args);
+        if (res.code !== 0) throw new Error(`skyrun ${args.join(' ')}: ${res.stderr}`);
+      };
+      await ok(['server', 'start']);
+      await ok(['launch', '-y', '-c', 'warm', '--infra', 'ssh/bench', '--', 'true']);
+      await ok(['exec', 'warm', '--', 'true']);
+      const execs: number[] = [];
+      for (let i = 0; i < 10; i++) execs.push(await time(() => ok(['exec', 'warm', '--', 'true'])));
+      console.log(`skyrun exec on a warm ssh cluster: ${stats(execs)} (beside OpenSSH above)`);
+      await ok(['down', '-y', 'warm']);
+    } finally {
+      await sr.dispose();
+    }
   } finally {
     await closeAllSsh();
     await Promise.all(hosts.map((h) => h.stop()));

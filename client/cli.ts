@@ -380,6 +380,27 @@ export function buildProgram(): Command {
     }));
 
   program
+    .command('check')
+    .description('Which infra is enabled here, and why not')
+    .argument('[infra...]', 'only these (local, ssh, sim, aws, gcp)')
+    .action(act(async (only: string[]) => {
+      const { allProviders } = await import('../activities/clouds');
+      const { table } = await import('../core/table');
+      const providers = allProviders().filter((p) => !only.length || only.includes(p.name));
+      const unknown = only.filter((n) => !allProviders().some((p) => p.name === n));
+      if (unknown.length) throw new CliError(`unknown infra: ${unknown.join(', ')} (known: ${allProviders().map((p) => p.name).join(', ')})`, ExitCode.INVALID_INPUT);
+      const rows = await Promise.all(
+        providers.map(async (p) => {
+          // a broken credential is a reason, never a stack trace
+          const c = await p.check().catch((e: Error) => ({ enabled: false, reason: e.message.split('\n')[0] }));
+          return [p.name, c.enabled ? 'enabled' : 'disabled', c.enabled ? '' : (c.reason ?? '')];
+        }),
+      );
+      console.log(table(['INFRA', 'STATUS', 'REASON'], rows));
+      return rows.some((r) => r[1] === 'enabled') ? ExitCode.SUCCEEDED : ExitCode.ERROR;
+    }));
+
+  program
     .command('ssh')
     .description("Open a shell on a cluster's node (or run a command there): `ssh <cluster>` works too")
     .argument('<cluster>')

@@ -312,6 +312,7 @@ class Cluster {
           offers: res.offers,
           attempts: this.info.attempts,
           compensations: this.compensations,
+          candidates: input.candidates,
         });
       } catch (e) {
         const retry = input.retryUntilUp && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;

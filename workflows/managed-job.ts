@@ -127,6 +127,7 @@ class ManagedJob {
           offers,
           attempts: this.s.attempts,
           compensations: this.compensations,
+          candidates: input.candidates,
         });
       } catch (e) {
         if (!(e instanceof ApplicationFailure) || e.type !== FailureTypes.ResourcesUnavailable) throw e;

@@ -17,6 +17,7 @@ import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
 import { type ErrorClass, FailureTypes, isErrorClass, scopeOf } from '../core/errors';
 import { type Block, blockFor, type Offer, offerLabel, offerWhere, unblocked } from '../core/offers';
 import { SA } from '../core/search-attributes';
+import type { Resources } from '../core/task';
 import { table } from '../core/table';
 
 export interface Compensation {
@@ -68,6 +69,14 @@ export interface FailoverOptions {
   labels?: Record<string, string>;
   /** scopes blocked before this round (managed-job recovery blocks the region that preempted) */
   blocks?: Block[];
+  /** the task's resource candidates: an offer's ports, image and labels come from its own */
+  candidates?: Resources[];
+}
+
+/** The task's image for a region: one id, or a map region -> id. */
+function imageFor(r: Resources | undefined, region: string): string | undefined {
+  if (!r?.imageId) return undefined;
+  return typeof r.imageId === 'string' ? r.imageId : r.imageId[region];
 }
 
 /** The failure class an activity failure carries (its ApplicationFailure type). */
@@ -107,7 +116,9 @@ export async function provisionWithFailover(opts: FailoverOptions): Promise<Clus
               clusterName: opts.clusterName,
               offer,
               offerKey: `${workflowInfo().workflowId}#${i}${zone ? `/${zone}` : ''}`,
-              labels: opts.labels ?? {},
+              labels: { ...(opts.candidates?.[offer.candidate]?.labels ?? {}), ...(opts.labels ?? {}) },
+              ports: opts.candidates?.[offer.candidate]?.ports,
+              imageId: imageFor(opts.candidates?.[offer.candidate], offer.region),
             },
           ],
         );

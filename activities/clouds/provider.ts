@@ -13,6 +13,10 @@ export interface ProvisionRequest {
   /** `${workflowId}#${offerIndex}`: tags resources and seeds the provider's idempotency token */
   offerKey: string;
   labels: Record<string, string>;
+  /** ports the task opens to the world (a firewall rule / security group per cluster) */
+  ports?: { from: number; to: number }[];
+  /** the task's image for this offer's region (the infra's default image when absent) */
+  imageId?: string;
 }
 
 /** What a provision call may do besides its own work: report ids, wait (cancellably). */

@@ -47,6 +47,9 @@ export class SkyrunEnv {
     for (const k of Object.keys(env)) if (k.startsWith('TEMPORAL_') && k !== 'TEMPORAL_CLI_PATH') delete env[k];
     e.env = {
       ...env,
+      // never reach for cloud metadata servers (link-local addresses) from tests
+      AWS_EC2_METADATA_DISABLED: 'true',
+      METADATA_SERVER_DETECTION: 'none',
       SKYRUN_HOME: e.home,
       SKYRUN_TEMPORAL_PORT: String(port),
       SKYRUN_UI_PORT: String(uiPort),

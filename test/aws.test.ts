@@ -1,0 +1,283 @@
+/**
+ * The aws infra against a real EC2 emulator (moto's server, behind a proxy that injects EC2's
+ * own error responses), with SSH readiness checked on a real loopback sshd reached through
+ * `ssh_proxy_command`: first the provider itself, then end to end through the real CLI, dev
+ * server and worker (including a worker killed mid-provision).
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AwsProvider, TAG_CLUSTER, TAG_NODE, TAG_OFFER, awsError, clientToken, securityGroupName } from '../activities/clouds/aws';
+import type { ProvisionContext, ProvisionRequest } from '../activities/clouds/provider';
+import { skyrunSshKey } from '../activities/settings';
+import type { Offer } from '../core/offers';
+import { ProviderError } from '../core/errors';
+import { startMoto, type Moto } from './helpers/moto';
+import { FIXTURES } from './helpers/sim';
+import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
+import { startSshd, type FakeHost } from './helpers/sshd';
+
+let moto: Moto;
+let sshd: FakeHost;
+let home: string;
+const saved = { ...process.env };
+
+/** settings that send every SSH connection to the loopback sshd, whatever the instance's IP */
+function settingsYaml(h: FakeHost): string {
+  const proxy = `bash -c 'exec 3<>/dev/tcp/${h.host}/${h.port}; cat <&3 & cat >&3'`;
+  return `aws:\n  ssh_proxy_command: ${JSON.stringify(proxy)}\n  ssh_user: root\n`;
+}
+
+/** EC2 as moto sees it, without the proxy's injections. */
+async function ec2() {
+  const sdk = await import('@aws-sdk/client-ec2');
+  const c = new sdk.EC2Client({ region: 'us-east-1', endpoint: moto.direct });
+  return { c, sdk };
+}
+
+async function instancesOf(cluster: string, states = ['pending', 'running', 'stopping', 'stopped']) {
+  const { c, sdk } = await ec2();
+  const r = await c.send(
+    new sdk.DescribeInstancesCommand({
+      Filters: [
+        { Name: `tag:${TAG_CLUSTER}`, Values: [cluster] },
+        { Name: 'instance-state-name', Values: states },
+      ],
+    }),
+  );
+  return (r.Reservations ?? []).flatMap((x) => x.Instances ?? []);
+}
+
+async function securityGroups(cluster: string) {
+  const { c, sdk } = await ec2();
+  const r = await c.send(new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [securityGroupName(cluster)] }] }));
+  return r.SecurityGroups ?? [];
+}
+
+const tagOf = (i: { Tags?: { Key?: string; Value?: string }[] }, k: string) => i.Tags?.find((t) => t.Key === k)?.Value;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-aws-'));
+  Object.assign(process.env, moto.env, { SKYRUN_HOME: home, SKYRUN_CATALOG_DIR: FIXTURES, SKYRUN_CONFIG: path.join(home, 'config.yaml') });
+  sshd = await startSshd({ clientKey: skyrunSshKey().privateKey });
+  writeFileSync(process.env.SKYRUN_CONFIG!, settingsYaml(sshd));
+});
+
+afterAll(async () => {
+  const { closeAllSsh } = await import('../activities/runners/ssh');
+  await closeAllSsh();
+  await sshd?.stop();
+  await moto?.stop();
+  process.env = saved;
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('provider', () => {
+  const aws = new AwsProvider();
+  const beats: string[][] = [];
+  const ctx: ProvisionContext = { heartbeat: (ids) => beats.push(ids), sleep: (ms) => sleep(Math.min(ms, 200)).then(() => undefined) };
+
+  function request(cluster: string, o: Partial<Offer> = {}): ProvisionRequest {
+    return {
+      clusterName: cluster,
+      offerKey: `cluster/${cluster}#0`,
+      labels: {},
+      offer: {
+        cloud: 'aws',
+        region: 'us-east-1',
+        zones: ['use1-az2', 'use1-az4'],
+        instanceType: 'm8i.large',
+        spot: false,
+        hourlyPrice: 0.10584,
+        numNodes: 2,
+        vcpus: 2,
+        memoryGiB: 8,
+        candidate: 0,
+        ...o,
+      },
+    };
+  }
+
+  afterEach(() => moto.clear());
+
+  test('check: enabled with credentials', async () => {
+    expect(await aws.check()).toEqual({ enabled: true });
+  });
+
+  test('provision creates tagged instances with a ClientToken; a retry adopts them', async () => {
+    const req = request('p1');
+    const handle = await aws.provision(req, ctx);
+    expect(handle.nodes.map((n) => n.rank)).toEqual([0, 1]);
+    expect(handle.zone).toBe('use1-az2');
+    const live = await instancesOf('p1');
+    expect(live).toHaveLength(2);
+    for (const i of live) {
+      expect(tagOf(i, TAG_OFFER)).toBe(req.offerKey);
+      expect(i.Placement?.AvailabilityZone).toBe('us-east-1c'); // moto's name for use1-az2
+    }
+    const head = live.find((i) => tagOf(i, TAG_NODE) === 'head')!;
+    expect(head.InstanceId).toBe(handle.nodes[0]!.instanceId);
+    expect(live.filter((i) => tagOf(i, TAG_NODE) === 'worker')).toHaveLength(1);
+    expect(handle.nodes[0]!.runner).toMatchObject({ kind: 'ssh', user: 'root', port: 22 });
+    expect(beats.at(-1)!.sort()).toEqual(live.map((i) => i.InstanceId!).sort());
+    const runs = moto.requests.filter((r) => r.action === 'RunInstances');
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.params.get('ClientToken')).toBe(clientToken(req.offerKey, 'us-east-1c', 0));
+    expect(runs[0]!.params.get('ClientToken')!.length).toBeLessThanOrEqual(64);
+
+    const again = await aws.provision(req, ctx);
+    expect(again.nodes.map((n) => n.instanceId)).toEqual(handle.nodes.map((n) => n.instanceId));
+    expect(await instancesOf('p1')).toHaveLength(2);
+    expect(moto.requests.filter((r) => r.action === 'RunInstances')).toHaveLength(1);
+    expect((await aws.query('p1')).map((s) => s.state)).toEqual(['running', 'running']);
+  });
+
+  test('stop, then start (and provision resumes stopped nodes)', async () => {
+    await aws.stop('p1');
+    await eventually(async () => (await aws.query('p1')).every((s) => s.state === 'stopped'));
+    await aws.start('p1');
+    await eventually(async () => (await instancesOf('p1')).every((i) => i.State?.Name === 'running'));
+    await aws.stop('p1');
+    await eventually(async () => (await aws.query('p1')).every((s) => s.state === 'stopped'));
+    const h = await aws.provision(request('p1'), ctx);
+    expect(h.nodes).toHaveLength(2);
+    expect((await instancesOf('p1')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
+  });
+
+  test('terminate is verified and removes the security group', async () => {
+    expect(await securityGroups('p1')).toHaveLength(1);
+    await aws.terminate('p1');
+    expect(await instancesOf('p1')).toEqual([]);
+    expect((await instancesOf('p1', ['terminated'])).length).toBe(2);
+    expect(await securityGroups('p1')).toEqual([]);
+    expect(await aws.query('p1')).toEqual([]);
+    await aws.terminate('p1'); // gone is done
+  });
+
+  test('spot requests carry InstanceMarketOptions', async () => {
+    await aws.provision(request('spot1', { spot: true, numNodes: 1 }), ctx);
+    const run = moto.requests.filter((r) => r.action === 'RunInstances').at(-1)!;
+    expect(run.params.get('InstanceMarketOptions.MarketType')).toBe('spot');
+    const [i] = await instancesOf('spot1');
+    expect(i!.InstanceLifecycle).toBe('spot');
+    await aws.terminate('spot1');
+  });
+
+  test('a capacity error in one zone moves on to the next zone', async () => {
+    moto.inject({ action: 'RunInstances', zone: 'us-east-1c', code: 'InsufficientInstanceCapacity' });
+    const h = await aws.provision(request('cap1', { numNodes: 1 }), ctx);
+    expect(h.zone).toBe('use1-az4');
+    const [i] = await instancesOf('cap1');
+    expect(i!.Placement?.AvailabilityZone).toBe('us-east-1d');
+    await aws.terminate('cap1');
+  });
+
+  test.each([
+    ['InsufficientInstanceCapacity', 'capacity'],
+    ['VcpuLimitExceeded', 'quota-region'],
+    ['AuthFailure', 'auth'],
+    ['RequestLimitExceeded', 'transient'],
+  ])('%s from RunInstances is a %s error', async (code, cls) => {
+    moto.inject({ action: 'RunInstances', code });
+    const name = `err-${cls}`;
+    const e = await aws.provision(request(name, { numNodes: 1 }), ctx).catch((x) => x);
+    expect(e).toBeInstanceOf(ProviderError);
+    expect((e as ProviderError).errorClass).toBe(cls);
+    expect((e as ProviderError).message).toContain(code);
+    expect((e as ProviderError).message).not.toContain('testing');
+    moto.clear();
+    await aws.terminate(name);
+    expect(await instancesOf(name)).toEqual([]);
+  });
+
+  test('the error table', () => {
+    const cls = (name: string, extra: object = {}) => awsError(Object.assign(new Error('x'), { name, ...extra })).errorClass;
+    expect(cls('Unsupported')).toBe('capacity');
+    expect(cls('InstanceLimitExceeded')).toBe('quota-region');
+    expect(cls('ExpiredToken')).toBe('auth');
+    expect(cls('InternalError')).toBe('transient');
+    expect(cls('Error', { code: 'ECONNRESET' })).toBe('transient');
+    expect(cls('InvalidAMIID.Malformed')).toBe('invalid');
+    expect(cls('InvalidVpcID.NotFound')).toBe('config');
+    expect(cls('SomethingNew')).toBe('unknown');
+    expect(awsError(Object.assign(new Error('key AKIAABCDEFGHIJKLMNOP is bad'), { name: 'AuthFailure' })).message).not.toContain('AKIA');
+  });
+});
+
+describe('end to end: CLI, dev server, worker', () => {
+  let sr: SkyrunEnv;
+  let host: FakeHost;
+
+  beforeAll(async () => {
+    sr = await SkyrunEnv.create('aws');
+    // the worker's SkyRun key, made now so that the loopback sshd can authorize it
+    const ours = process.env.SKYRUN_HOME;
+    process.env.SKYRUN_HOME = sr.home;
+    const key = skyrunSshKey().privateKey;
+    process.env.SKYRUN_HOME = ours;
+    host = await startSshd({ clientKey: key });
+    const config = path.join(sr.home, 'config.yaml');
+    writeFileSync(config, settingsYaml(host));
+    sr.env = { ...sr.env, ...moto.env, SKYRUN_CATALOG_DIR: FIXTURES, SKYRUN_CONFIG: config };
+    expect((await sr.run(['server', 'start'])).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await sr?.dispose();
+    await host?.stop();
+  });
+
+  afterEach(() => moto.clear());
+  // every fake instance is this one sshd: give each cluster a fresh node, as EC2 would
+  beforeEach(() => {
+    for (const f of readdirSync(host.home)) rmSync(path.join(host.home, f), { recursive: true, force: true });
+  });
+
+  test('launch runs on an EC2 instance (through the proxy command); down leaves nothing', async () => {
+    const r = await sr.run(['launch', '-y', '-c', 'awsc', '--infra', 'aws/us-east-1', '--', 'echo hi from $SKYPILOT_NODE_RANK']);
+    expect(r.stdout).toContain('hi from 0');
+    expect(r.code).toBe(0);
+    const live = await instancesOf('awsc');
+    expect(live).toHaveLength(1);
+    expect(tagOf(live[0]!, TAG_NODE)).toBe('head');
+    expect(tagOf(live[0]!, TAG_OFFER)).toMatch(/^cluster\/awsc#/);
+    expect(await securityGroups('awsc')).toHaveLength(1);
+    expect((await sr.run(['down', '-y', 'awsc'])).code).toBe(0);
+    expect(await instancesOf('awsc')).toEqual([]);
+    expect(await securityGroups('awsc')).toEqual([]);
+  });
+
+  test('worker SIGKILL after RunInstances: the retried provision adopts, no duplicate, down leaves none', async () => {
+    // every DescribeInstances is slow, so the kill lands while the worker waits for `running`
+    moto.inject({ action: 'DescribeInstances', delayMs: 1500 });
+    const from = moto.requests.length;
+    const ranFor = (cluster: string) =>
+      moto.requests.slice(from).some((q) => q.action === 'RunInstances' && [...q.params.values()].includes(cluster));
+    expect((await sr.run(['launch', '-y', '-d', '-c', 'awsk', '--infra', 'aws/us-east-1', '--', 'echo survived'])).code).toBe(0);
+    await eventually(() => ranFor('awsk'), 90_000);
+    const pid = sr.workerPid()!;
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    moto.clear();
+    expect(await instancesOf('awsk')).toHaveLength(1);
+    await sleep(700);
+    // the next command brings a new worker up; the provision activity is retried there
+    await eventually(async () => /^1\s.*SUCCEEDED$/m.test((await sr.run(['queue', 'awsk'])).stdout), 120_000);
+    expect(sr.workerPid()).not.toBe(pid);
+    expect(await instancesOf('awsk')).toHaveLength(1);
+    expect(moto.requests.slice(from).filter((q) => q.action === 'RunInstances')).toHaveLength(1);
+    const logs = await sr.run(['logs', 'awsk', '1']);
+    expect(logs.stdout).toContain('survived');
+    expect((await sr.run(['down', '-y', 'awsk'])).code).toBe(0);
+    expect(await instancesOf('awsk')).toEqual([]);
+    expect(await securityGroups('awsk')).toEqual([]);
+  });
+});
