@@ -256,16 +256,7 @@ describe('end to end: CLI, dev server, worker', () => {
       moto.requests.slice(from).some((q) => q.action === 'RunInstances' && [...q.params.values()].includes(cluster));
     expect((await sr.run(['launch', '-y', '-d', '-c', 'awsk', '--infra', 'aws/us-east-1', '--', 'echo survived'])).code).toBe(0);
     await eventually(() => ranFor('awsk'), 90_000);
-    const pid = sr.workerPid()!;
-    process.kill(pid, 'SIGKILL');
-    await eventually(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    const pid = await sr.killWorker();
     moto.clear();
     expect(await instancesOf('awsk')).toHaveLength(1);
     await sleep(700);

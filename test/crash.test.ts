@@ -27,16 +27,7 @@ test('worker SIGKILL during a job: restarted, the job finishes once with all its
   await eventually(() => existsSync(log) && readFileSync(log, 'utf8').includes('line-2'));
 
   for (let round = 0; round < 2; round++) {
-    const pid = sr.workerPid()!;
-    process.kill(pid, 'SIGKILL');
-    await eventually(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    const pid = await sr.killWorker();
     await sleep(700);
     // the next command brings a new worker up (the embedded default)
     const q = await sr.run(['queue', 'crash']);

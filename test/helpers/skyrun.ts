@@ -88,6 +88,21 @@ export class SkyrunEnv {
     }
   }
 
+  /** SIGKILL the background worker and wait until it is gone; returns its pid. */
+  async killWorker(): Promise<number> {
+    const pid = this.workerPid()!;
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    return pid;
+  }
+
   /** A real Temporal client on this env's server (closed by dispose). */
   async temporalClient(): Promise<Client> {
     this.connection ??= await Connection.connect({ address: this.address });
