@@ -288,11 +288,16 @@ export class SimProvider implements Provider {
   }
 
   async query(clusterName: string): Promise<InstanceState[]> {
-    return withState((s) =>
-      s.instances
+    const view = (instances: SimInstance[]) =>
+      instances
         .filter((i) => i.cluster === clusterName && (i.state === 'running' || i.reason === 'preempted'))
-        .map((i) => ({ instanceId: i.id, state: i.state, reason: i.reason })),
-    );
+        .map((i) => ({ instanceId: i.id, state: i.state, reason: i.reason }));
+    // the common case reads without the lock (the file is replaced atomically); only a
+    // preemption that is due for this cluster needs the locked path that carries it out
+    const now = Date.now();
+    const mine = readSimInstances().filter((i) => i.cluster === clusterName);
+    if (!mine.some((i) => i.state === 'running' && i.preemptAt !== undefined && i.preemptAt <= now)) return view(mine);
+    return withState((s) => view(s.instances));
   }
 
   async terminate(clusterName: string): Promise<void> {
