@@ -772,9 +772,11 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/** Exit once stdout and stderr are flushed: writes to a pipe are asynchronous in Node. */
+function exitFlushed(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 if (require.main === module) {
-  main(process.argv).then(
-    (code) => process.exit(code),
-    (e) => process.exit(report(e)),
-  );
+  main(process.argv).then(exitFlushed, (e) => exitFlushed(report(e)));
 }
