@@ -3,7 +3,7 @@
  * adopts what tags say exists, phases adopt a started process, teardown treats "gone" as done.
  */
 import { Context } from '@temporalio/activity';
-import type { ClusterHandle, NodeInfo } from '../core/cluster';
+import { type ClusterHandle, type NodeInfo, nodesNotRunning } from '../core/cluster';
 import { jobEnv } from '../core/job-env';
 import type { JobRequest } from '../core/cluster';
 import { providerFor } from './clouds';
@@ -116,8 +116,7 @@ export const activities = {
    */
   async watchPhase(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
     const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
-    const running = new Set(instances.filter((s) => s.state === 'running' || s.state === 'pending').map((s) => s.instanceId));
-    const goneNodes = req.handle.nodes.map((n) => n.instanceId).filter((id) => !running.has(id));
+    const goneNodes = nodesNotRunning(req.handle, instances);
     if (goneNodes.length) return { goneNodes, states: [] };
     return { goneNodes, states: await onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase)) };
   },

@@ -7,7 +7,7 @@
  * source of truth) and in the CLI for `optimize`, --dryrun and the table printed before a launch.
  */
 import { type Block, type Offer, unblocked } from '../core/offers';
-import { formatAccelerator } from '../core/resources';
+import { formatAccelerator, formatQuantity } from '../core/resources';
 import type { Resources } from '../core/task';
 import { allProviders } from './clouds';
 import type { Provider } from './clouds/provider';
@@ -35,8 +35,8 @@ export function describeResources(r: Resources): string {
   const { cloud, region, zone } = r.infra;
   if (cloud || region || zone) parts.push(`infra=${[cloud ?? '*', region ?? '*', zone].filter(Boolean).join('/')}`);
   if (r.accelerator) parts.push(`${r.accelerator.name}:${r.accelerator.count}`);
-  if (r.cpus) parts.push(`cpus=${r.cpus.value}${r.cpus.orMore ? '+' : ''}`);
-  if (r.memory) parts.push(`memory=${r.memory.value}${r.memory.orMore ? '+' : ''}`);
+  if (r.cpus) parts.push(`cpus=${formatQuantity(r.cpus)}`);
+  if (r.memory) parts.push(`memory=${formatQuantity(r.memory)}`);
   if (r.instanceType) parts.push(r.instanceType);
   if (r.useSpot) parts.push('spot');
   return parts.length ? parts.join(', ') : 'any';

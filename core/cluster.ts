@@ -37,6 +37,12 @@ export interface ClusterHandle {
   nodes: NodeInfo[];
 }
 
+/** The handle's nodes that the infra's instance list no longer shows running (or starting). */
+export function nodesNotRunning(handle: ClusterHandle, instances: Array<{ instanceId: string; state: string }>): string[] {
+  const running = new Set(instances.filter((s) => s.state === 'running' || s.state === 'pending').map((s) => s.instanceId));
+  return handle.nodes.map((n) => n.instanceId).filter((id) => !running.has(id));
+}
+
 export interface AutostopSetting {
   idleMinutes: number;
   down: boolean;

@@ -5,7 +5,7 @@
  */
 import { patched } from '@temporalio/workflow';
 import type { PhaseState } from '../activities/runners/runner';
-import type { ClusterHandle, JobRequest } from '../core/cluster';
+import { type ClusterHandle, type JobRequest, nodesNotRunning } from '../core/cluster';
 import { acts, statusActs } from './proxies';
 
 export interface PhaseOutcome {
@@ -85,6 +85,5 @@ export async function nodesGone(handle: ClusterHandle, label: string): Promise<s
   const states = await statusActs.instanceStates.executeWithOptions({ summary: `${label}: instance states` }, [
     { cloud: handle.offer.cloud, clusterName: handle.clusterName },
   ]);
-  const running = new Set(states.filter((s) => s.state === 'running' || s.state === 'pending').map((s) => s.instanceId));
-  return handle.nodes.map((n) => n.instanceId).filter((id) => !running.has(id));
+  return nodesNotRunning(handle, states);
 }

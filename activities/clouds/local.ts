@@ -108,9 +108,7 @@ export class LocalProvider implements Provider {
     const nodesDir = path.join(dir, 'nodes');
     // stop whatever still runs on the nodes before their folders go
     for (const e of await fsp.readdir(nodesDir).catch(() => [] as string[])) {
-      const runner = new LocalRunner(path.join(nodesDir, e));
-      const jobs = await fsp.readdir(path.join(runner.root, '.skyrun', 'jobs')).catch(() => [] as string[]);
-      for (const j of jobs) await runner.kill(Number(j));
+      await new LocalRunner(path.join(nodesDir, e)).killAll();
     }
     await fsp.rm(dir, { recursive: true, force: true });
     if (existsSync(dir)) throw new Error(`could not remove ${dir}`);

@@ -160,9 +160,7 @@ async function preempt(state: SimState): Promise<void> {
 }
 
 async function killNode(id: string): Promise<void> {
-  const runner = new LocalRunner(nodeRoot(id));
-  const jobs = await fsp.readdir(path.join(runner.root, '.skyrun', 'jobs')).catch(() => [] as string[]);
-  for (const j of jobs) await runner.kill(Number(j));
+  await new LocalRunner(nodeRoot(id)).killAll();
 }
 
 /** `*` (everywhere), a region, or `region/zone`. */

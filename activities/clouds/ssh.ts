@@ -224,8 +224,7 @@ export class SshPoolProvider implements Provider {
     await Promise.all(
       held.map(async (h) => {
         const runner = await sshRunner(runnerSpec(h, clusterName));
-        const ls = await runner.exec(['bash', '-c', 'ls "$HOME/$1" 2>/dev/null || true', 'bash', `${nodeDir(clusterName)}/jobs`]);
-        for (const j of ls.stdout.split('\n').filter((x) => /^\d+$/.test(x))) await runner.kill(Number(j));
+        await runner.killAll();
         await runner.exec(['bash', '-c', 'rm -rf "$HOME/$1"', 'bash', nodeDir(clusterName)]);
       }),
     );

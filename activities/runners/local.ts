@@ -141,6 +141,11 @@ export class LocalRunner implements Runner {
     }
   }
 
+  async killAll(): Promise<void> {
+    const jobs = await fsp.readdir(path.join(this.root, '.skyrun', 'jobs')).catch(() => [] as string[]);
+    for (const j of jobs) await this.kill(Number(j));
+  }
+
   async readLog(jobId: number, offset: number, maxBytes = 1 << 20): Promise<{ data: Buffer; offset: number }> {
     const file = path.join(jobDir(this.root, jobId), 'log');
     let fh: fsp.FileHandle;

@@ -30,6 +30,8 @@ export interface Runner {
   phaseState(jobId: number, phase: Phase): Promise<PhaseState>;
   /** Kill the job's process trees (every phase); idempotent. */
   kill(jobId: number): Promise<void>;
+  /** Kill every job on the node (teardown); idempotent. */
+  killAll(): Promise<void>;
   /** Read the job's log from a byte offset. */
   readLog(jobId: number, offset: number, maxBytes?: number): Promise<{ data: Buffer; offset: number }>;
 }

@@ -562,6 +562,13 @@ export class SshRunner implements Runner {
     await this.withConn((c) => this.script(c, 'killing the job', KILL, [this.jobDir(c, jobId)]));
   }
 
+  async killAll(): Promise<void> {
+    const jobs = await this.withConn(async (c) =>
+      (await this.script(c, 'listing the jobs', 'ls "$1" 2>/dev/null || true', [path.posix.dirname(this.jobDir(c, 0))])).toString(),
+    );
+    for (const j of jobs.split('\n').filter((x) => /^\d+$/.test(x))) await this.kill(Number(j));
+  }
+
   async readLog(jobId: number, offset: number, maxBytes = 1 << 20): Promise<{ data: Buffer; offset: number }> {
     const data = await this.withConn((c) => this.script(c, 'reading the log', READ_LOG, [`${this.jobDir(c, jobId)}/log`, offset, maxBytes]));
     return { data, offset: offset + data.length };
