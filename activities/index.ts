@@ -6,13 +6,14 @@ import { Context } from '@temporalio/activity';
 import { type ClusterHandle, type NodeInfo, nodesNotRunning } from '../core/cluster';
 import { jobEnv } from '../core/job-env';
 import type { JobRequest } from '../core/cluster';
-import { providerFor } from './clouds';
-import type { InstanceState, ProvisionRequest } from './clouds/provider';
+import { workflowHostLedger } from './host-ledger';
+import { type Providers, createProviders } from './infra/clouds';
+import type { InstanceState, ProvisionRequest } from './infra/clouds/provider';
 import { mapped } from './failures';
-import { managedLogPath, writeManagedLog } from './managed-logs';
-import { optimize, type OptimizeRequest, type OptimizeResult } from './optimizer';
-import { runnerFor } from './runners';
-import type { Phase, PhaseState } from './runners/runner';
+import { managedLogPath, writeManagedLog } from './infra/managed-logs';
+import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
+import { runnerFor } from './infra/runners';
+import type { Phase, PhaseState } from './infra/runners/runner';
 
 /** The worker's own environment that jobs inherit; nothing else of it leaks into a job. */
 const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'TERM'];
@@ -51,94 +52,124 @@ export interface PhaseRequest {
   job: JobRequest;
 }
 
-export const activities = {
-  async optimizeOffers(req: OptimizeRequest): Promise<OptimizeResult> {
-    return optimize(req);
-  },
+/** What the activities are built from; tests pass their own. */
+export interface ActivityDeps {
+  providers: Providers;
+}
 
-  async provision(req: ProvisionRequest): Promise<ClusterHandle> {
-    const ctx = Context.current();
-    return heartbeating((details) =>
-      mapped(() =>
-        providerFor(req.offer.cloud).provision(req, {
-          heartbeat: (ids) => {
-            details.set({ instanceIds: ids });
-            ctx.heartbeat({ instanceIds: ids });
+/** The worker's dependencies: every provider, SSH pools kept by their workflows. */
+export function defaultActivityDeps(): ActivityDeps {
+  return { providers: createProviders({ hostLedger: workflowHostLedger() }) };
+}
+
+/** Every activity, bound to its dependencies (as in Temporal's saga sample). */
+export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
+  const providerFor = (cloud: string) => deps.providers.get(cloud);
+  return {
+    async optimizeOffers(req: OptimizeRequest): Promise<OptimizeResult> {
+      return optimize(req, { providers: deps.providers.all() });
+    },
+
+    async provision(req: ProvisionRequest): Promise<ClusterHandle> {
+      const ctx = Context.current();
+      return heartbeating((details) =>
+        mapped(() =>
+          providerFor(req.offer.cloud).provision(req, {
+            heartbeat: (ids) => {
+              details.set({ instanceIds: ids });
+              ctx.heartbeat({ instanceIds: ids });
+            },
+            // rejects as soon as a cancel arrives (with a heartbeat)
+            sleep: (ms) => ctx.sleep(ms),
+            // shared by this activity's retries; a new attempt (or a new run) gets a new one
+            attemptId: `${ctx.info.workflowExecution?.runId ?? ''}|${ctx.info.activityId}`,
+          }),
+        ),
+      );
+    },
+
+    async teardown(req: { cloud: string; clusterName: string }): Promise<void> {
+      return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
+    },
+
+    async instanceStates(req: { cloud: string; clusterName: string }): Promise<InstanceState[]> {
+      return mapped(() => providerFor(req.cloud).query(req.clusterName));
+    },
+
+    /** The job's workdir and local file_mounts, to every node in parallel. */
+    async syncWorkdir(req: {
+      handle: ClusterHandle;
+      workdir?: string;
+      fileMounts?: Record<string, string>;
+    }): Promise<void> {
+      await heartbeating(() =>
+        mapped(() =>
+          onAllNodes(req.handle, async (n) => {
+            const runner = runnerFor(n.runner);
+            if (req.workdir) await runner.syncWorkdir(req.workdir);
+            for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
+          }),
+        ),
+      );
+    },
+
+    async startPhase(req: PhaseRequest): Promise<void> {
+      const script = req.phase === 'setup' ? req.job.setup : req.job.run;
+      await onAllNodes(req.handle, (n) =>
+        runnerFor(n.runner).startDetached({
+          jobId: req.jobId,
+          phase: req.phase,
+          script: script ?? 'true',
+          // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
+          env: {
+            ...(n.runner.kind === 'local' ? baseEnv() : {}),
+            ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
           },
-          // rejects as soon as a cancel arrives (with a heartbeat)
-          sleep: (ms) => ctx.sleep(ms),
         }),
-      ),
-    );
-  },
+      );
+    },
 
-  async teardown(req: { cloud: string; clusterName: string }): Promise<void> {
-    return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
-  },
+    async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
+      return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
+    },
 
-  async instanceStates(req: { cloud: string; clusterName: string }): Promise<InstanceState[]> {
-    return mapped(() => providerFor(req.cloud).query(req.clusterName));
-  },
+    /**
+     * One watch tick of a managed job: whether the infra still runs the nodes and, if it does,
+     * the phase's state on each. One activity instead of two halves the load of watching.
+     */
+    async watchPhase(req: {
+      handle: ClusterHandle;
+      jobId: number;
+      phase: Phase;
+    }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
+      const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
+      const goneNodes = nodesNotRunning(req.handle, instances);
+      if (goneNodes.length) return { goneNodes, states: [] };
+      return {
+        goneNodes,
+        states: await onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase)),
+      };
+    },
 
-  /** The job's workdir and local file_mounts, to every node in parallel. */
-  async syncWorkdir(req: { handle: ClusterHandle; workdir?: string; fileMounts?: Record<string, string> }): Promise<void> {
-    await heartbeating(() =>
-      mapped(() =>
-        onAllNodes(req.handle, async (n) => {
-          const runner = runnerFor(n.runner);
-          if (req.workdir) await runner.syncWorkdir(req.workdir);
-          for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
-        }),
-      ),
-    );
-  },
+    /** Copy a job's log from every node to SKYRUN_HOME/managed-jobs/<id>/ (kept after teardown). */
+    async saveJobLog(req: { handle: ClusterHandle; jobId: number; managedJobId: number }): Promise<void> {
+      await onAllNodes(req.handle, async (n) => {
+        const runner = runnerFor(n.runner);
+        const chunks: Buffer[] = [];
+        for (let offset = 0; ;) {
+          const r = await runner.readLog(req.jobId, offset);
+          if (!r.data.length) break;
+          chunks.push(r.data);
+          offset = r.offset;
+        }
+        await writeManagedLog(managedLogPath(req.managedJobId, req.jobId, n.rank), Buffer.concat(chunks));
+      });
+    },
 
-  async startPhase(req: PhaseRequest): Promise<void> {
-    const script = req.phase === 'setup' ? req.job.setup : req.job.run;
-    await onAllNodes(req.handle, (n) =>
-      runnerFor(n.runner).startDetached({
-        jobId: req.jobId,
-        phase: req.phase,
-        script: script ?? 'true',
-        // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
-        env: { ...(n.runner.kind === 'local' ? baseEnv() : {}), ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase) },
-      }),
-    );
-  },
+    async cancelJob(req: { handle: ClusterHandle; jobId: number }): Promise<void> {
+      await onAllNodes(req.handle, (n) => runnerFor(n.runner).kill(req.jobId));
+    },
+  };
+}
 
-  async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
-    return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
-  },
-
-  /**
-   * One watch tick of a managed job: whether the infra still runs the nodes and, if it does,
-   * the phase's state on each. One activity instead of two halves the load of watching.
-   */
-  async watchPhase(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
-    const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
-    const goneNodes = nodesNotRunning(req.handle, instances);
-    if (goneNodes.length) return { goneNodes, states: [] };
-    return { goneNodes, states: await onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase)) };
-  },
-
-  /** Copy a job's log from every node to SKYRUN_HOME/managed-jobs/<id>/ (kept after teardown). */
-  async saveJobLog(req: { handle: ClusterHandle; jobId: number; managedJobId: number }): Promise<void> {
-    await onAllNodes(req.handle, async (n) => {
-      const runner = runnerFor(n.runner);
-      const chunks: Buffer[] = [];
-      for (let offset = 0; ; ) {
-        const r = await runner.readLog(req.jobId, offset);
-        if (!r.data.length) break;
-        chunks.push(r.data);
-        offset = r.offset;
-      }
-      await writeManagedLog(managedLogPath(req.managedJobId, req.jobId, n.rank), Buffer.concat(chunks));
-    });
-  },
-
-  async cancelJob(req: { handle: ClusterHandle; jobId: number }): Promise<void> {
-    await onAllNodes(req.handle, (n) => runnerFor(n.runner).kill(req.jobId));
-  },
-};
-
-export type Activities = typeof activities;
+export type Activities = ReturnType<typeof createActivities>;

@@ -45,13 +45,17 @@ async function main() {
       const r = sky('launch', '-y', '-c', name, '--infra', 'sim', '--gpus', 'A100:8', '--', 'true');
       if (r.status !== 1) throw new Error(`expected the launch to fail: ${r.stderr}`);
       const events = (await client.workflow.getHandle(`cluster/${name}`).fetchHistory()).events ?? [];
-      const provisions = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provision');
+      const provisions = events.filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provision',
+      );
       const first = ms(provisions[0]!.eventTime);
       const end = ms(events[events.length - 1]!.eventTime);
       attempts = provisions.length;
       perAttempt.push((end - first) / provisions.length);
     }
-    console.log(`bench/failover: ${launches} launches of A100:8 on sim (full AWS catalog subset), every zone out of capacity`);
+    console.log(
+      `bench/failover: ${launches} launches of A100:8 on sim (full AWS catalog subset), every zone out of capacity`,
+    );
     console.log(`attempts per launch: ${attempts} (provision + teardown compensation each)`);
     console.log(`workflow time per failed attempt: ${stats(perAttempt)}`);
     await conn.close();

@@ -20,7 +20,6 @@ function timeIt(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
   return ms;
 }
 
-
 async function main() {
   const runs = Number(process.argv[2] ?? 10);
   const home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-bench-'));

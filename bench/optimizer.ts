@@ -8,20 +8,26 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { catalogOnlyProvider, loadCatalog, loadCatalogUncached } from '../activities/catalog';
-import { optimize, type OptimizeRequest } from '../activities/optimizer';
+import { catalogOnlyProvider, loadCatalog, loadCatalogUncached } from '../activities/infra/catalog';
+import { optimize, type OptimizeRequest } from '../activities/infra/optimizer';
 import type { Resources } from '../core/task';
 import { stats } from './stats';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SHARED = path.resolve(REPO, '..', 'shared', 'catalog');
-const CATALOG_JS = path.join(__dirname, '..', 'activities', 'catalog', 'index.js');
-
+const CATALOG_JS = path.join(__dirname, '..', 'activities', 'infra', 'catalog', 'index.js');
 
 const mb = (x: number) => `${(x / 2 ** 20).toFixed(1)} MiB`;
 
 /** One fresh node process: module load + catalog load time, and memory after it. */
-function freshProcessLoad(env: NodeJS.ProcessEnv): { requireMs: number; loadMs: number; heapUsed: number; rss: number; heapBefore: number; rssBefore: number } {
+function freshProcessLoad(env: NodeJS.ProcessEnv): {
+  requireMs: number;
+  loadMs: number;
+  heapUsed: number;
+  rss: number;
+  heapBefore: number;
+  rssBefore: number;
+} {
   const script = `
     const t0 = performance.now();
     const c = require(${JSON.stringify(CATALOG_JS)});
@@ -44,17 +50,33 @@ const res = (r: Partial<Resources> = {}): Resources => ({ infra: {}, useSpot: fa
 
 const REQUESTS: Array<{ label: string; req: OptimizeRequest }> = [
   { label: '1 CPU node (no resources: default cpus 8+)', req: { candidates: [res()], ordered: false, numNodes: 1 } },
-  { label: 'A100:8', req: { candidates: [res({ accelerator: { name: 'A100', count: 8 } })], ordered: false, numNodes: 1 } },
+  {
+    label: 'A100:8',
+    req: { candidates: [res({ accelerator: { name: 'A100', count: 8 } })], ordered: false, numNodes: 1 },
+  },
   {
     label: '{A100:8, H100:8} spot',
     req: {
-      candidates: [res({ accelerator: { name: 'A100', count: 8 }, useSpot: true }), res({ accelerator: { name: 'H100', count: 8 }, useSpot: true })],
+      candidates: [
+        res({ accelerator: { name: 'A100', count: 8 }, useSpot: true }),
+        res({ accelerator: { name: 'H100', count: 8 }, useSpot: true }),
+      ],
       ordered: false,
       numNodes: 1,
     },
   },
-  { label: '4 nodes of L4', req: { candidates: [res({ accelerator: { name: 'L4', count: 1 } })], ordered: false, numNodes: 4 } },
-  { label: 'cpus: 8+, infra: gcp', req: { candidates: [res({ cpus: { value: 8, orMore: true }, infra: { cloud: 'gcp' } })], ordered: false, numNodes: 1 } },
+  {
+    label: '4 nodes of L4',
+    req: { candidates: [res({ accelerator: { name: 'L4', count: 1 } })], ordered: false, numNodes: 4 },
+  },
+  {
+    label: 'cpus: 8+, infra: gcp',
+    req: {
+      candidates: [res({ cpus: { value: 8, orMore: true }, infra: { cloud: 'gcp' } })],
+      ordered: false,
+      numNodes: 1,
+    },
+  },
 ];
 
 async function main() {
@@ -67,7 +89,9 @@ async function main() {
     console.log(`catalog: ${first.source}`);
     for (const c of first.clouds()) {
       const s = first.stats(c)!;
-      console.log(`  ${c}: ${s.rows} rows (${s.duplicates} duplicates dropped), ${s.entries} entries indexed, ${first.regions(c).length} regions`);
+      console.log(
+        `  ${c}: ${s.rows} rows (${s.duplicates} duplicates dropped), ${s.entries} entries indexed, ${first.regions(c).length} regions`,
+      );
     }
 
     const fresh = Array.from({ length: runs }, () => freshProcessLoad(env));
@@ -75,7 +99,9 @@ async function main() {
     console.log(`  require(activities/catalog):  ${stats(fresh.map((f) => f.requireMs))}`);
     console.log(`  loadCatalog() aws+gcp:        ${stats(fresh.map((f) => f.loadMs))}`);
     const m = fresh[fresh.length - 1]!;
-    console.log(`  memory after load (after gc): heapUsed ${mb(m.heapUsed)} (+${mb(m.heapUsed - m.heapBefore)}), rss ${mb(m.rss)} (+${mb(m.rss - m.rssBefore)})`);
+    console.log(
+      `  memory after load (after gc): heapUsed ${mb(m.heapUsed)} (+${mb(m.heapUsed - m.heapBefore)}), rss ${mb(m.rss)} (+${mb(m.rss - m.rssBefore)})`,
+    );
 
     const inProc: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -98,7 +124,9 @@ async function main() {
         times.push(performance.now() - t0);
         const o = r.offers[0];
         count = r.offers.length;
-        best = o ? `${o.cloud}/${o.region} ${o.instanceType}${o.spot ? ' spot' : ''} $${(o.hourlyPrice * o.numNodes).toFixed(4)}/h` : 'none';
+        best = o
+          ? `${o.cloud}/${o.region} ${o.instanceType}${o.spot ? ' spot' : ''} $${(o.hourlyPrice * o.numNodes).toFixed(4)}/h`
+          : 'none';
       }
       console.log(`  ${label.padEnd(44)} ${stats(times)}  -> ${count} offers, best ${best}`);
     }

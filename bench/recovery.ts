@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync } from 'no
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSimInstances } from '../activities/clouds/sim';
+import { readSimInstances } from '../activities/infra/clouds/sim';
 import { freePort } from '../test/helpers/skyrun';
 import { stats } from './stats';
 
@@ -31,7 +31,15 @@ async function setup(name: string) {
     return r.stdout + r.stderr;
   };
   sky('server', 'start');
-  return { home, env, sky, done: () => { spawnSync(process.execPath, [CLI, 'server', 'stop'], { env }); rmSync(home, { recursive: true, force: true }); } };
+  return {
+    home,
+    env,
+    sky,
+    done: () => {
+      spawnSync(process.execPath, [CLI, 'server', 'stop'], { env });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
 }
 
 async function recoveryTimes(runs: number): Promise<number[]> {
@@ -41,8 +49,20 @@ async function recoveryTimes(runs: number): Promise<number[]> {
     writeFileSync(path.join(b.home, 'sim.yaml'), 'catalog_cloud: aws\npreempt_after_ms: 3000\nmax_preemptions: 1\n');
     for (let i = 0; i < runs; i++) {
       const starts = path.join(b.home, `starts-${i}`);
-      const log = b.sky('jobs', 'launch', '-y', '-n', `r${i}`, '--infra', 'sim', '--gpus', 'A100:8', '--use-spot', '--',
-        `date +%s%3N >> ${starts}; sleep 6`);
+      const log = b.sky(
+        'jobs',
+        'launch',
+        '-y',
+        '-n',
+        `r${i}`,
+        '--infra',
+        'sim',
+        '--gpus',
+        'A100:8',
+        '--use-spot',
+        '--',
+        `date +%s%3N >> ${starts}; sleep 6`,
+      );
       const id = Number(/Managed job (\d+) \(/.exec(log)![1]);
       const preempted = readSimInstances(b.home).find((x) => x.cluster === `r${i}-${id}` && x.reason === 'preempted');
       const second = Number(readFileSync(starts, 'utf8').trim().split('\n')[1]);
@@ -94,7 +114,8 @@ async function watchMany(count: number): Promise<string> {
     const cpu = ((cpuTicks(pid) - ticks0) / 100 / ((Date.now() - w0) / 1000)) * 100;
     const rss = rssMiB(pid);
     const live = readSimInstances(b.home).filter((x) => x.state === 'running').length;
-    const line = `${count} jobs: submitted in ${((submitted - t0) / 1000).toFixed(0)} s, all RUNNING after ${((allRunning - t0) / 1000).toFixed(0)} s; ` +
+    const line =
+      `${count} jobs: submitted in ${((submitted - t0) / 1000).toFixed(0)} s, all RUNNING after ${((allRunning - t0) / 1000).toFixed(0)} s; ` +
       `steady state: worker RSS ${rss.toFixed(0)} MiB, worker CPU ${cpu.toFixed(0)}% of one core; ${live} sim instances`;
     b.sky('jobs', 'cancel', '-a', '-y');
     return line;

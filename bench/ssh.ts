@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SshRunner, closeAllSsh } from '../activities/runners/ssh';
+import { SshRunner, closeAllSsh } from '../activities/infra/runners/ssh';
 import { stringify } from 'yaml';
 import { SkyrunEnv } from '../test/helpers/skyrun';
 import { makeClientKey, startSshd } from '../test/helpers/sshd';
@@ -30,7 +30,9 @@ async function main(): Promise<void> {
   const hosts = await Promise.all([0, 1, 2].map(() => startSshd({ clientKey: key })));
   const work = mkdtempSync(path.join(os.tmpdir(), 'skyrun-bench-ssh-'));
   try {
-    const runners = hosts.map((h) => new SshRunner({ kind: 'ssh', host: h.host, port: h.port, user: h.user, identityFile: key }));
+    const runners = hosts.map(
+      (h) => new SshRunner({ kind: 'ssh', host: h.host, port: h.port, user: h.user, identityFile: key }),
+    );
     const r = runners[0]!;
     const h = hosts[0]!;
 
@@ -44,7 +46,20 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i++) state.push(await time(() => r.phaseState(1, 'run')));
     console.log(`  ssh2 phaseState (warm):        ${stats(state)}`);
     const cli: number[] = [];
-    const args = ['-i', key, '-p', String(h.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${h.host}`, 'true'];
+    const args = [
+      '-i',
+      key,
+      '-p',
+      String(h.port),
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      `root@${h.host}`,
+      'true',
+    ];
     for (let i = 0; i < RUNS; i++) cli.push(await time(() => execFileSync('ssh', args)));
     console.log(`  OpenSSH client \`ssh ... true\`: ${stats(cli)}`);
 
@@ -56,14 +71,19 @@ async function main(): Promise<void> {
     }
     console.log(`syncWorkdir: 200 files x 256 KB = 50 MB to ${hosts.length} hosts in parallel`);
     const first = await time(() => Promise.all(runners.map((x) => x.syncWorkdir(src))));
-    console.log(`  first sync:            ${first.toFixed(0)} ms (${((50 * hosts.length) / (first / 1000)).toFixed(0)} MB/s total)`);
+    console.log(
+      `  first sync:            ${first.toFixed(0)} ms (${((50 * hosts.length) / (first / 1000)).toFixed(0)} MB/s total)`,
+    );
     const second = await time(() => Promise.all(runners.map((x) => x.syncWorkdir(src))));
     console.log(`  second sync, no change: ${second.toFixed(0)} ms`);
 
     // the whole path: `skyrun exec` on a warm 1-node ssh cluster (CLI, update, workflow, runner)
     const sr = await SkyrunEnv.create('bench-ssh');
     try {
-      writeFileSync(path.join(sr.home, 'ssh_node_pools.yaml'), stringify({ bench: { user: 'root', identity_file: key, hosts: [{ ip: h.host, port: h.port }] } }));
+      writeFileSync(
+        path.join(sr.home, 'ssh_node_pools.yaml'),
+        stringify({ bench: { user: 'root', identity_file: key, hosts: [{ ip: h.host, port: h.port }] } }),
+      );
       const ok = async (args: string[]) => {
         const res = await sr.run(args);
         if (res.code !== 0) throw new Error(`skyrun ${args.join(' ')}: ${res.stderr}`);

@@ -12,9 +12,10 @@ import {
   WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import type { AutostopSetting, ClusterInfo, ClusterWorkflowInput, JobRequest, SubmitJobResult } from '../core/cluster';
-import { DEFAULT_RECOVERY, type ManagedJobInput, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
-import { SA, TASK_QUEUE, clusterWorkflowId, managedJobWorkflowId } from '../core/search-attributes';
+import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../core/cluster';
+import { DEFAULT_RECOVERY, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
+import type { ClusterWorkflowInput, ManagedJobInput } from '../workflows/contract';
+import { SA, TASK_QUEUE, clusterWorkflowId, managedJobWorkflowId } from '../workflows/contract';
 import type { JobStatus } from '../core/states';
 import type { TaskSpec } from '../core/task';
 import {
@@ -28,9 +29,9 @@ import {
   statusQuery,
   stopUpdate,
   submitJobUpdate,
-} from '../workflows/definitions';
-import { dataConverter } from './codec';
-import { serverSettings } from './config';
+} from '../workflows/contract';
+import { dataConverter } from '../worker/runtime/codec';
+import { serverSettings } from '../worker/runtime/config';
 
 export class ClusterNotFoundError extends Error {
   constructor(readonly cluster: string) {
@@ -57,7 +58,9 @@ export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest
     run: task.run,
     workdir: typeof task.workdir === 'string' ? path.resolve(task.workdir) : undefined,
     fileMounts: Object.fromEntries(
-      Object.entries(task.fileMounts).flatMap(([remote, src]) => (typeof src === 'string' ? [[remote, path.resolve(src)]] : [])),
+      Object.entries(task.fileMounts).flatMap(([remote, src]) =>
+        typeof src === 'string' ? [[remote, path.resolve(src)]] : [],
+      ),
     ),
     envs: defined(task.envs),
     secrets: defined(task.secrets),
@@ -111,9 +114,12 @@ export class SkyrunClient {
     const settings = serverSettings();
     if (settings.embedded) {
       // loaded only here: printing help or validating a file needs none of it
-      const embedded = await import('../worker/embedded');
+      const embedded = await import('../worker/runtime/embedded');
       const { started } = await embedded.startServer(opts.log ?? (() => {}));
-      if (started) opts.log?.(`Started the Temporal dev server on ${settings.address} (UI: http://127.0.0.1:${Number(settings.address.split(':')[1]) + 1000})`);
+      if (started)
+        opts.log?.(
+          `Started the Temporal dev server on ${settings.address} (UI: http://127.0.0.1:${Number(settings.address.split(':')[1]) + 1000})`,
+        );
       if (opts.needWorker !== false) await embedded.ensureWorker();
     }
     const connection = await Connection.connect(settings.connectionOptions as Parameters<typeof Connection.connect>[0]);
@@ -173,7 +179,9 @@ export class SkyrunClient {
   }
 
   async exec(cluster: string, task: TaskSpec): Promise<SubmitJobResult> {
-    return this.onCluster(cluster, (h) => h.executeUpdate(submitJobUpdate, { args: [jobRequest(task, { setup: false })] }));
+    return this.onCluster(cluster, (h) =>
+      h.executeUpdate(submitJobUpdate, { args: [jobRequest(task, { setup: false })] }),
+    );
   }
 
   /** The cluster's state, or undefined when no workflow of that name runs. */
@@ -293,7 +301,9 @@ export class SkyrunClient {
 
   async managedJob(id: number): Promise<ManagedJobState | undefined> {
     try {
-      return await queryWithRetry(() => this.client.workflow.getHandle(managedJobWorkflowId(id)).query(managedJobQuery));
+      return await queryWithRetry(() =>
+        this.client.workflow.getHandle(managedJobWorkflowId(id)).query(managedJobQuery),
+      );
     } catch (e) {
       if ((e as Error)?.name === 'WorkflowNotFoundError') return undefined;
       throw e;

@@ -1,5 +1,5 @@
 /** The tables the CLI prints: considered resources, accelerators, clusters, job queue. */
-import type { AcceleratorOffering } from '../activities/catalog';
+import type { AcceleratorOffering } from '../activities/infra/inspect';
 import type { ClusterInfo } from '../core/cluster';
 import { isManagedTerminal, type ManagedJobState } from '../core/managed';
 import type { Offer } from '../core/offers';
@@ -56,7 +56,18 @@ export function acceleratorCountsTable(list: AcceleratorOffering[], clouds: stri
 /** show-gpus NAME: per cloud and instance type, the prices at its cheapest region. */
 export function acceleratorOfferingsTable(list: AcceleratorOffering[]): string {
   return table(
-    ['GPU', 'QTY', 'CLOUD', 'INSTANCE_TYPE', 'DEVICE_MEM', 'vCPUs', 'HOST_MEM', 'HOURLY_PRICE', 'HOURLY_SPOT_PRICE', 'REGION'],
+    [
+      'GPU',
+      'QTY',
+      'CLOUD',
+      'INSTANCE_TYPE',
+      'DEVICE_MEM',
+      'vCPUs',
+      'HOST_MEM',
+      'HOURLY_PRICE',
+      'HOURLY_SPOT_PRICE',
+      'REGION',
+    ],
     list.map((a) => [
       a.name,
       String(a.count),

@@ -4,10 +4,9 @@
  */
 import type { ClusterHandle, ClusterInfo, JobRecord } from '../core/cluster';
 import { isTerminal, type JobStatus } from '../core/states';
-import { runnerFor } from '../activities/runners';
 import { offerLabel } from '../core/offers';
 import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
-import { managedLogPath, readManagedLog } from '../activities/managed-logs';
+import { nodePhaseState, readNodeLog, readSavedManagedLog } from '../activities/infra/inspect';
 import type { SkyrunClient } from './client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,7 +57,7 @@ class LogTail {
 
 /** Read a job's log straight from the cluster's nodes. */
 function fromNodes(handle: ClusterHandle, jobId: number): ReadFn {
-  return (rank, offset) => runnerFor(handle.nodes[rank]!.runner).readLog(jobId, offset);
+  return (rank, offset) => readNodeLog(handle.nodes[rank]!.runner, jobId, offset);
 }
 
 function phaseLine(info: ClusterInfo): string | undefined {
@@ -68,7 +67,9 @@ function phaseLine(info: ClusterInfo): string | undefined {
     case 'Provisioning':
       return `⚙︎ Provisioning ${info.numNodes} node(s)`;
     case 'Up':
-      return info.handle ? `✓ Cluster '${info.name}' is UP: ${info.numNodes}x ${offerLabel(info.handle.offer)}` : undefined;
+      return info.handle
+        ? `✓ Cluster '${info.name}' is UP: ${info.numNodes}x ${offerLabel(info.handle.offer)}`
+        : undefined;
     default:
       return undefined;
   }
@@ -125,7 +126,7 @@ export async function followJob(
     // the nodes may know first that a phase ended: tell the workflow to look now
     if (info.handle && Date.now() - lastPoke > 1000 && (job.status === 'RUNNING' || job.status === 'SETTING_UP')) {
       const phase = job.status === 'RUNNING' ? 'run' : 'setup';
-      const states = await Promise.all(info.handle.nodes.map((n) => runnerFor(n.runner).phaseState(jobId, phase)));
+      const states = await Promise.all(info.handle.nodes.map((n) => nodePhaseState(n.runner, jobId, phase)));
       if (states.some((s) => s.state === 'done' || s.state === 'lost')) {
         lastPoke = Date.now();
         await client.poke(cluster).catch(() => undefined);
@@ -168,7 +169,7 @@ export async function followManagedJob(
       if (live) {
         await tailOf(a).read(ranks, fromNodes(st.handle!, a), false);
       } else {
-        await tailOf(a).read(ranks, (rank, offset) => readManagedLog(managedLogPath(id, a, rank), offset), true);
+        await tailOf(a).read(ranks, (rank, offset) => readSavedManagedLog(id, a, rank, offset), true);
         finished = a;
       }
     }

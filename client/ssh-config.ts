@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ClusterInfo, NodeInfo } from '../core/cluster';
-import { homePath } from '../activities/home';
+import { homePath } from '../activities/infra/inspect';
 
 export function sshConfigFile(): string {
   return homePath('ssh', 'config');

@@ -38,8 +38,13 @@ export interface ClusterHandle {
 }
 
 /** The handle's nodes that the infra's instance list no longer shows running (or starting). */
-export function nodesNotRunning(handle: ClusterHandle, instances: Array<{ instanceId: string; state: string }>): string[] {
-  const running = new Set(instances.filter((s) => s.state === 'running' || s.state === 'pending').map((s) => s.instanceId));
+export function nodesNotRunning(
+  handle: ClusterHandle,
+  instances: Array<{ instanceId: string; state: string }>,
+): string[] {
+  const running = new Set(
+    instances.filter((s) => s.state === 'running' || s.state === 'pending').map((s) => s.instanceId),
+  );
   return handle.nodes.map((n) => n.instanceId).filter((id) => !running.has(id));
 }
 
@@ -104,27 +109,19 @@ export interface ClusterInfo {
   resources: string;
 }
 
-export interface ClusterWorkflowInput {
-  name: string;
-  /** when every candidate fails: wait (backing off from gapMs) and search again */
-  retryUntilUp?: { gapMs: number };
-  candidates: Resources[];
-  ordered: boolean;
-  numNodes: number;
-  user: string;
-  autostop?: AutostopSetting;
-  /** carried across continue-as-new */
-  carried?: CarriedState;
-}
-
-export interface CarriedState {
-  info: ClusterInfo;
-  pending: Array<{ id: number; request: JobRequest }>;
-  nextJobId: number;
-  idleSince: number;
-}
-
 export interface SubmitJobResult {
   jobId: number;
   taskId: string;
 }
+
+/** The two phases of a job on a node. */
+export type JobPhase = 'setup' | 'run';
+
+/** A job phase on one node, as its runner sees it. */
+export type PhaseState =
+  | { state: 'absent' }
+  | { state: 'starting' }
+  | { state: 'running'; pid: number }
+  | { state: 'done'; exitCode: number }
+  /** the process is gone without an exit code (killed with the node, or by hand) */
+  | { state: 'lost' };

@@ -37,20 +37,6 @@ export const DEFAULT_RECOVERY: JobRecoverySpec = {
   recoverOnExitCodes: [],
 };
 
-export interface ManagedJobInput {
-  id: number;
-  name: string;
-  candidates: Resources[];
-  ordered: boolean;
-  numNodes: number;
-  job: JobRequest;
-  recovery: JobRecoverySpec;
-  user: string;
-  /** first wait when no candidate has capacity (then backing off) */
-  retryGapMs: number;
-  carried?: ManagedJobState;
-}
-
 /** One event in the job's life: a recovery, a restart, a failure. */
 export interface ManagedJobEvent {
   at: number;

@@ -11,13 +11,26 @@
 import { nearest, unknownMessage } from './suggest';
 
 /** A place to look; undefined parts mean any ('*' or absent). */
-export interface Location { cloud?: string; region?: string; zone?: string }
+export interface Location {
+  cloud?: string;
+  region?: string;
+  zone?: string;
+}
 /** Accelerator name (canonical casing when known) and count per node (may be fractional). */
-export interface AcceleratorRequest { name: string; count: number }
+export interface AcceleratorRequest {
+  name: string;
+  count: number;
+}
 /** `"4+"` => { value: 4, orMore: true }; `4` or `"4"` => { value: 4, orMore: false }. */
-export interface Quantity { value: number; orMore: boolean }
+export interface Quantity {
+  value: number;
+  orMore: boolean;
+}
 /** Inclusive port range; a single port has from === to. */
-export interface PortRange { from: number; to: number }
+export interface PortRange {
+  from: number;
+  to: number;
+}
 export interface AutostopSpec {
   idleMinutes: number;
   down: boolean;
@@ -33,9 +46,7 @@ export interface JobRecoverySpec {
   recoverOnExitCodes: number[];
 }
 
-export type Parsed<T> =
-  | { ok: true; value: T }
-  | { ok: false; error: string; at?: (string | number)[] };
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; at?: (string | number)[] };
 
 function ok<T>(value: T): Parsed<T> {
   return { ok: true, value };
@@ -72,9 +83,27 @@ function quoteList(xs: readonly string[]): string {
 
 /** Known infra names, lowercase. `k8s` is an alias of `kubernetes`. */
 export const KNOWN_CLOUDS: readonly string[] = [
-  'aws', 'gcp', 'azure', 'kubernetes', 'lambda', 'runpod', 'nebius', 'oci', 'ibm', 'scp',
-  'vast', 'cudo', 'fluidstack', 'paperspace', 'do', 'hyperbolic', 'ssh', 'slurm', 'vsphere',
-  'local', 'sim',
+  'aws',
+  'gcp',
+  'azure',
+  'kubernetes',
+  'lambda',
+  'runpod',
+  'nebius',
+  'oci',
+  'ibm',
+  'scp',
+  'vast',
+  'cudo',
+  'fluidstack',
+  'paperspace',
+  'do',
+  'hyperbolic',
+  'ssh',
+  'slurm',
+  'vsphere',
+  'local',
+  'sim',
 ];
 const CLOUD_ALIASES: Record<string, string> = { k8s: 'kubernetes' };
 
@@ -151,11 +180,15 @@ export function formatInfra(loc: Location): string {
 export function parseLocationPart(v: unknown, what: 'region' | 'zone'): Parsed<string | undefined> {
   if (v === null || v === undefined) return ok(undefined);
   if (typeof v !== 'string' || v.trim() === '') {
-    return fail(`expected a ${what} name like ${what === 'region' ? '"us-east-1"' : '"us-east-1a"'}, got ${describe(v)}`);
+    return fail(
+      `expected a ${what} name like ${what === 'region' ? '"us-east-1"' : '"us-east-1a"'}, got ${describe(v)}`,
+    );
   }
   const s = v.trim();
   if (!LOCATION_PART_RE.test(s)) {
-    return fail(`expected a ${what} name like ${what === 'region' ? '"us-east-1"' : '"us-east-1a"'}, got ${describe(v)}`);
+    return fail(
+      `expected a ${what} name like ${what === 'region' ? '"us-east-1"' : '"us-east-1a"'}, got ${describe(v)}`,
+    );
   }
   return ok(s === '*' ? undefined : s);
 }
@@ -165,25 +198,68 @@ export function parseLocationPart(v: unknown, what: 'region' | 'zone'): Parsed<s
 
 /** Canonical names of common accelerators; matching is case-insensitive. */
 export const KNOWN_ACCELERATORS: readonly string[] = [
-  'A100', 'A100-80GB', 'H100', 'H100-MEGA', 'H100-80GB', 'H200', 'B200', 'B100', 'GB200',
-  'L4', 'L40', 'L40S', 'T4', 'T4g', 'V100', 'V100-32GB', 'A10G', 'A10', 'K80', 'P100', 'P4',
-  'P40', 'M60', 'A40', 'A4000', 'A5000', 'A6000', 'RTXA4000', 'RTXA5000', 'RTXA6000',
-  'RTX3090', 'RTX4090', 'RTX6000', 'RTX6000-Ada',
-  'tpu-v2-8', 'tpu-v3-8', 'tpu-v4-8', 'tpu-v5e-8', 'tpu-v5litepod-8', 'tpu-v5p-8', 'tpu-v6e-8',
-  'Trainium', 'Trainium2', 'Inferentia', 'Inferentia2', 'Gaudi', 'Gaudi2',
-  'MI100', 'MI210', 'MI250', 'MI250X', 'MI300X', 'MI325X',
+  'A100',
+  'A100-80GB',
+  'H100',
+  'H100-MEGA',
+  'H100-80GB',
+  'H200',
+  'B200',
+  'B100',
+  'GB200',
+  'L4',
+  'L40',
+  'L40S',
+  'T4',
+  'T4g',
+  'V100',
+  'V100-32GB',
+  'A10G',
+  'A10',
+  'K80',
+  'P100',
+  'P4',
+  'P40',
+  'M60',
+  'A40',
+  'A4000',
+  'A5000',
+  'A6000',
+  'RTXA4000',
+  'RTXA5000',
+  'RTXA6000',
+  'RTX3090',
+  'RTX4090',
+  'RTX6000',
+  'RTX6000-Ada',
+  'tpu-v2-8',
+  'tpu-v3-8',
+  'tpu-v4-8',
+  'tpu-v5e-8',
+  'tpu-v5litepod-8',
+  'tpu-v5p-8',
+  'tpu-v6e-8',
+  'Trainium',
+  'Trainium2',
+  'Inferentia',
+  'Inferentia2',
+  'Gaudi',
+  'Gaudi2',
+  'MI100',
+  'MI210',
+  'MI250',
+  'MI250X',
+  'MI300X',
+  'MI325X',
 ];
-const ACCELERATOR_BY_LOWER: Map<string, string> = new Map(
-  KNOWN_ACCELERATORS.map((n) => [n.toLowerCase(), n]),
-);
+const ACCELERATOR_BY_LOWER: Map<string, string> = new Map(KNOWN_ACCELERATORS.map((n) => [n.toLowerCase(), n]));
 
 /** Canonical casing for a known accelerator name; unknown names are returned as written. */
 export function canonicalAcceleratorName(name: string): string {
   return ACCELERATOR_BY_LOWER.get(name.toLowerCase()) ?? name;
 }
 
-export const ACCELERATOR_EXPECTED =
-  'expected an accelerator like "A100", "A100:8", {A100: 8} or ["A100:8", "H100:8"]';
+export const ACCELERATOR_EXPECTED = 'expected an accelerator like "A100", "A100:8", {A100: 8} or ["A100:8", "H100:8"]';
 const ACCELERATOR_NAME_RE = /^[A-Za-z0-9][-A-Za-z0-9_.]*$/;
 
 function parseCount(v: unknown, name: string): Parsed<number> {
@@ -235,11 +311,19 @@ export function parseAccelerators(v: unknown): Parsed<AcceleratorRequest[]> {
       if (!(s.startsWith('{') && s.endsWith('}'))) return fail(`${ACCELERATOR_EXPECTED}, got ${describe(v)}`);
       const inner = s.slice(1, -1).trim();
       if (inner === '') return fail(`${ACCELERATOR_EXPECTED}, got an empty set ${describe(v)}`);
-      return collect(inner.split(',').map((x) => x.trim()), (x) => parseAcceleratorString(x), false);
+      return collect(
+        inner.split(',').map((x) => x.trim()),
+        (x) => parseAcceleratorString(x),
+        false,
+      );
     }
     if (s.includes(',')) {
       // --gpus A100:8,H100:8 on the command line.
-      return collect(s.split(',').map((x) => x.trim()), (x) => parseAcceleratorString(x), false);
+      return collect(
+        s.split(',').map((x) => x.trim()),
+        (x) => parseAcceleratorString(x),
+        false,
+      );
     }
     const one = parseAcceleratorString(s);
     return one.ok ? ok([one.value]) : one;
@@ -249,16 +333,23 @@ export function parseAccelerators(v: unknown): Parsed<AcceleratorRequest[]> {
   }
   if (Array.isArray(v)) {
     if (v.length === 0) return fail(`${ACCELERATOR_EXPECTED}, got an empty list`);
-    return collect(v, (x) => {
-      if (typeof x === 'string') return parseAcceleratorString(x.trim());
-      if (isPlainObject(x)) {
-        const r = parseAcceleratorDict(x);
-        if (!r.ok) return r;
-        if (r.value.length !== 1) return fail(`${ACCELERATOR_EXPECTED}; each list item is one accelerator, got a mapping with ${r.value.length} keys`);
-        return ok(r.value[0]);
-      }
-      return fail(`${ACCELERATOR_EXPECTED}, got ${describe(x)} in the list`);
-    }, true);
+    return collect(
+      v,
+      (x) => {
+        if (typeof x === 'string') return parseAcceleratorString(x.trim());
+        if (isPlainObject(x)) {
+          const r = parseAcceleratorDict(x);
+          if (!r.ok) return r;
+          if (r.value.length !== 1)
+            return fail(
+              `${ACCELERATOR_EXPECTED}; each list item is one accelerator, got a mapping with ${r.value.length} keys`,
+            );
+          return ok(r.value[0]);
+        }
+        return fail(`${ACCELERATOR_EXPECTED}, got ${describe(x)} in the list`);
+      },
+      true,
+    );
   }
   if (isPlainObject(v)) return parseAcceleratorDict(v);
   return fail(`${ACCELERATOR_EXPECTED}, got ${describe(v)}`);
@@ -274,7 +365,10 @@ function parseAcceleratorDict(d: Record<string, unknown>): Parsed<AcceleratorReq
     if (key.includes(':')) {
       // Unquoted {A100:8, H100:8} in YAML: keys carry the count, values are null.
       if (value !== null && value !== undefined) {
-        return fail(`${ACCELERATOR_EXPECTED}; '${key}' already has a count, so its value must be empty, got ${describe(value)}`, [key]);
+        return fail(
+          `${ACCELERATOR_EXPECTED}; '${key}' already has a count, so its value must be empty, got ${describe(value)}`,
+          [key],
+        );
       }
       req = parseAcceleratorString(key);
     } else {
@@ -414,7 +508,8 @@ export function parseDiskSize(v: unknown): Parsed<number> {
   } else {
     return fail(`${DISK_EXPECTED}, got ${describe(v)}`);
   }
-  if (!Number.isInteger(n) || n <= 0) return fail(`${DISK_EXPECTED} (a positive whole number of GB), got ${describe(v)}`);
+  if (!Number.isInteger(n) || n <= 0)
+    return fail(`${DISK_EXPECTED} (a positive whole number of GB), got ${describe(v)}`);
   return ok(n);
 }
 
@@ -455,7 +550,8 @@ export const DEFAULT_AUTOSTOP_MINUTES = 5;
 
 function parseMinutes(v: unknown): Parsed<number> {
   if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < 0) return fail(`${AUTOSTOP_EXPECTED}; idle minutes must be a whole number >= 0, got ${describe(v)}`);
+    if (!Number.isInteger(v) || v < 0)
+      return fail(`${AUTOSTOP_EXPECTED}; idle minutes must be a whole number >= 0, got ${describe(v)}`);
     return ok(v);
   }
   if (typeof v === 'string') {
@@ -483,7 +579,10 @@ export function parseAutostop(v: unknown): Parsed<AutostopSpec | undefined> {
   if (!isPlainObject(v)) return fail(`${AUTOSTOP_EXPECTED}, got ${describe(v)}`);
   for (const k of Object.keys(v)) {
     if (!AUTOSTOP_KEYS.includes(k)) {
-      return fail(unknownMessage('field', k, AUTOSTOP_KEYS, `expected one of the autostop fields: ${quoteList(AUTOSTOP_KEYS)}`), [k]);
+      return fail(
+        unknownMessage('field', k, AUTOSTOP_KEYS, `expected one of the autostop fields: ${quoteList(AUTOSTOP_KEYS)}`),
+        [k],
+      );
     }
   }
   const spec: AutostopSpec = { idleMinutes: DEFAULT_AUTOSTOP_MINUTES, down: false };
@@ -502,7 +601,8 @@ export function parseAutostop(v: unknown): Parsed<AutostopSpec | undefined> {
     spec.waitFor = w.value;
   }
   if (v.hook !== undefined && v.hook !== null) {
-    if (typeof v.hook !== 'string') return fail(`expected hook as a shell command string, got ${describe(v.hook)}`, ['hook']);
+    if (typeof v.hook !== 'string')
+      return fail(`expected hook as a shell command string, got ${describe(v.hook)}`, ['hook']);
     spec.hook = v.hook;
   }
   if (v.hook_timeout !== undefined && v.hook_timeout !== null) {
@@ -546,11 +646,21 @@ export function parseJobRecovery(v: unknown): Parsed<JobRecoverySpec> {
     return ok(spec);
   }
   if (!isPlainObject(v)) {
-    return fail(`expected job_recovery as a strategy name (${quoteList(RECOVERY_STRATEGIES)}) or {strategy, max_restarts_on_errors, recover_on_exit_codes}, got ${describe(v)}`);
+    return fail(
+      `expected job_recovery as a strategy name (${quoteList(RECOVERY_STRATEGIES)}) or {strategy, max_restarts_on_errors, recover_on_exit_codes}, got ${describe(v)}`,
+    );
   }
   for (const k of Object.keys(v)) {
     if (!JOB_RECOVERY_KEYS.includes(k)) {
-      return fail(unknownMessage('field', k, JOB_RECOVERY_KEYS, `expected one of the job_recovery fields: ${quoteList(JOB_RECOVERY_KEYS)}`), [k]);
+      return fail(
+        unknownMessage(
+          'field',
+          k,
+          JOB_RECOVERY_KEYS,
+          `expected one of the job_recovery fields: ${quoteList(JOB_RECOVERY_KEYS)}`,
+        ),
+        [k],
+      );
     }
   }
   const s = parseStrategy(v.strategy);
@@ -559,7 +669,9 @@ export function parseJobRecovery(v: unknown): Parsed<JobRecoverySpec> {
   const mr = v.max_restarts_on_errors;
   if (mr !== undefined && mr !== null) {
     if (typeof mr !== 'number' || !Number.isInteger(mr) || mr < 0) {
-      return fail(`expected max_restarts_on_errors as a whole number >= 0, got ${describe(mr)}`, ['max_restarts_on_errors']);
+      return fail(`expected max_restarts_on_errors as a whole number >= 0, got ${describe(mr)}`, [
+        'max_restarts_on_errors',
+      ]);
     }
     spec.maxRestartsOnErrors = mr;
   }

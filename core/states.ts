@@ -4,24 +4,10 @@ export type ClusterStatus = 'INIT' | 'UP' | 'STOPPED' | 'TERMINATING' | 'TERMINA
 
 /** Workflow phase, also the Phase search attribute. */
 export type Phase =
-  | 'Optimizing'
-  | 'Provisioning'
-  | 'Up'
-  | 'Stopped'
-  | 'CleaningUp'
-  | 'CleanupBlocked'
-  | 'Terminated'
-  | 'Failed';
+  'Optimizing' | 'Provisioning' | 'Up' | 'Stopped' | 'CleaningUp' | 'CleanupBlocked' | 'Terminated' | 'Failed';
 
 export type JobStatus =
-  | 'PENDING'
-  | 'SETTING_UP'
-  | 'RUNNING'
-  | 'SUCCEEDED'
-  | 'FAILED'
-  | 'FAILED_SETUP'
-  | 'FAILED_DRIVER'
-  | 'CANCELLED';
+  'PENDING' | 'SETTING_UP' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'FAILED_SETUP' | 'FAILED_DRIVER' | 'CANCELLED';
 
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = [
   'SUCCEEDED',

@@ -125,14 +125,50 @@ export function validateName(name: string): string | undefined {
 // Field lists
 
 export const TASK_FIELDS: readonly string[] = [
-  'name', 'workdir', 'num_nodes', 'resources', 'envs', 'secrets', 'file_mounts', 'setup', 'run',
-  'config', 'service', 'volumes', 'event_callback', 'pool', 'inputs', 'outputs',
+  'name',
+  'workdir',
+  'num_nodes',
+  'resources',
+  'envs',
+  'secrets',
+  'file_mounts',
+  'setup',
+  'run',
+  'config',
+  'service',
+  'volumes',
+  'event_callback',
+  'pool',
+  'inputs',
+  'outputs',
 ];
 export const RESOURCE_FIELDS: readonly string[] = [
-  'infra', 'cloud', 'region', 'zone', 'accelerators', 'accelerator_args', 'cpus', 'memory',
-  'instance_type', 'use_spot', 'spot_recovery', 'job_recovery', 'disk_size', 'disk_tier',
-  'network_tier', 'ports', 'image_id', 'labels', 'autostop', 'any_of', 'ordered', 'priority',
-  'max_hourly_cost', 'volumes', 'local_disk', 'ephemeral_storage',
+  'infra',
+  'cloud',
+  'region',
+  'zone',
+  'accelerators',
+  'accelerator_args',
+  'cpus',
+  'memory',
+  'instance_type',
+  'use_spot',
+  'spot_recovery',
+  'job_recovery',
+  'disk_size',
+  'disk_tier',
+  'network_tier',
+  'ports',
+  'image_id',
+  'labels',
+  'autostop',
+  'any_of',
+  'ordered',
+  'priority',
+  'max_hourly_cost',
+  'volumes',
+  'local_disk',
+  'ephemeral_storage',
 ];
 const ACCELERATOR_ARGS_FIELDS = ['runtime_version', 'tpu_name', 'tpu_vm', 'gcp_queued_resource'];
 const STORAGE_FIELDS = ['name', 'source', 'store', 'persistent', 'mode', 'config', '_force_delete', '_bucket_sub_path'];
@@ -142,7 +178,10 @@ export const STORAGE_MODES = ['MOUNT', 'COPY', 'MOUNT_CACHED'] as const;
 // ---------------------------------------------------------------------------
 // Parse context
 
-interface Pos { line: number; column: number }
+interface Pos {
+  line: number;
+  column: number;
+}
 
 /** Positions of fields in the file each spec came from, for checkLaunchable's messages. */
 const fieldPositions = new WeakMap<TaskSpec, Map<string, Pos>>();
@@ -210,7 +249,12 @@ function join(prefix: string, key: string | number): string {
   return prefix ? `${prefix}.${key}` : key;
 }
 
-interface Entry { key: string; keyNode: unknown; value: unknown; field: string }
+interface Entry {
+  key: string;
+  keyNode: unknown;
+  value: unknown;
+  field: string;
+}
 
 /** Entries of a mapping node (first of duplicated keys only; duplicates are reported by checkDuplicates). */
 function entries(ctx: Ctx, node: unknown, prefix: string): Entry[] {
@@ -238,7 +282,11 @@ function checkDuplicates(ctx: Ctx, node: unknown, prefix: string, depth = 0): vo
       const field = join(prefix, key);
       if (first.has(key)) {
         const at = first.get(key);
-        ctx.add(pair.key, field, `duplicate key '${key}'${at ? ` (first given at line ${at.line})` : ''}; give each field once`);
+        ctx.add(
+          pair.key,
+          field,
+          `duplicate key '${key}'${at ? ` (first given at line ${at.line})` : ''}; give each field once`,
+        );
       } else {
         first.set(key, ctx.pos(pair.key));
       }
@@ -295,13 +343,20 @@ export function parseTask(text: string, file: string): TaskSpec {
   const root = ctx.deref(doc.contents);
   if (root === null || (isScalar(root) && root.value === null)) {
     ctx.issues.push({
-      file, line: 1, column: 1, field: 'task',
+      file,
+      line: 1,
+      column: 1,
+      field: 'task',
       message: 'the task file is empty; expected a mapping of task fields like resources, setup and run',
     });
     throw new TaskValidationError(ctx.issues);
   }
   if (!isMap(root)) {
-    ctx.add(root, 'task', `expected a mapping of task fields (${TASK_FIELDS.join(', ')}), got ${describe(ctx.js(root))}`);
+    ctx.add(
+      root,
+      'task',
+      `expected a mapping of task fields (${TASK_FIELDS.join(', ')}), got ${describe(ctx.js(root))}`,
+    );
     throw new TaskValidationError(ctx.issues);
   }
   checkDuplicates(ctx, root, '');
@@ -383,7 +438,8 @@ export function parseTask(text: string, file: string): TaskSpec {
       }
       case 'event_callback': {
         const v = ctx.js(e.value);
-        if (v !== null && typeof v !== 'string') ctx.add(e.value, e.field, `expected a command string, got ${describe(v)}`);
+        if (v !== null && typeof v !== 'string')
+          ctx.add(e.value, e.field, `expected a command string, got ${describe(v)}`);
         break;
       }
       case 'pool':
@@ -406,7 +462,9 @@ export function parseTask(text: string, file: string): TaskSpec {
     if (Object.prototype.hasOwnProperty.call(spec.envs, name)) {
       const p = ctx.positions.get(`secrets.${name}`);
       ctx.issues.push({
-        file, ...(p ? { line: p.line, column: p.column } : {}), field: `secrets.${name}`,
+        file,
+        ...(p ? { line: p.line, column: p.column } : {}),
+        field: `secrets.${name}`,
         message: `'${name}' is in both envs and secrets; give it in one of them only`,
       });
     }
@@ -415,7 +473,9 @@ export function parseTask(text: string, file: string): TaskSpec {
   if (ctx.issues.length > 0) {
     const sorted = ctx.issues
       .map((i, n) => ({ i, n }))
-      .sort((a, b) => (a.i.line ?? Infinity) - (b.i.line ?? Infinity) || (a.i.column ?? 0) - (b.i.column ?? 0) || a.n - b.n)
+      .sort(
+        (a, b) => (a.i.line ?? Infinity) - (b.i.line ?? Infinity) || (a.i.column ?? 0) - (b.i.column ?? 0) || a.n - b.n,
+      )
       .map((x) => x.i);
     throw new TaskValidationError(sorted);
   }
@@ -427,7 +487,8 @@ function parseWorkdir(ctx: Ctx, e: Entry, spec: TaskSpec): void {
   const v = ctx.js(e.value);
   if (v === null) return;
   if (typeof v === 'string') {
-    if (v.trim() === '') ctx.add(e.value, e.field, 'expected a local directory like "." or {url, ref}, got an empty string');
+    if (v.trim() === '')
+      ctx.add(e.value, e.field, 'expected a local directory like "." or {url, ref}, got an empty string');
     else spec.workdir = v;
     return;
   }
@@ -462,12 +523,20 @@ function parseEnvMap(ctx: Ctx, e: Entry, what: string): Record<string, string | 
   }
   for (const sub of entries(ctx, e.value, e.field)) {
     if (!ENV_NAME_RE.test(sub.key)) {
-      ctx.add(sub.keyNode, sub.field, `invalid ${what} name '${sub.key}'; expected letters, digits and '_', not starting with a digit`);
+      ctx.add(
+        sub.keyNode,
+        sub.field,
+        `invalid ${what} name '${sub.key}'; expected letters, digits and '_', not starting with a digit`,
+      );
       continue;
     }
     const s = scalarString(ctx, sub.value);
     if (s === undefined) {
-      ctx.add(sub.value, sub.field, `expected a string value (or null to require it at launch), got ${describe(ctx.js(sub.value))}; quote it to pass structured text`);
+      ctx.add(
+        sub.value,
+        sub.field,
+        `expected a string value (or null to require it at launch), got ${describe(ctx.js(sub.value))}; quote it to pass structured text`,
+      );
       continue;
     }
     out[sub.key] = s;
@@ -480,7 +549,11 @@ function scriptValue(ctx: Ctx, e: Entry): string | undefined {
   if (n === null) return undefined;
   if (isScalar(n) && n.value === null) return undefined;
   if (isScalar(n) && typeof n.value === 'string') return n.value;
-  ctx.add(n, e.field, `expected a shell script string (use '${e.key}: |' for several lines), got ${describe(ctx.js(n))}`);
+  ctx.add(
+    n,
+    e.field,
+    `expected a shell script string (use '${e.key}: |' for several lines), got ${describe(ctx.js(n))}`,
+  );
   return undefined;
 }
 
@@ -488,10 +561,15 @@ function parseFileMounts(ctx: Ctx, e: Entry): Record<string, string | Record<str
   const out: Record<string, string | Record<string, unknown>> = {};
   if (e.value === null) return out;
   if (!isMap(e.value)) {
-    ctx.add(e.value, e.field, `expected a mapping of remote path to local path, URI or storage object, got ${describe(ctx.js(e.value))}`);
+    ctx.add(
+      e.value,
+      e.field,
+      `expected a mapping of remote path to local path, URI or storage object, got ${describe(ctx.js(e.value))}`,
+    );
     return out;
   }
-  const expected = 'expected a local path, a cloud URI like s3://bucket/path, or a storage object {name, source, store, mode}';
+  const expected =
+    'expected a local path, a cloud URI like s3://bucket/path, or a storage object {name, source, store, mode}';
   for (const sub of entries(ctx, e.value, e.field)) {
     if (sub.key.trim() === '') {
       ctx.add(sub.keyNode, sub.field, 'expected a remote path like /data or ~/data as the key');
@@ -530,7 +608,11 @@ function parseStorage(ctx: Ctx, e: Entry): Record<string, unknown> | undefined {
         } else obj.name = v;
         break;
       case 'source':
-        if (typeof v === 'string' ? v.trim() === '' : !(Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'))) {
+        if (
+          typeof v === 'string'
+            ? v.trim() === ''
+            : !(Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'))
+        ) {
           ctx.add(f.value ?? f.keyNode, f.field, `expected a local path, a URI or a list of them, got ${describe(v)}`);
           ok = false;
         } else obj.source = v;
@@ -564,12 +646,21 @@ function parseStorage(ctx: Ctx, e: Entry): Record<string, unknown> | undefined {
         obj[f.key] = v;
         break;
       default:
-        unknownField(ctx, f, STORAGE_FIELDS.filter((k) => !k.startsWith('_')), 'storage object');
+        unknownField(
+          ctx,
+          f,
+          STORAGE_FIELDS.filter((k) => !k.startsWith('_')),
+          'storage object',
+        );
         ok = false;
     }
   }
   if (ok && obj.name === undefined && obj.source === undefined) {
-    ctx.add(e.value, e.field, 'a storage object needs a name (an existing bucket) or a source (data to upload), or both');
+    ctx.add(
+      e.value,
+      e.field,
+      'a storage object needs a name (an existing bucket) or a source (data to upload), or both',
+    );
     ok = false;
   }
   return ok ? obj : undefined;
@@ -578,7 +669,11 @@ function parseStorage(ctx: Ctx, e: Entry): Record<string, unknown> | undefined {
 // ---------------------------------------------------------------------------
 // Resources
 
-interface LocPart { kind: 'infra' | 'fields'; value: Location; hasCloud: boolean }
+interface LocPart {
+  kind: 'infra' | 'fields';
+  value: Location;
+  hasCloud: boolean;
+}
 
 /** The fields one resources mapping gave; a key present with value undefined means explicitly unset. */
 interface PartialRes {
@@ -612,9 +707,14 @@ function defaultResources(): Resources {
 }
 
 function parseResources(ctx: Ctx, node: unknown): { candidates: Resources[]; ordered: boolean } {
-  if (node === null || (isScalar(node) && node.value === null)) return { candidates: [defaultResources()], ordered: false };
+  if (node === null || (isScalar(node) && node.value === null))
+    return { candidates: [defaultResources()], ordered: false };
   if (!isMap(node)) {
-    ctx.add(node, 'resources', `expected a mapping of resource fields (infra, accelerators, cpus, memory, ...), got ${describe(ctx.js(node))}`);
+    ctx.add(
+      node,
+      'resources',
+      `expected a mapping of resource fields (infra, accelerators, cpus, memory, ...), got ${describe(ctx.js(node))}`,
+    );
     return { candidates: [defaultResources()], ordered: false };
   }
   const top = parseResourceMap(ctx, node, 'resources', false);
@@ -626,7 +726,11 @@ function parseResources(ctx: Ctx, node: unknown): { candidates: Resources[]; ord
   if (!isSeq(list) || list.items.length === 0) {
     const v = ctx.js(list);
     const got = Array.isArray(v) ? 'an empty list' : describe(v);
-    ctx.add(list ?? alt.keyNode, alt.field, `expected a non-empty list of resource mappings (each like {infra: aws, accelerators: A100:8}), got ${got}`);
+    ctx.add(
+      list ?? alt.keyNode,
+      alt.field,
+      `expected a non-empty list of resource mappings (each like {infra: aws, accelerators: A100:8}), got ${got}`,
+    );
     return { candidates: [defaultResources()], ordered };
   }
   const candidates: Resources[] = [];
@@ -634,7 +738,11 @@ function parseResources(ctx: Ctx, node: unknown): { candidates: Resources[]; ord
     const itemNode = ctx.deref(item);
     const field = join(alt.field, i);
     if (!isMap(itemNode)) {
-      ctx.add(itemNode, field, `expected a mapping of resource fields (infra, accelerators, cpus, ...), got ${describe(ctx.js(itemNode))}`);
+      ctx.add(
+        itemNode,
+        field,
+        `expected a mapping of resource fields (infra, accelerators, cpus, ...), got ${describe(ctx.js(itemNode))}`,
+      );
       return;
     }
     const r = parseResourceMap(ctx, itemNode, field, true);
@@ -744,7 +852,11 @@ function parseResourceMap(ctx: Ctx, node: unknown, prefix: string, isAlternative
       case 'instance_type':
         if (v === null) break;
         if (typeof v !== 'string' || v.trim() === '' || /\s/.test(v.trim())) {
-          ctx.add(at, e.field, `expected an instance type name like "p4d.24xlarge" or "n2-standard-8", got ${describe(v)}`);
+          ctx.add(
+            at,
+            e.field,
+            `expected an instance type name like "p4d.24xlarge" or "n2-standard-8", got ${describe(v)}`,
+          );
         } else part.instanceType = v.trim();
         break;
       case 'use_spot':
@@ -797,13 +909,21 @@ function parseResourceMap(ctx: Ctx, node: unknown, prefix: string, isAlternative
           for (const sub of entries(ctx, e.value, e.field)) {
             const s = ctx.js(sub.value);
             if (typeof s !== 'string' || s.trim() === '') {
-              ctx.add(sub.value ?? sub.keyNode, sub.field, `expected an image id string for region '${sub.key}', got ${describe(s)}`);
+              ctx.add(
+                sub.value ?? sub.keyNode,
+                sub.field,
+                `expected an image id string for region '${sub.key}', got ${describe(s)}`,
+              );
               good = false;
             } else images[sub.key] = s.trim();
           }
           if (good) part.imageId = images;
         } else {
-          ctx.add(at, e.field, `expected an image id string (like "ami-0123…" or "docker:ubuntu:22.04") or a mapping of region to image id, got ${describe(v)}`);
+          ctx.add(
+            at,
+            e.field,
+            `expected an image id string (like "ami-0123…" or "docker:ubuntu:22.04") or a mapping of region to image id, got ${describe(v)}`,
+          );
         }
         break;
       }
@@ -818,7 +938,11 @@ function parseResourceMap(ctx: Ctx, node: unknown, prefix: string, isAlternative
         for (const sub of entries(ctx, e.value, e.field)) {
           const s = scalarString(ctx, sub.value);
           if (typeof s !== 'string') {
-            ctx.add(sub.value ?? sub.keyNode, sub.field, `expected a string value for label '${sub.key}', got ${describe(ctx.js(sub.value))}`);
+            ctx.add(
+              sub.value ?? sub.keyNode,
+              sub.field,
+              `expected a string value for label '${sub.key}', got ${describe(ctx.js(sub.value))}`,
+            );
             good = false;
           } else labels[sub.key] = s;
         }
@@ -832,17 +956,20 @@ function parseResourceMap(ctx: Ctx, node: unknown, prefix: string, isAlternative
       }
       case 'priority':
         if (v === null) break;
-        if (typeof v !== 'number' || !Number.isInteger(v)) ctx.add(at, e.field, `expected an integer priority, got ${describe(v)}`);
+        if (typeof v !== 'number' || !Number.isInteger(v))
+          ctx.add(at, e.field, `expected an integer priority, got ${describe(v)}`);
         else part.priority = v;
         break;
       case 'max_hourly_cost':
         if (v === null) break;
-        if (typeof v !== 'number' || !(v > 0)) ctx.add(at, e.field, `expected a positive hourly cost in dollars like 12.5, got ${describe(v)}`);
+        if (typeof v !== 'number' || !(v > 0))
+          ctx.add(at, e.field, `expected a positive hourly cost in dollars like 12.5, got ${describe(v)}`);
         else part.maxHourlyCost = v;
         break;
       case 'volumes':
         if (v === null) break;
-        if (!Array.isArray(v) && !isStringRecord(v)) ctx.add(at, e.field, `expected a list of volumes {path, name, disk_size, ...}, got ${describe(v)}`);
+        if (!Array.isArray(v) && !isStringRecord(v))
+          ctx.add(at, e.field, `expected a list of volumes {path, name, disk_size, ...}, got ${describe(v)}`);
         else part.volumes = v;
         break;
       case 'local_disk':
@@ -851,7 +978,11 @@ function parseResourceMap(ctx: Ctx, node: unknown, prefix: string, isAlternative
       case 'any_of':
       case 'ordered': {
         if (isAlternative) {
-          ctx.add(e.keyNode, e.field, `nested ${e.key} is not supported; each alternative must be a flat mapping of resource fields`);
+          ctx.add(
+            e.keyNode,
+            e.field,
+            `nested ${e.key} is not supported; each alternative must be a flat mapping of resource fields`,
+          );
           break;
         }
         if (result.alternatives) {
@@ -868,7 +999,11 @@ function parseResourceMap(ctx: Ctx, node: unknown, prefix: string, isAlternative
 
   if (infraEntry && locFields.length > 0) {
     const names = locFields.map((x) => x.key).join('/');
-    ctx.add(locFields[0].keyNode, locFields[0].field, `use either infra or ${names}, not both; e.g. infra: aws/us-east-1/us-east-1a`);
+    ctx.add(
+      locFields[0].keyNode,
+      locFields[0].field,
+      `use either infra or ${names}, not both; e.g. infra: aws/us-east-1/us-east-1a`,
+    );
   } else if (locFields.length > 0 && fieldLocOk) {
     part.loc = { kind: 'fields', value: fieldLoc, hasCloud: locFields.some((x) => x.key === 'cloud') };
   }
@@ -939,12 +1074,18 @@ export function applyOverrides(task: TaskSpec, o: TaskOverrides): TaskSpec {
     const other = kind === 'envs' ? out.secrets : out.envs;
     for (const [name, value] of Object.entries(vars)) {
       if (!ENV_NAME_RE.test(name)) {
-        bad(flag, `invalid name '${name}'; expected ${flag} NAME=VALUE with NAME of letters, digits and '_', not starting with a digit`);
+        bad(
+          flag,
+          `invalid name '${name}'; expected ${flag} NAME=VALUE with NAME of letters, digits and '_', not starting with a digit`,
+        );
         continue;
       }
       if (Object.prototype.hasOwnProperty.call(other, name)) {
         const otherFlag = kind === 'envs' ? '--secret' : '--env';
-        bad(flag, `'${name}' is a ${kind === 'envs' ? 'secret' : 'env'} in the task; give it with ${otherFlag} ${name}=VALUE`);
+        bad(
+          flag,
+          `'${name}' is a ${kind === 'envs' ? 'secret' : 'env'} in the task; give it with ${otherFlag} ${name}=VALUE`,
+        );
         continue;
       }
       out[kind][name] = value;
@@ -962,35 +1103,57 @@ export function applyOverrides(task: TaskSpec, o: TaskOverrides): TaskSpec {
 
   if (o.infra !== undefined) {
     const loc = parsed('--infra', parseInfra(o.infra));
-    if (loc) eachCandidate((r) => { r.infra = { ...loc }; });
+    if (loc)
+      eachCandidate((r) => {
+        r.infra = { ...loc };
+      });
   }
   if (o.cpus !== undefined) {
     const q = parsed('--cpus', parseQuantity(o.cpus, 'cpus'));
-    if (q) eachCandidate((r) => { r.cpus = { ...q }; });
+    if (q)
+      eachCandidate((r) => {
+        r.cpus = { ...q };
+      });
   }
   if (o.memory !== undefined) {
     const q = parsed('--memory', parseQuantity(o.memory, 'memory'));
-    if (q) eachCandidate((r) => { r.memory = { ...q }; });
+    if (q)
+      eachCandidate((r) => {
+        r.memory = { ...q };
+      });
   }
   if (o.gpus !== undefined) {
     const accs = parsed('--gpus', parseAccelerators(o.gpus));
-    if (accs && accs.length === 0) bad('--gpus', 'expected an accelerator like "A100", "A100:8" or "A100:8,H100:8", got an empty value');
+    if (accs && accs.length === 0)
+      bad('--gpus', 'expected an accelerator like "A100", "A100:8" or "A100:8,H100:8", got an empty value');
     else if (accs) {
       out.candidates = out.candidates.flatMap((r) => accs.map((a) => ({ ...clone(r), accelerator: { ...a } })));
     }
   }
   if (o.instanceType !== undefined) {
     const t = o.instanceType.trim();
-    if (t === '' || /\s/.test(t)) bad('--instance-type', `expected an instance type name like "p4d.24xlarge", got ${JSON.stringify(o.instanceType)}`);
-    else eachCandidate((r) => { r.instanceType = t; });
+    if (t === '' || /\s/.test(t))
+      bad(
+        '--instance-type',
+        `expected an instance type name like "p4d.24xlarge", got ${JSON.stringify(o.instanceType)}`,
+      );
+    else
+      eachCandidate((r) => {
+        r.instanceType = t;
+      });
   }
   if (o.useSpot !== undefined) {
     const spot = o.useSpot;
-    eachCandidate((r) => { r.useSpot = spot; });
+    eachCandidate((r) => {
+      r.useSpot = spot;
+    });
   }
   if (o.diskSize !== undefined) {
     const gb = parsed('--disk-size', parseDiskSize(o.diskSize));
-    if (gb !== undefined) eachCandidate((r) => { r.diskSizeGb = gb; });
+    if (gb !== undefined)
+      eachCandidate((r) => {
+        r.diskSizeGb = gb;
+      });
   }
   if (o.ports !== undefined) {
     const all: PortRange[] = [];
@@ -1000,15 +1163,23 @@ export function applyOverrides(task: TaskSpec, o: TaskOverrides): TaskSpec {
       if (r) all.push(...r);
       else good = false;
     }
-    if (good) eachCandidate((r) => { r.ports = all.map((x) => ({ ...x })); });
+    if (good)
+      eachCandidate((r) => {
+        r.ports = all.map((x) => ({ ...x }));
+      });
   }
   if (o.imageId !== undefined) {
     const id = o.imageId.trim();
-    if (id === '') bad('--image-id', 'expected an image id like "ami-0123…" or "docker:ubuntu:22.04", got an empty string');
-    else eachCandidate((r) => { r.imageId = id; });
+    if (id === '')
+      bad('--image-id', 'expected an image id like "ami-0123…" or "docker:ubuntu:22.04", got an empty string');
+    else
+      eachCandidate((r) => {
+        r.imageId = id;
+      });
   }
   if (o.numNodes !== undefined) {
-    if (!Number.isInteger(o.numNodes) || o.numNodes < 1) bad('--num-nodes', `expected a positive integer, got ${o.numNodes}`);
+    if (!Number.isInteger(o.numNodes) || o.numNodes < 1)
+      bad('--num-nodes', `expected a positive integer, got ${o.numNodes}`);
     else out.numNodes = o.numNodes;
   }
   if (o.name !== undefined) {
@@ -1059,7 +1230,9 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean }): Ta
   const add = (field: string, message: string, posField = field): void => {
     if (issues.some((i) => i.field === field && i.message === message)) return;
     const p = positions?.get(posField);
-    issues.push(p ? { file: task.file, line: p.line, column: p.column, field, message } : { file: task.file, field, message });
+    issues.push(
+      p ? { file: task.file, line: p.line, column: p.column, field, message } : { file: task.file, field, message },
+    );
   };
 
   for (const [name, value] of Object.entries(task.envs)) {
@@ -1074,21 +1247,35 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean }): Ta
   for (const [remote, src] of Object.entries(task.fileMounts)) {
     const field = `file_mounts.${remote}`;
     if (typeof src !== 'string') {
-      add(field, 'storage objects (buckets) in file_mounts are not supported yet; use a local path, or fetch the data in setup');
+      add(
+        field,
+        'storage objects (buckets) in file_mounts are not supported yet; use a local path, or fetch the data in setup',
+      );
     } else if (URI_RE.test(src.trim())) {
-      add(field, `cloud URIs (${src.trim().split('://')[0]}://) in file_mounts are not supported yet (buckets are not supported yet); use a local path, or fetch the data in setup`);
+      add(
+        field,
+        `cloud URIs (${src.trim().split('://')[0]}://) in file_mounts are not supported yet (buckets are not supported yet); use a local path, or fetch the data in setup`,
+      );
     }
   }
   if (task.workdir !== undefined && typeof task.workdir !== 'string') {
-    add('workdir', 'git workdirs ({url, ref}) are not supported yet; use a local directory or clone the repository in setup');
+    add(
+      'workdir',
+      'git workdirs ({url, ref}) are not supported yet; use a local directory or clone the repository in setup',
+    );
   }
   if (task.volumes !== undefined) {
     add('volumes', 'volumes are not supported yet; remove volumes from the task');
   }
   for (const r of task.candidates) {
-    const images = r.imageId === undefined ? [] : typeof r.imageId === 'string' ? [r.imageId] : Object.values(r.imageId);
+    const images =
+      r.imageId === undefined ? [] : typeof r.imageId === 'string' ? [r.imageId] : Object.values(r.imageId);
     if (images.some((i) => i.trim().toLowerCase().startsWith('docker:'))) {
-      add('resources.image_id', 'docker images (image_id: docker:...) are not supported yet; use a VM image or install what you need in setup', 'resources.image_id');
+      add(
+        'resources.image_id',
+        'docker images (image_id: docker:...) are not supported yet; use a VM image or install what you need in setup',
+        'resources.image_id',
+      );
     }
     if (r.volumes !== undefined) {
       add('resources.volumes', 'resources.volumes (extra disks) are not supported yet; remove them from the task');
@@ -1097,7 +1284,10 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean }): Ta
   if (opts.managed && task.candidates.length > 1) {
     const first = stableKey(task.candidates[0].jobRecovery ?? null);
     if (task.candidates.some((r) => stableKey(r.jobRecovery ?? null) !== first)) {
-      add('resources.job_recovery', 'managed jobs need the same job_recovery in every resources alternative; move it to the shared resources fields');
+      add(
+        'resources.job_recovery',
+        'managed jobs need the same job_recovery in every resources alternative; move it to the shared resources fields',
+      );
     }
   }
   if ((task.run === undefined || task.run.trim() === '') && (task.setup === undefined || task.setup.trim() === '')) {
@@ -1124,11 +1314,14 @@ export function redactSecrets(text: string, task: TaskSpec): string {
  * have a value; other references are left as written.
  */
 export function expandEnvRefs(text: string, envs: Record<string, string | null>): string {
-  return text.replace(/\$\{([a-zA-Z_][a-zA-Z0-9_]*)\}|\$([a-zA-Z_][a-zA-Z0-9_]*)/g, (whole, braced?: string, bare?: string) => {
-    const name = braced ?? bare ?? '';
-    const v = Object.prototype.hasOwnProperty.call(envs, name) ? envs[name] : null;
-    return typeof v === 'string' ? v : whole;
-  });
+  return text.replace(
+    /\$\{([a-zA-Z_][a-zA-Z0-9_]*)\}|\$([a-zA-Z_][a-zA-Z0-9_]*)/g,
+    (whole, braced?: string, bare?: string) => {
+      const name = braced ?? bare ?? '';
+      const v = Object.prototype.hasOwnProperty.call(envs, name) ? envs[name] : null;
+      return typeof v === 'string' ? v : whole;
+    },
+  );
 }
 
 /**
@@ -1140,9 +1333,11 @@ export function substituteEnvs(task: TaskSpec): TaskSpec {
   const sub = (s: string): string => expandEnvRefs(s, task.envs);
   const out: TaskSpec = { ...task, fileMounts: {} };
   if (typeof task.workdir === 'string') out.workdir = sub(task.workdir);
-  else if (task.workdir) out.workdir = task.workdir.ref === undefined
-    ? { url: sub(task.workdir.url) }
-    : { url: sub(task.workdir.url), ref: sub(task.workdir.ref) };
+  else if (task.workdir)
+    out.workdir =
+      task.workdir.ref === undefined
+        ? { url: sub(task.workdir.url) }
+        : { url: sub(task.workdir.url), ref: sub(task.workdir.ref) };
   for (const [remote, src] of Object.entries(task.fileMounts)) {
     if (typeof src === 'string') {
       out.fileMounts[sub(remote)] = sub(src);

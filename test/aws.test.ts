@@ -7,9 +7,17 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AwsProvider, TAG_CLUSTER, TAG_NODE, TAG_OFFER, awsError, clientToken, securityGroupName } from '../activities/clouds/aws';
-import type { ProvisionContext, ProvisionRequest } from '../activities/clouds/provider';
-import { skyrunSshKey } from '../activities/settings';
+import {
+  AwsProvider,
+  TAG_CLUSTER,
+  TAG_NODE,
+  TAG_OFFER,
+  awsError,
+  clientToken,
+  securityGroupName,
+} from '../activities/infra/clouds/aws';
+import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
+import { skyrunSshKey } from '../activities/infra/settings';
 import type { Offer } from '../core/offers';
 import { ProviderError } from '../core/errors';
 import { startMoto, type Moto } from './helpers/moto';
@@ -50,7 +58,9 @@ async function instancesOf(cluster: string, states = ['pending', 'running', 'sto
 
 async function securityGroups(cluster: string) {
   const { c, sdk } = await ec2();
-  const r = await c.send(new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [securityGroupName(cluster)] }] }));
+  const r = await c.send(
+    new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [securityGroupName(cluster)] }] }),
+  );
   return r.SecurityGroups ?? [];
 }
 
@@ -59,13 +69,17 @@ const tagOf = (i: { Tags?: { Key?: string; Value?: string }[] }, k: string) => i
 beforeAll(async () => {
   moto = await startMoto();
   home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-aws-'));
-  Object.assign(process.env, moto.env, { SKYRUN_HOME: home, SKYRUN_CATALOG_DIR: FIXTURES, SKYRUN_CONFIG: path.join(home, 'config.yaml') });
+  Object.assign(process.env, moto.env, {
+    SKYRUN_HOME: home,
+    SKYRUN_CATALOG_DIR: FIXTURES,
+    SKYRUN_CONFIG: path.join(home, 'config.yaml'),
+  });
   sshd = await startSshd({ clientKey: skyrunSshKey().privateKey });
   writeFileSync(process.env.SKYRUN_CONFIG!, settingsYaml(sshd));
 });
 
 afterAll(async () => {
-  const { closeAllSsh } = await import('../activities/runners/ssh');
+  const { closeAllSsh } = await import('../activities/infra/runners/ssh');
   await closeAllSsh();
   await sshd?.stop();
   await moto?.stop();
@@ -76,7 +90,11 @@ afterAll(async () => {
 describe('provider', () => {
   const aws = new AwsProvider();
   const beats: string[][] = [];
-  const ctx: ProvisionContext = { heartbeat: (ids) => beats.push(ids), sleep: (ms) => sleep(Math.min(ms, 200)).then(() => undefined) };
+  const ctx: ProvisionContext = {
+    heartbeat: (ids) => beats.push(ids),
+    sleep: (ms) => sleep(Math.min(ms, 200)).then(() => undefined),
+    attemptId: '',
+  };
 
   function request(cluster: string, o: Partial<Offer> = {}): ProvisionRequest {
     return {
@@ -192,7 +210,8 @@ describe('provider', () => {
   });
 
   test('the error table', () => {
-    const cls = (name: string, extra: object = {}) => awsError(Object.assign(new Error('x'), { name, ...extra })).errorClass;
+    const cls = (name: string, extra: object = {}) =>
+      awsError(Object.assign(new Error('x'), { name, ...extra })).errorClass;
     expect(cls('Unsupported')).toBe('capacity');
     expect(cls('InstanceLimitExceeded')).toBe('quota-region');
     expect(cls('ExpiredToken')).toBe('auth');
@@ -201,7 +220,9 @@ describe('provider', () => {
     expect(cls('InvalidAMIID.Malformed')).toBe('invalid');
     expect(cls('InvalidVpcID.NotFound')).toBe('config');
     expect(cls('SomethingNew')).toBe('unknown');
-    expect(awsError(Object.assign(new Error('key AKIAABCDEFGHIJKLMNOP is bad'), { name: 'AuthFailure' })).message).not.toContain('AKIA');
+    expect(
+      awsError(Object.assign(new Error('key AKIAABCDEFGHIJKLMNOP is bad'), { name: 'AuthFailure' })).message,
+    ).not.toContain('AKIA');
   });
 });
 
@@ -235,7 +256,16 @@ describe('end to end: CLI, dev server, worker', () => {
   });
 
   test('launch runs on an EC2 instance (through the proxy command); down leaves nothing', async () => {
-    const r = await sr.run(['launch', '-y', '-c', 'awsc', '--infra', 'aws/us-east-1', '--', 'echo hi from $SKYPILOT_NODE_RANK']);
+    const r = await sr.run([
+      'launch',
+      '-y',
+      '-c',
+      'awsc',
+      '--infra',
+      'aws/us-east-1',
+      '--',
+      'echo hi from $SKYPILOT_NODE_RANK',
+    ]);
     expect(r.stdout).toContain('hi from 0');
     expect(r.code).toBe(0);
     const live = await instancesOf('awsc');
@@ -254,7 +284,9 @@ describe('end to end: CLI, dev server, worker', () => {
     const from = moto.requests.length;
     const ranFor = (cluster: string) =>
       moto.requests.slice(from).some((q) => q.action === 'RunInstances' && [...q.params.values()].includes(cluster));
-    expect((await sr.run(['launch', '-y', '-d', '-c', 'awsk', '--infra', 'aws/us-east-1', '--', 'echo survived'])).code).toBe(0);
+    expect(
+      (await sr.run(['launch', '-y', '-d', '-c', 'awsk', '--infra', 'aws/us-east-1', '--', 'echo survived'])).code,
+    ).toBe(0);
     await eventually(() => ranFor('awsk'), 90_000);
     const pid = await sr.killWorker();
     moto.clear();

@@ -9,8 +9,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Catalog, loadCatalog, loadCatalogUncached, updateCatalog } from '../activities/catalog';
-import { parseCsv } from '../activities/catalog/csv';
+import { Catalog, loadCatalog, loadCatalogUncached, updateCatalog } from '../activities/infra/catalog';
+import { parseCsv } from '../activities/infra/catalog/csv';
 import type { Resources } from '../core/task';
 import { CLI, REPO } from './helpers/skyrun';
 
@@ -19,7 +19,11 @@ const FIXTURES = path.join(SHARED, 'fixtures-small');
 
 const res = (r: Partial<Resources> = {}): Resources => ({ infra: {}, useSpot: false, ports: [], labels: {}, ...r });
 
-const saved = { dir: process.env.SKYRUN_CATALOG_DIR, home: process.env.SKYRUN_HOME, url: process.env.SKYRUN_CATALOG_URL };
+const saved = {
+  dir: process.env.SKYRUN_CATALOG_DIR,
+  home: process.env.SKYRUN_HOME,
+  url: process.env.SKYRUN_CATALOG_URL,
+};
 let home: string;
 beforeEach(() => {
   home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-catalog-'));
@@ -29,7 +33,11 @@ beforeEach(() => {
 });
 afterEach(() => {
   rmSync(home, { recursive: true, force: true });
-  for (const [k, v] of [['SKYRUN_CATALOG_DIR', saved.dir], ['SKYRUN_HOME', saved.home], ['SKYRUN_CATALOG_URL', saved.url]] as const) {
+  for (const [k, v] of [
+    ['SKYRUN_CATALOG_DIR', saved.dir],
+    ['SKYRUN_HOME', saved.home],
+    ['SKYRUN_CATALOG_URL', saved.url],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -39,7 +47,10 @@ describe('CSV reader', () => {
   test('quoted fields with commas and "" escapes, CRLF, blank lines, dedupe', () => {
     const t = parseCsv('a,b,c\r\n1,"x, ""y""",3\r\n\r\n1,"x, ""y""",3\r\n2,,"multi\nline"\n', { dedupe: true });
     expect(t.header).toEqual(['a', 'b', 'c']);
-    expect(t.rows).toEqual([['1', 'x, "y"', '3'], ['2', '', 'multi\nline']]);
+    expect(t.rows).toEqual([
+      ['1', 'x, "y"', '3'],
+      ['2', '', 'multi\nline'],
+    ]);
     expect(t.duplicates).toBe(1);
   });
 });
@@ -64,22 +75,50 @@ describe('full catalogs', () => {
   });
 
   test('GCP accelerator rows are priced on their host: a2-highgpu-1g + A100:1 = 3.67339 in us-central1-a', () => {
-    const offers = cat.offers('gcp', res({ accelerator: { name: 'a100', count: 1 }, infra: { zone: 'us-central1-a' } }), 1, 0);
+    const offers = cat.offers(
+      'gcp',
+      res({ accelerator: { name: 'a100', count: 1 }, infra: { zone: 'us-central1-a' } }),
+      1,
+      0,
+    );
     expect(offers).toHaveLength(1);
-    expect(offers[0]).toMatchObject({ cloud: 'gcp', region: 'us-central1', zones: ['us-central1-a'], instanceType: 'a2-highgpu-1g', vcpus: 12, memoryGiB: 85 });
+    expect(offers[0]).toMatchObject({
+      cloud: 'gcp',
+      region: 'us-central1',
+      zones: ['us-central1-a'],
+      instanceType: 'a2-highgpu-1g',
+      vcpus: 12,
+      memoryGiB: 85,
+    });
     expect(offers[0]!.hourlyPrice).toBeCloseTo(3.67339, 6);
     expect(offers[0]!.accelerator).toEqual({ name: 'A100', count: 1 });
     // the host row alone (empty AcceleratorName) is not a CPU offer, and a pinned host carries its GPU
     const pinned = cat.offers('gcp', res({ instanceType: 'a2-highgpu-1g', infra: { zone: 'us-central1-a' } }), 1, 0);
     expect(pinned[0]!.hourlyPrice).toBeCloseTo(3.67339, 6);
-    expect(cat.offers('gcp', res({ cpus: { value: 12, orMore: false }, memory: { value: 85, orMore: false } }), 1, 0)).toEqual([]);
+    expect(
+      cat.offers('gcp', res({ cpus: { value: 12, orMore: false }, memory: { value: 85, orMore: false } }), 1, 0),
+    ).toEqual([]);
   });
 
   test('GCP n1-hosted GPUs: T4 on n1-standard-8 by default, a bigger host for more cpus', () => {
-    const t4 = cat.offers('gcp', res({ accelerator: { name: 'T4', count: 1 }, infra: { zone: 'us-central1-a' } }), 1, 0);
+    const t4 = cat.offers(
+      'gcp',
+      res({ accelerator: { name: 'T4', count: 1 }, infra: { zone: 'us-central1-a' } }),
+      1,
+      0,
+    );
     expect(t4.map((o) => o.instanceType)).toEqual(['n1-standard-8']);
     expect(t4[0]!.hourlyPrice).toBeCloseTo(0.38 + 0.35, 6);
-    const big = cat.offers('gcp', res({ accelerator: { name: 'T4', count: 1 }, cpus: { value: 16, orMore: true }, infra: { zone: 'us-central1-a' } }), 1, 0);
+    const big = cat.offers(
+      'gcp',
+      res({
+        accelerator: { name: 'T4', count: 1 },
+        cpus: { value: 16, orMore: true },
+        infra: { zone: 'us-central1-a' },
+      }),
+      1,
+      0,
+    );
     expect(big.map((o) => o.instanceType)).toEqual(['n1-standard-16']);
   });
 
@@ -96,10 +135,17 @@ describe('full catalogs', () => {
     // p5.4xlarge has no spot price in us-east-1
     const spot = cat.offers('aws', res({ accelerator: { name: 'H100', count: 1 }, useSpot: true }), 1, 0);
     expect(spot.some((o) => o.region === 'us-east-1')).toBe(false);
-    expect(cat.offers('aws', res({ accelerator: { name: 'H100', count: 1 }, infra: { region: 'us-east-1' } }), 1, 0)).toHaveLength(1);
+    expect(
+      cat.offers('aws', res({ accelerator: { name: 'H100', count: 1 }, infra: { region: 'us-east-1' } }), 1, 0),
+    ).toHaveLength(1);
     // p5e.48xlarge: no on-demand price anywhere; spot in use2-az1 (62.9957) and use2-az3, none in use2-az2
     expect(cat.offers('aws', res({ accelerator: { name: 'H200', count: 8 } }), 1, 0)).toEqual([]);
-    const h200 = cat.offers('aws', res({ accelerator: { name: 'H200', count: 8 }, useSpot: true, infra: { region: 'us-east-2' } }), 1, 0);
+    const h200 = cat.offers(
+      'aws',
+      res({ accelerator: { name: 'H200', count: 8 }, useSpot: true, infra: { region: 'us-east-2' } }),
+      1,
+      0,
+    );
     expect(h200).toHaveLength(1);
     expect(h200[0]).toMatchObject({ zones: ['use2-az1', 'use2-az3'], spot: true, hourlyPrice: 18.7359 });
     // a4-highgpu-8g (B200) is priced 0.0: never offered
@@ -156,7 +202,9 @@ describe('sources', () => {
       c = await loadCatalog();
       expect(c.source).toBe('aws: built-in; gcp: built-in');
       expect(types(c)).toContain('p4d.24xlarge');
-      expect(c.offers('gcp', res({ accelerator: { name: 'A100', count: 8 } }), 1, 0)[0]!.instanceType).toBe('a2-highgpu-8g');
+      expect(c.offers('gcp', res({ accelerator: { name: 'A100', count: 8 } }), 1, 0)[0]!.instanceType).toBe(
+        'a2-highgpu-8g',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -172,7 +220,10 @@ describe('sources', () => {
     const h200 = c.offers('aws', res({ accelerator: { name: 'H200', count: 8 }, useSpot: true }), 1, 0);
     expect(h200.map((o) => [o.zones, o.hourlyPrice])).toEqual([[['use2-az1'], 62.9957]]);
     // g6.xlarge is only in euc1-az2 of eu-central-1
-    expect(c.offers('aws', res({ accelerator: { name: 'L4', count: 1 }, infra: { region: 'eu-central-1' } }), 1, 0)[0]!.zones).toEqual(['euc1-az2']);
+    expect(
+      c.offers('aws', res({ accelerator: { name: 'L4', count: 1 }, infra: { region: 'eu-central-1' } }), 1, 0)[0]!
+        .zones,
+    ).toEqual(['euc1-az2']);
   });
 
   test('a SKYRUN_CATALOG_DIR that does not exist is an error, not a silent fallback', async () => {
@@ -227,17 +278,23 @@ describe('catalog update', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const err = await updateCatalog({ url: `http://127.0.0.1:${port}`, clouds: ['aws', 'gcp'], timeoutMs: 3000 }).catch((e: Error) => e);
+    const err = await updateCatalog({ url: `http://127.0.0.1:${port}`, clouds: ['aws', 'gcp'], timeoutMs: 3000 }).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     const lines = (err as Error).message.split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^aws: could not download http:\/\/127\.0\.0\.1:\d+\/aws\/vms\.csv: connection refused \(offline\?\); kept the old copy/);
+    expect(lines[0]).toMatch(
+      /^aws: could not download http:\/\/127\.0\.0\.1:\d+\/aws\/vms\.csv: connection refused \(offline\?\); kept the old copy/,
+    );
     expect(lines[1]).toMatch(/^gcp: .*nothing cached yet; the built-in catalog stays in use\.$/);
     expect(readFileSync(dest, 'utf8')).toBe(before);
     expect(existsSync(path.join(home, 'catalogs', 'gcp', 'vms.csv'))).toBe(false);
 
     // a server that never answers: the timeout
-    await expect(updateCatalog({ url: `${base}/hang`, clouds: ['aws'], timeoutMs: 300 })).rejects.toThrow(/aws: .*timed out/);
+    await expect(updateCatalog({ url: `${base}/hang`, clouds: ['aws'], timeoutMs: 300 })).rejects.toThrow(
+      /aws: .*timed out/,
+    );
     // 404 and a file that is not a catalog
     await expect(updateCatalog({ url: `${base}/missing`, clouds: ['aws'] })).rejects.toThrow(/HTTP 404/);
     expect(readFileSync(dest, 'utf8')).toBe(before);
@@ -256,8 +313,13 @@ describe('catalog update', () => {
     expect(ok.stdout).toMatch(/^gcp: \d+ offers from http:\/\/127\.0\.0\.1:\d+\/v8\/gcp\/vms\.csv -> /);
     expect(existsSync(path.join(home, 'catalogs', 'gcp', 'vms.csv'))).toBe(true);
 
-    const bad = await cli(['catalog', 'update', '--clouds', 'aws', '--timeout', '2'], { SKYRUN_HOME: home, SKYRUN_CATALOG_URL: `${base}/hang` });
+    const bad = await cli(['catalog', 'update', '--clouds', 'aws', '--timeout', '2'], {
+      SKYRUN_HOME: home,
+      SKYRUN_CATALOG_URL: `${base}/hang`,
+    });
     expect(bad.code).toBe(1);
-    expect(bad.stderr.trim()).toMatch(/^aws: could not download .*\/hang\/aws\/vms\.csv: timed out \(offline\?\); nothing cached yet; the built-in catalog stays in use\.$/);
+    expect(bad.stderr.trim()).toMatch(
+      /^aws: could not download .*\/hang\/aws\/vms\.csv: timed out \(offline\?\); nothing cached yet; the built-in catalog stays in use\.$/,
+    );
   });
 });

@@ -62,8 +62,18 @@ test(`${CLUSTERS} launches with faults while the worker is killed every few seco
     const i = Number(name.split('-')[1]);
     const gpu = i % 2 === 0 ? ['--gpus', 'A100:8'] : ['--cpus', '2+'];
     const r = await sr.run([
-      'launch', '-y', '-d', '-c', name, '--infra', 'sim', ...gpu, '--num-nodes', String(nodesOf(i)),
-      '--', `echo "$SKYPILOT_NODE_RANK" >> ${runs}-${name}`,
+      'launch',
+      '-y',
+      '-d',
+      '-c',
+      name,
+      '--infra',
+      'sim',
+      ...gpu,
+      '--num-nodes',
+      String(nodesOf(i)),
+      '--',
+      `echo "$SKYPILOT_NODE_RANK" >> ${runs}-${name}`,
     ]);
     expect(r.code).toBe(0);
   });
@@ -90,7 +100,9 @@ test(`${CLUSTERS} launches with faults while the worker is killed every few seco
   }, 300_000);
 
   const up = names.filter((n) => settled.get(n) === 'up');
-  console.log(`chaos: ${up.length} clusters up, ${CLUSTERS - up.length} failed (no capacity left), ${kills} worker SIGKILLs`);
+  console.log(
+    `chaos: ${up.length} clusters up, ${CLUSTERS - up.length} failed (no capacity left), ${kills} worker SIGKILLs`,
+  );
   expect(up.length).toBeGreaterThan(CLUSTERS / 2);
   for (const name of names) {
     const i = Number(name.split('-')[1]);

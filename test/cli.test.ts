@@ -95,7 +95,16 @@ test('--env overrides the file, secrets are redacted from history, null envs are
   const file = path.join(dir, 'envs.yaml');
   writeFileSync(
     file,
-    ['envs:', '  A: from-file', '  B: null', 'secrets:', '  TOKEN: null', 'run: |', '  echo "A=$A B=$B token-length=${#TOKEN}"', ''].join('\n'),
+    [
+      'envs:',
+      '  A: from-file',
+      '  B: null',
+      'secrets:',
+      '  TOKEN: null',
+      'run: |',
+      '  echo "A=$A B=$B token-length=${#TOKEN}"',
+      '',
+    ].join('\n'),
   );
   const missing = await sr.run(['launch', '-y', '-c', 'envs', file]);
   expect(missing.code).toBe(2);
@@ -104,7 +113,19 @@ test('--env overrides the file, secrets are redacted from history, null envs are
   expect(await workflowIds()).not.toContain('cluster/envs');
 
   const secret = 'hunter2-very-secret-value';
-  const ok = await sr.run(['launch', '-y', '-c', 'envs', file, '--env', 'A=from-flag', '--env', 'B=b', '--secret', `TOKEN=${secret}`]);
+  const ok = await sr.run([
+    'launch',
+    '-y',
+    '-c',
+    'envs',
+    file,
+    '--env',
+    'A=from-flag',
+    '--env',
+    'B=b',
+    '--secret',
+    `TOKEN=${secret}`,
+  ]);
   expect(ok.stdout).toContain(`A=from-flag B=b token-length=${secret.length}`);
   expect(ok.code).toBe(0);
   const history = await client.workflow.getHandle('cluster/envs').fetchHistory();
@@ -153,7 +174,9 @@ test('the Temporal UI and CLI can tell what each workflow is: search attributes 
   expect((await sr.run(['launch', '-y', '-c', 'visible', '--', 'echo seen'])).code).toBe(0);
   const found = await eventually(async () => {
     const ids: string[] = [];
-    for await (const wf of client.workflow.list({ query: `SkyrunKind = 'cluster' AND Phase = 'Up' AND Cloud = 'local'` })) {
+    for await (const wf of client.workflow.list({
+      query: `SkyrunKind = 'cluster' AND Phase = 'Up' AND Cloud = 'local'`,
+    })) {
       ids.push(wf.workflowId);
     }
     return ids.includes('cluster/visible') && ids;
@@ -192,7 +215,9 @@ test('Ctrl-C while the log streams detaches; the job goes on', async () => {
 test('--down tears the cluster down once its job ends (autodown); -i shows in status', async () => {
   const r = await sr.run(['launch', '-y', '-c', 'autodown', '--down', '--', 'echo short-lived']);
   expect(r.stdout).toContain('short-lived');
-  await eventually(async () => (await client.workflow.getHandle('cluster/autodown').describe()).status.name === 'COMPLETED');
+  await eventually(
+    async () => (await client.workflow.getHandle('cluster/autodown').describe()).status.name === 'COMPLETED',
+  );
   expect(existsSync(path.join(sr.home, 'clusters', 'autodown'))).toBe(false);
 
   expect((await sr.run(['launch', '-y', '-c', 'idle', '-i', '30', '--', 'true'])).code).toBe(0);

@@ -7,8 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { closeAllSsh } from '../activities/runners/ssh';
-import { skyrunSshKey } from '../activities/settings';
+import { closeAllSsh } from '../activities/infra/runners/ssh';
+import { skyrunSshKey } from '../activities/infra/settings';
 import { startFakeGce, type FakeGce } from './helpers/fake-gce';
 import { startMoto, type Moto } from './helpers/moto';
 import { FIXTURES } from './helpers/sim';
@@ -37,7 +37,13 @@ beforeAll(async () => {
       gcp: { ssh_proxy_command: proxy, ssh_user: 'root', project: 'test-project' },
     }),
   );
-  sr.env = { ...sr.env, ...moto.env, SKYRUN_GCE_ENDPOINT: gce.url, SKYRUN_CATALOG_DIR: FIXTURES, SKYRUN_CONFIG: config };
+  sr.env = {
+    ...sr.env,
+    ...moto.env,
+    SKYRUN_GCE_ENDPOINT: gce.url,
+    SKYRUN_CATALOG_DIR: FIXTURES,
+    SKYRUN_CONFIG: config,
+  };
   expect((await sr.run(['server', 'start'])).code).toBe(0);
 });
 

@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { processAlive } from '../activities/runners/local';
-import { findTemporalCli } from '../worker/temporal-cli';
+import { processAlive } from '../activities/infra/runners/local';
+import { findTemporalCli } from '../worker/runtime/temporal-cli';
 import { SkyrunEnv, eventually, freePort } from './helpers/skyrun';
 
 test('server start is idempotent; status and stop report and end it', async () => {
@@ -54,7 +54,8 @@ test('TEMPORAL_ADDRESS: nothing is started; a foreground worker serves the launc
     expect(existsSync(path.join(sr.home, 'worker.json'))).toBe(false);
     // the worker registered SkyRun's search attributes, so filtering works
     const ids: string[] = [];
-    for await (const wf of server.client.workflow.list({ query: `ClusterName = 'ext' AND SkyrunKind = 'cluster'` })) ids.push(wf.workflowId);
+    for await (const wf of server.client.workflow.list({ query: `ClusterName = 'ext' AND SkyrunKind = 'cluster'` }))
+      ids.push(wf.workflowId);
     expect(ids).toEqual(['cluster/ext']);
     expect((await sr.run(['down', '-y', 'ext'], { env: external })).code).toBe(0);
   } finally {

@@ -48,7 +48,9 @@ test('capacity: the zones of the cheapest region, then the next cheapest region;
   const live = liveInstances(sr, 'fo');
   expect(live.map((i) => `${i.region}/${i.zone}`)).toEqual(['us-west-2/usw2-az1']);
   const found: string[] = [];
-  for await (const wf of client.workflow.list({ query: `ClusterName = 'fo' AND Cloud = 'sim' AND Region = 'us-west-2' AND Phase = 'Up'` })) {
+  for await (const wf of client.workflow.list({
+    query: `ClusterName = 'fo' AND Cloud = 'sim' AND Region = 'us-west-2' AND Phase = 'Up'`,
+  })) {
     found.push(wf.workflowId);
   }
   expect(found).toEqual(['cluster/fo']);
@@ -74,18 +76,21 @@ test.each([
   ['auth', { auth_error: true }, /auth: AuthFailure/],
   ['quota-cloud', { cloud_quota_error: true }, /quota-cloud: QUOTA_EXCEEDED/],
   ['invalid', { invalid_error: true }, /invalid: InvalidParameterValue/],
-])('%s stops the whole cloud after one attempt, with a table of attempts, and leaks nothing', async (cls, cfg, reason) => {
-  writeSimConfig(sr, cfg);
-  const name = `stop-${cls}`;
-  const r = await sr.run(['launch', '-y', '-c', name, ...A100, '--', 'true']);
-  expect(r.code).toBe(1);
-  expect(r.stderr).toContain(`Failed to provision '${name}' on every candidate`);
-  expect(r.stderr).toMatch(/INFRA\s+INSTANCE\s+REASON/);
-  expect(r.stderr).toMatch(reason);
-  expect(await provisionSummaries(name)).toHaveLength(1);
-  expect((await client.workflow.getHandle(`cluster/${name}`).describe()).status.name).toBe('FAILED');
-  expect(liveInstances(sr, name)).toEqual([]);
-});
+])(
+  '%s stops the whole cloud after one attempt, with a table of attempts, and leaks nothing',
+  async (cls, cfg, reason) => {
+    writeSimConfig(sr, cfg);
+    const name = `stop-${cls}`;
+    const r = await sr.run(['launch', '-y', '-c', name, ...A100, '--', 'true']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`Failed to provision '${name}' on every candidate`);
+    expect(r.stderr).toMatch(/INFRA\s+INSTANCE\s+REASON/);
+    expect(r.stderr).toMatch(reason);
+    expect(await provisionSummaries(name)).toHaveLength(1);
+    expect((await client.workflow.getHandle(`cluster/${name}`).describe()).status.name).toBe('FAILED');
+    expect(liveInstances(sr, name)).toEqual([]);
+  },
+);
 
 test('transient errors are retried in place, without failing over', async () => {
   writeSimConfig(sr, { transient_failures: 2 });
@@ -94,7 +99,9 @@ test('transient errors are retried in place, without failing over', async () => 
   const history = await client.workflow.getHandle('cluster/flaky').fetchHistory();
   const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes && e.eventId);
   const provisionStarts = started.filter((e) => {
-    const sched = history.events!.find((s) => s.eventId?.toString() === e.activityTaskStartedEventAttributes!.scheduledEventId?.toString());
+    const sched = history.events!.find(
+      (s) => s.eventId?.toString() === e.activityTaskStartedEventAttributes!.scheduledEventId?.toString(),
+    );
     return sched?.activityTaskScheduledEventAttributes?.activityType?.name === 'provision';
   });
   expect(provisionStarts).toHaveLength(1);

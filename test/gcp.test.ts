@@ -8,10 +8,10 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Offer } from '../core/offers';
-import { GcpProvider, gcpError } from '../activities/clouds/gcp';
-import type { ProvisionContext, ProvisionRequest } from '../activities/clouds/provider';
-import { closeAllSsh } from '../activities/runners/ssh';
-import { skyrunSshKey } from '../activities/settings';
+import { GcpProvider, gcpError } from '../activities/infra/clouds/gcp';
+import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
+import { closeAllSsh } from '../activities/infra/runners/ssh';
+import { skyrunSshKey } from '../activities/infra/settings';
 import { startFakeGce, type FakeGce } from './helpers/fake-gce';
 import { FIXTURES } from './helpers/sim';
 import { SkyrunEnv } from './helpers/skyrun';
@@ -25,6 +25,7 @@ const provider = new GcpProvider();
 
 const ctx: ProvisionContext & { beats: string[][] } = {
   beats: [],
+  attemptId: '',
   heartbeat(ids) {
     ctx.beats.push(ids);
   },
@@ -112,7 +113,12 @@ test('check: enabled with an endpoint and a project; a one-line reason without c
 test('offers come from the GCP catalog: L4 on g2, T4 on an n1 host', async () => {
   const base = { infra: {}, useSpot: false, ports: [], labels: {} };
   const l4 = await provider.offers({ ...base, accelerator: { name: 'L4', count: 1 } }, 1, 0);
-  expect(l4[0]).toMatchObject({ cloud: 'gcp', region: 'us-east4', instanceType: 'g2-standard-4', zones: ['us-east4-a', 'us-east4-c'] });
+  expect(l4[0]).toMatchObject({
+    cloud: 'gcp',
+    region: 'us-east4',
+    instanceType: 'g2-standard-4',
+    zones: ['us-east4-a', 'us-east4-c'],
+  });
   const t4 = await provider.offers({ ...base, accelerator: { name: 'T4', count: 1 } }, 1, 0);
   expect(t4[0]!.instanceType).toBe('n1-standard-8');
   expect(await provider.offers({ ...base, infra: { cloud: 'aws' } }, 1, 0)).toEqual([]);
@@ -123,8 +129,15 @@ test('provision: labelled instances with a requestId, head first, SSH ready; a r
   const h = await provider.provision(req, ctx);
   expect(h.zone).toBe('us-central1-a');
   expect(h.nodes.map((n) => n.rank)).toEqual([0, 1]);
-  expect(h.nodes[0]!.runner).toMatchObject({ kind: 'ssh', user: 'root', port: 22, identityFile: skyrunSshKey().privateKey });
-  expect((h.nodes[0]!.runner as { proxyCommand?: string }).proxyCommand).toContain(`/dev/tcp/${sshd.host}/${sshd.port}`);
+  expect(h.nodes[0]!.runner).toMatchObject({
+    kind: 'ssh',
+    user: 'root',
+    port: 22,
+    identityFile: skyrunSshKey().privateKey,
+  });
+  expect((h.nodes[0]!.runner as { proxyCommand?: string }).proxyCommand).toContain(
+    `/dev/tcp/${sshd.host}/${sshd.port}`,
+  );
   const inserts = gce.inserts();
   expect(inserts).toHaveLength(2);
   for (const [rank, ins] of inserts.entries()) {
@@ -137,7 +150,9 @@ test('provision: labelled instances with a requestId, head first, SSH ready; a r
       team: 'ml',
     });
     expect(ins.body.labels['skyrun-offer-key']).toMatch(/^[a-f0-9]{16}$/);
-    expect(ins.body.disks[0].initializeParams.sourceImage).toBe('projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts');
+    expect(ins.body.disks[0].initializeParams.sourceImage).toBe(
+      'projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts',
+    );
     expect(ins.body.metadata.items[0]).toEqual({ key: 'ssh-keys', value: `root:${skyrunSshKey().publicKey}` });
     expect(ins.body.guestAccelerators).toBeUndefined();
     expect(ins.body.scheduling).toBeUndefined();
@@ -153,10 +168,13 @@ test('provision: labelled instances with a requestId, head first, SSH ready; a r
 
   // the same requestId sent twice (a lost response) is one instance
   await provider.terminate('two');
-  const r = await fetch(`${gce.url}/compute/v1/projects/test-project/zones/us-central1-a/instances?requestId=${inserts[0]!.query.requestId}`, {
-    method: 'POST',
-    body: JSON.stringify(inserts[0]!.body),
-  });
+  const r = await fetch(
+    `${gce.url}/compute/v1/projects/test-project/zones/us-central1-a/instances?requestId=${inserts[0]!.query.requestId}`,
+    {
+      method: 'POST',
+      body: JSON.stringify(inserts[0]!.body),
+    },
+  );
   expect(r.status).toBe(200);
   expect(gce.live('two')).toHaveLength(0);
 });
@@ -165,7 +183,9 @@ test('a stopped (preempted) node is started again, not replaced', async () => {
   const req = request('resume', { spot: true });
   const h = await provider.provision(req, ctx);
   gce.preempt(h.nodes[0]!.instanceId);
-  expect(await provider.query('resume')).toEqual([{ instanceId: h.nodes[0]!.instanceId, state: 'stopped', reason: 'preempted' }]);
+  expect(await provider.query('resume')).toEqual([
+    { instanceId: h.nodes[0]!.instanceId, state: 'stopped', reason: 'preempted' },
+  ]);
   gce.requests.length = 0;
   const again = await provider.provision(req, ctx);
   expect(again.nodes[0]!.instanceId).toBe(h.nodes[0]!.instanceId);
@@ -176,11 +196,23 @@ test('a stopped (preempted) node is started again, not replaced', async () => {
 });
 
 test('spot, N1 + T4 and a2-highgpu: scheduling and guestAccelerators as GCP wants them', async () => {
-  await provider.provision(request('t4spot', { instanceType: 'n1-standard-8', accelerator: { name: 'T4', count: 1 }, spot: true }), ctx);
-  await provider.provision(request('a100', { instanceType: 'a2-highgpu-1g', accelerator: { name: 'A100', count: 1 } }), ctx);
+  await provider.provision(
+    request('t4spot', { instanceType: 'n1-standard-8', accelerator: { name: 'T4', count: 1 }, spot: true }),
+    ctx,
+  );
+  await provider.provision(
+    request('a100', { instanceType: 'a2-highgpu-1g', accelerator: { name: 'A100', count: 1 } }),
+    ctx,
+  );
   const [t4, a2] = gce.inserts();
-  expect(t4!.body.guestAccelerators).toEqual([{ acceleratorType: 'zones/us-central1-a/acceleratorTypes/nvidia-tesla-t4', acceleratorCount: 1 }]);
-  expect(t4!.body.scheduling).toMatchObject({ provisioningModel: 'SPOT', instanceTerminationAction: 'STOP', onHostMaintenance: 'TERMINATE' });
+  expect(t4!.body.guestAccelerators).toEqual([
+    { acceleratorType: 'zones/us-central1-a/acceleratorTypes/nvidia-tesla-t4', acceleratorCount: 1 },
+  ]);
+  expect(t4!.body.scheduling).toMatchObject({
+    provisioningModel: 'SPOT',
+    instanceTerminationAction: 'STOP',
+    onHostMaintenance: 'TERMINATE',
+  });
   expect(a2!.body.machineType).toBe('zones/us-central1-a/machineTypes/a2-highgpu-1g');
   expect(a2!.body.guestAccelerators).toBeUndefined();
   expect(a2!.body.scheduling).toMatchObject({ onHostMaintenance: 'TERMINATE' });
@@ -221,18 +253,41 @@ test('the error table: operation codes, HTTP reasons, statuses, network errors',
   const cls = (e: unknown) => gcpError(e).errorClass;
   expect(cls({ errors: [{ code: 'ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS', message: 'x' }] })).toBe('capacity');
   expect(cls({ errors: [{ code: 'UNSUPPORTED_OPERATION', message: 'x' }] })).toBe('capacity');
-  expect(cls({ errors: [{ code: 'QUOTA_EXCEEDED', message: "Quota 'CPUS' exceeded. Limit: 24.0 in region us-central1." }] })).toBe('quota-region');
-  expect(cls({ errors: [{ code: 'QUOTA_EXCEEDED', message: "Quota 'GPUS_ALL_REGIONS' exceeded." }] })).toBe('quota-cloud');
+  expect(
+    cls({ errors: [{ code: 'QUOTA_EXCEEDED', message: "Quota 'CPUS' exceeded. Limit: 24.0 in region us-central1." }] }),
+  ).toBe('quota-region');
+  expect(cls({ errors: [{ code: 'QUOTA_EXCEEDED', message: "Quota 'GPUS_ALL_REGIONS' exceeded." }] })).toBe(
+    'quota-cloud',
+  );
   expect(cls({ errors: [{ code: 'RESOURCE_OPERATION_RATE_EXCEEDED', message: 'x' }] })).toBe('transient');
   expect(cls({ response: { status: 401, data: { error: { message: 'bad token' } } } })).toBe('auth');
   expect(cls({ response: { status: 503, data: { error: { message: 'down' } } } })).toBe('transient');
-  expect(cls({ response: { status: 400, data: { error: { errors: [{ reason: 'invalid' }], message: "Invalid value for field 'resource.machineType'" } } } })).toBe('invalid');
+  expect(
+    cls({
+      response: {
+        status: 400,
+        data: { error: { errors: [{ reason: 'invalid' }], message: "Invalid value for field 'resource.machineType'" } },
+      },
+    }),
+  ).toBe('invalid');
   expect(cls(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe('transient');
   expect(cls(new Error('something else'))).toBe('unknown');
 });
 
 test('ports: a firewall rule per cluster; terminate deletes instances (verified) and the rule', async () => {
-  await provider.provision(request('web', { numNodes: 2 }, { ports: [{ from: 8080, to: 8080 }, { from: 9000, to: 9010 }] }), ctx);
+  await provider.provision(
+    request(
+      'web',
+      { numNodes: 2 },
+      {
+        ports: [
+          { from: 8080, to: 8080 },
+          { from: 9000, to: 9010 },
+        ],
+      },
+    ),
+    ctx,
+  );
   const fw = gce.firewalls.get('skyrun-web-ports');
   expect(fw).toMatchObject({ targetTags: ['web'], allowed: [{ IPProtocol: 'tcp', ports: ['8080', '9000-9010'] }] });
   expect(gce.inserts()[0]!.body.tags).toEqual({ items: ['web'] });
@@ -268,7 +323,18 @@ describe('end to end: CLI, dev server, worker', () => {
   test('no capacity in the cheapest zone: the next zone, the task prints, down leaves nothing', async () => {
     // L4:1 is cheapest in us-east4 (g2-standard-4), zones a then c
     gce.faults['us-east4-a'] = 'capacity';
-    const r = await sr.run(['launch', '-y', '-c', 'g1', '--infra', 'gcp', '--gpus', 'L4:1', '--', 'echo hello from $SKYPILOT_NUM_NODES gcp node']);
+    const r = await sr.run([
+      'launch',
+      '-y',
+      '-c',
+      'g1',
+      '--infra',
+      'gcp',
+      '--gpus',
+      'L4:1',
+      '--',
+      'echo hello from $SKYPILOT_NUM_NODES gcp node',
+    ]);
     expect(r.stdout).toContain('hello from 1 gcp node');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/✗ gcp\/us-east4\/us-east4-a g2-standard-4: capacity: ZONE_RESOURCE_POOL_EXHAUSTED/);

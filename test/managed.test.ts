@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { readSimInstances } from '../activities/clouds/sim';
+import { readSimInstances } from '../activities/infra/clouds/sim';
 import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
 import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
 
@@ -58,7 +58,20 @@ test('a spot job preempted twice recovers in another region each time and succee
     'for i in 1 2 3 4 5 6; do echo "step-$i"; sleep 1; done',
     `echo done >> ${file('eager-done')}`,
   ].join('; ');
-  const r = await sr.run(['jobs', 'launch', '-y', '-n', 'eager', '--infra', 'sim', '--gpus', 'A100:8', '--use-spot', '--', script]);
+  const r = await sr.run([
+    'jobs',
+    'launch',
+    '-y',
+    '-n',
+    'eager',
+    '--infra',
+    'sim',
+    '--gpus',
+    'A100:8',
+    '--use-spot',
+    '--',
+    script,
+  ]);
   expect(r.stderr).toContain('preempted');
   expect(r.code).toBe(0);
   const q = await sr.run(['jobs', 'queue']);
@@ -90,7 +103,16 @@ test('FAILOVER recovers in the same region when it has capacity', async () => {
   const yaml = file('failover.yaml');
   require('node:fs').writeFileSync(
     yaml,
-    ['name: same', 'resources:', '  infra: sim', '  accelerators: A100:8', '  use_spot: true', '  job_recovery: FAILOVER', 'run: sleep 4', ''].join('\n'),
+    [
+      'name: same',
+      'resources:',
+      '  infra: sim',
+      '  accelerators: A100:8',
+      '  use_spot: true',
+      '  job_recovery: FAILOVER',
+      'run: sleep 4',
+      '',
+    ].join('\n'),
   );
   const r = await sr.run(['jobs', 'launch', '-y', yaml]);
   expect(r.code).toBe(0);
@@ -130,18 +152,44 @@ test('user failures restart up to max_restarts_on_errors, then FAILED (exit 100)
   const yaml = file('restarts.yaml');
   require('node:fs').writeFileSync(
     yaml,
-    ['name: flaky', 'resources:', '  infra: sim', '  cpus: 2+', '  job_recovery: {max_restarts_on_errors: 2}', 'run: |', `  echo run >> ${file('flaky-runs')}`, '  exit 3', ''].join('\n'),
+    [
+      'name: flaky',
+      'resources:',
+      '  infra: sim',
+      '  cpus: 2+',
+      '  job_recovery: {max_restarts_on_errors: 2}',
+      'run: |',
+      `  echo run >> ${file('flaky-runs')}`,
+      '  exit 3',
+      '',
+    ].join('\n'),
   );
   const r = await sr.run(['jobs', 'launch', '-y', yaml]);
   expect(r.code).toBe(100);
   expect(lines('flaky-runs')).toHaveLength(3);
-  expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, jobId(r.stderr))).toMatch(/\s0\s+FAILED \(run exited with code 3 on rank 0\)$/);
+  expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, jobId(r.stderr))).toMatch(
+    /\s0\s+FAILED \(run exited with code 3 on rank 0\)$/,
+  );
   expect(liveInstances(sr)).toEqual([]);
 });
 
 test('cancel while RECOVERING tears down the cluster being launched: zero live instances', async () => {
   writeSimConfig(sr, { preempt_after_ms: 1500, max_preemptions: 1 });
-  const r = await sr.run(['jobs', 'launch', '-y', '-d', '-n', 'doomed', '--infra', 'sim', '--gpus', 'A100:8', '--use-spot', '--', 'sleep 60']);
+  const r = await sr.run([
+    'jobs',
+    'launch',
+    '-y',
+    '-d',
+    '-n',
+    'doomed',
+    '--infra',
+    'sim',
+    '--gpus',
+    'A100:8',
+    '--use-spot',
+    '--',
+    'sleep 60',
+  ]);
   expect(r.code).toBe(0);
   const id = jobId(r.stderr);
   await eventually(() => liveInstances(sr, `doomed-${id}`).length === 1);
@@ -158,7 +206,20 @@ test('cancel while RECOVERING tears down the cluster being launched: zero live i
 test('the worker and the dev server killed and restarted mid-job: the job completes once', async () => {
   writeSimConfig(sr, {});
   const script = `echo start >> ${file('crash-runs')}; for i in $(seq 1 12); do echo tick-$i; sleep 0.5; done; echo end >> ${file('crash-runs')}`;
-  const launched = await sr.run(['jobs', 'launch', '-y', '-d', '-n', 'survivor', '--infra', 'sim', '--cpus', '2+', '--', script]);
+  const launched = await sr.run([
+    'jobs',
+    'launch',
+    '-y',
+    '-d',
+    '-n',
+    'survivor',
+    '--infra',
+    'sim',
+    '--cpus',
+    '2+',
+    '--',
+    script,
+  ]);
   expect(launched.code).toBe(0);
   const id = jobId(launched.stderr);
   await eventually(() => lines('crash-runs').length === 1);

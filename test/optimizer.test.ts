@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { catalogOnlyProvider, loadCatalog } from '../activities/catalog';
-import { noOfferMessage, optimize, rankOffers, type OptimizeRequest } from '../activities/optimizer';
+import { catalogOnlyProvider, loadCatalog } from '../activities/infra/catalog';
+import { noOfferMessage, optimize, rankOffers, type OptimizeRequest } from '../activities/infra/optimizer';
 import type { Block, Offer } from '../core/offers';
 import type { Resources } from '../core/task';
 import { CLI, REPO } from './helpers/skyrun';
@@ -27,24 +27,43 @@ beforeAll(() => {
 });
 afterAll(() => {
   rmSync(home, { recursive: true, force: true });
-  for (const [k, v] of [['SKYRUN_CATALOG_DIR', saved.dir], ['SKYRUN_HOME', saved.home]] as const) {
+  for (const [k, v] of [
+    ['SKYRUN_CATALOG_DIR', saved.dir],
+    ['SKYRUN_HOME', saved.home],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
 });
 
-async function plan(candidates: Partial<Resources>[], opts: { ordered?: boolean; blocks?: Block[]; numNodes?: number } = {}) {
-  const req: OptimizeRequest = { candidates: candidates.map(res), ordered: !!opts.ordered, numNodes: opts.numNodes ?? 1, blocks: opts.blocks };
+async function plan(
+  candidates: Partial<Resources>[],
+  opts: { ordered?: boolean; blocks?: Block[]; numNodes?: number } = {},
+) {
+  const req: OptimizeRequest = {
+    candidates: candidates.map(res),
+    ordered: !!opts.ordered,
+    numNodes: opts.numNodes ?? 1,
+    blocks: opts.blocks,
+  };
   return { req, result: await optimize(req, { providers }) };
 }
-const sortedByPrice = (offers: Offer[]) => offers.every((o, i) => i === 0 || offers[i - 1]!.hourlyPrice <= o.hourlyPrice);
+const sortedByPrice = (offers: Offer[]) =>
+  offers.every((o, i) => i === 0 || offers[i - 1]!.hourlyPrice <= o.hourlyPrice);
 
 test('A100:8: the cheapest is GCP a2-highgpu-8g in europe-west4 (host 6.51251 + A100:8 12.90919), then the rest by price', async () => {
   const { result } = await plan([{ accelerator: { name: 'A100', count: 8 } }]);
   expect(result.enabled).toEqual(['aws', 'gcp']);
   expect(result.offers[0]).toMatchObject({
-    cloud: 'gcp', region: 'europe-west4', zones: ['europe-west4-a', 'europe-west4-b'], instanceType: 'a2-highgpu-8g',
-    hourlyPrice: 19.4217, accelerator: { name: 'A100', count: 8 }, vcpus: 96, candidate: 0, spot: false,
+    cloud: 'gcp',
+    region: 'europe-west4',
+    zones: ['europe-west4-a', 'europe-west4-b'],
+    instanceType: 'a2-highgpu-8g',
+    hourlyPrice: 19.4217,
+    accelerator: { name: 'A100', count: 8 },
+    vcpus: 96,
+    candidate: 0,
+    spot: false,
   });
   expect(sortedByPrice(result.offers)).toBe(true);
   const aws = result.offers.find((o) => o.cloud === 'aws')!;
@@ -57,13 +76,25 @@ test('{A100:8, H100:8} spot (any_of): one ranking across both candidates', async
     { accelerator: { name: 'A100', count: 8 }, useSpot: true },
     { accelerator: { name: 'H100', count: 8 }, useSpot: true },
   ]);
-  expect(result.offers[0]).toMatchObject({ cloud: 'aws', instanceType: 'p4d.24xlarge', region: 'us-east-1', hourlyPrice: 2.4655, spot: true, candidate: 0 });
+  expect(result.offers[0]).toMatchObject({
+    cloud: 'aws',
+    instanceType: 'p4d.24xlarge',
+    region: 'us-east-1',
+    hourlyPrice: 2.4655,
+    spot: true,
+    candidate: 0,
+  });
   expect(sortedByPrice(result.offers)).toBe(true);
   const firstH100 = result.offers.findIndex((o) => o.candidate === 1);
   const lastA100 = result.offers.map((o) => o.candidate).lastIndexOf(0);
   expect(firstH100).toBeGreaterThan(0);
   expect(firstH100).toBeLessThan(lastA100); // interleaved by price
-  expect(result.offers[firstH100]).toMatchObject({ cloud: 'gcp', instanceType: 'a3-highgpu-8g', region: 'europe-north1', hourlyPrice: 9.37674 });
+  expect(result.offers[firstH100]).toMatchObject({
+    cloud: 'gcp',
+    instanceType: 'a3-highgpu-8g',
+    region: 'europe-north1',
+    hourlyPrice: 9.37674,
+  });
 });
 
 test('ordered keeps the user order, cheapest first within each', async () => {
@@ -83,7 +114,12 @@ test('ordered keeps the user order, cheapest first within each', async () => {
 test('cpus: 8+ with infra gcp gives n2-standard-8 first; no request at all is SkyPilot default 8+ vCPUs', async () => {
   const { result } = await plan([{ cpus: { value: 8, orMore: true }, infra: { cloud: 'gcp' } }]);
   expect(result.offers.every((o) => o.cloud === 'gcp')).toBe(true);
-  expect(result.offers[0]).toMatchObject({ instanceType: 'n2-standard-8', vcpus: 8, memoryGiB: 32, hourlyPrice: 0.38847 });
+  expect(result.offers[0]).toMatchObject({
+    instanceType: 'n2-standard-8',
+    vcpus: 8,
+    memoryGiB: 32,
+    hourlyPrice: 0.38847,
+  });
   const any = await plan([{}]);
   expect(any.result.offers[0]).toMatchObject({ cloud: 'gcp', instanceType: 'n2-standard-8' });
   expect(any.result.offers.find((o) => o.cloud === 'aws')).toMatchObject({ instanceType: 'm8i.4xlarge', vcpus: 16 });
@@ -100,10 +136,14 @@ test('instance_type pins the type', async () => {
 });
 
 test('region and zone restrictions', async () => {
-  const region = await plan([{ accelerator: { name: 'A100', count: 8 }, infra: { cloud: 'aws', region: 'eu-central-1' } }]);
+  const region = await plan([
+    { accelerator: { name: 'A100', count: 8 }, infra: { cloud: 'aws', region: 'eu-central-1' } },
+  ]);
   expect(region.result.offers.length).toBe(1);
   expect(region.result.offers[0]).toMatchObject({ cloud: 'aws', region: 'eu-central-1' });
-  const zone = await plan([{ accelerator: { name: 'A100', count: 1 }, infra: { region: 'us-central1', zone: 'us-central1-b' } }]);
+  const zone = await plan([
+    { accelerator: { name: 'A100', count: 1 }, infra: { region: 'us-central1', zone: 'us-central1-b' } },
+  ]);
   expect(zone.result.offers.map((o) => [o.cloud, o.zones])).toEqual([['gcp', ['us-central1-b']]]);
   const anyCloudZone = await plan([{ accelerator: { name: 'A100', count: 8 }, infra: { zone: 'use1-az2' } }]);
   expect(anyCloudZone.result.offers.map((o) => `${o.cloud}/${o.zones}`)).toEqual(['aws/use1-az2']);
@@ -127,11 +167,31 @@ test('the blocklist: zone, region, cloud and instance type, with wildcards', asy
 
 test('rankOffers: stable on ties, blocks applied per zone', () => {
   const o = (cloud: string, price: number, candidate: number, zones = ['z1']): Offer => ({
-    cloud, region: 'r', zones, instanceType: `${cloud}-t`, spot: false, hourlyPrice: price, numNodes: 1, vcpus: 1, memoryGiB: 1, candidate,
+    cloud,
+    region: 'r',
+    zones,
+    instanceType: `${cloud}-t`,
+    spot: false,
+    hourlyPrice: price,
+    numNodes: 1,
+    vcpus: 1,
+    memoryGiB: 1,
+    candidate,
   });
-  const ranked = rankOffers([[o('a', 2, 0), o('b', 1, 0)], [o('c', 1, 1), o('d', 1, 1, ['z1', 'z2'])]], false, [{ cloud: 'd', zone: 'z1' }]);
+  const ranked = rankOffers(
+    [
+      [o('a', 2, 0), o('b', 1, 0)],
+      [o('c', 1, 1), o('d', 1, 1, ['z1', 'z2'])],
+    ],
+    false,
+    [{ cloud: 'd', zone: 'z1' }],
+  );
   expect(ranked.map((x) => `${x.cloud}:${x.zones}`)).toEqual(['b:z1', 'c:z1', 'd:z2', 'a:z1']);
-  expect(rankOffers([[o('a', 2, 0), o('b', 1, 0)], [o('c', 0.5, 1)]], true).map((x) => x.cloud)).toEqual(['b', 'a', 'c']);
+  expect(rankOffers([[o('a', 2, 0), o('b', 1, 0)], [o('c', 0.5, 1)]], true).map((x) => x.cloud)).toEqual([
+    'b',
+    'a',
+    'c',
+  ]);
 });
 
 test('nothing satisfies: the message names the request and suggests offered accelerators', async () => {
@@ -148,8 +208,11 @@ test('nothing satisfies: the message names the request and suggests offered acce
 describe('CLI', () => {
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: SHARED, SKYRUN_HOME: home, ...env } }, (e, stdout, stderr) =>
-        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        process.execPath,
+        [CLI, ...args],
+        { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: SHARED, SKYRUN_HOME: home, ...env } },
+        (e, stdout, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
 
@@ -161,8 +224,12 @@ describe('CLI', () => {
     expect(all.stdout).not.toMatch(/^tpu-/m);
     const a100 = await cli(['show-gpus', 'A100:8']);
     expect(a100.code).toBe(0);
-    expect(a100.stdout).toMatch(/^A100\s+8\s+aws\s+p4d\.24xlarge\s+40GB\s+96\s+1152GB\s+\$ 21\.96\s+\$ 2\.47\s+us-east-2$/m);
-    expect(a100.stdout).toMatch(/^A100\s+8\s+gcp\s+a2-highgpu-8g\s+40GB\s+96\s+680GB\s+\$ 19\.42\s+\$ 12\.49\s+europe-west4$/m);
+    expect(a100.stdout).toMatch(
+      /^A100\s+8\s+aws\s+p4d\.24xlarge\s+40GB\s+96\s+1152GB\s+\$ 21\.96\s+\$ 2\.47\s+us-east-2$/m,
+    );
+    expect(a100.stdout).toMatch(
+      /^A100\s+8\s+gcp\s+a2-highgpu-8g\s+40GB\s+96\s+680GB\s+\$ 19\.42\s+\$ 12\.49\s+europe-west4$/m,
+    );
     const gcpOnly = await cli(['show-gpus', 'T4', '--infra', 'gcp']);
     expect(gcpOnly.stdout).toMatch(/^T4\s+1\s+gcp\s+n1-standard-8\s/m);
     expect(gcpOnly.stdout).not.toMatch(/aws/);
@@ -198,7 +265,9 @@ describe('CLI', () => {
       const r = await cli(['launch', '--dryrun', '--gpus', 'A100:8', '--', 'nvidia-smi'], { SKYRUN_HOME: simHome });
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/^sim \(us-east-2\)\s+p4d\.24xlarge\s+96\s+1152\s+A100:8\s+21\.96\s+✔$/m);
-      const all = await cli(['optimize', '-a', '--gpus', 'A100:8', '--num-nodes', '2', '--', 'x'], { SKYRUN_HOME: simHome });
+      const all = await cli(['optimize', '-a', '--gpus', 'A100:8', '--num-nodes', '2', '--', 'x'], {
+        SKYRUN_HOME: simHome,
+      });
       expect(all.stdout).toContain('Considered resources (2 nodes)');
       expect(all.stdout).toMatch(/^sim \(us-east-2\)\s+p4d\.24xlarge\s+96\s+1152\s+A100:8\s+43\.92\s+✔$/m);
       expect(all.stdout.split('\n').filter((l) => l.startsWith('sim (')).length).toBeGreaterThan(5);

@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalRunner, jobDir, processAlive } from '../activities/runners/local';
+import { LocalRunner, jobDir, processAlive } from '../activities/infra/runners/local';
 import { eventually } from './helpers/skyrun';
 
 let root: string;
@@ -20,7 +20,12 @@ afterEach(async () => {
 
 test('concurrent and repeated starts of one phase run it exactly once', async () => {
   const counter = path.join(root, 'count');
-  const req = { jobId: 1, phase: 'run' as const, script: `echo x >> ${counter}; echo out-$RANKVAR`, env: { ...env, RANKVAR: 'r0' } };
+  const req = {
+    jobId: 1,
+    phase: 'run' as const,
+    script: `echo x >> ${counter}; echo out-$RANKVAR`,
+    env: { ...env, RANKVAR: 'r0' },
+  };
   await Promise.all([runner.startDetached(req), runner.startDetached(req), runner.startDetached(req)]);
   await runner.startDetached(req);
   await eventually(async () => (await runner.phaseState(1, 'run')).state === 'done');
@@ -45,7 +50,15 @@ test('states: absent, running, done with the exit code; the cwd is the workdir',
 test('kill ends the whole process tree and records an exit code', async () => {
   const childPidFile = path.join(root, 'child.pid');
   await runner.startDetached({ jobId: 3, phase: 'run', script: `sleep 300 & echo $! > ${childPidFile}; wait`, env });
-  const childPid = Number(await eventually(() => { try { return readFileSync(childPidFile, 'utf8'); } catch { return undefined; } }));
+  const childPid = Number(
+    await eventually(() => {
+      try {
+        return readFileSync(childPidFile, 'utf8');
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   expect(processAlive(childPid)).toBe(true);
   await runner.kill(3);
   expect(processAlive(childPid)).toBe(false);

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, uti
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ProviderError } from '../core/errors';
-import { runnerFor } from '../activities/runners';
-import { processAlive } from '../activities/runners/local';
-import { SshRunner, closeAllSsh, isIgnored, parseIgnore, shq, type SshSpec } from '../activities/runners/ssh';
+import { runnerFor } from '../activities/infra/runners';
+import { processAlive } from '../activities/infra/runners/local';
+import { SshRunner, closeAllSsh, isIgnored, parseIgnore, shq, type SshSpec } from '../activities/infra/runners/ssh';
 import { eventually } from './helpers/skyrun';
 import { makeClientKey, startSshd, type FakeHost } from './helpers/sshd';
 
@@ -74,10 +74,20 @@ test('exec: arguments arrive byte-exact, on a connection pooled per host', async
 test('concurrent and repeated starts of one phase run it exactly once', async () => {
   const runner = runnerFor(spec(a));
   const counter = path.join(tmp, 'count');
-  const req = { jobId: 1, phase: 'run' as const, script: `echo x >> ${counter}; echo out-$RANKVAR`, env: { RANKVAR: 'r0' } };
+  const req = {
+    jobId: 1,
+    phase: 'run' as const,
+    script: `echo x >> ${counter}; echo out-$RANKVAR`,
+    env: { RANKVAR: 'r0' },
+  };
   // two runners for one host share the pooled connection; starts race each other
   const other = runnerFor(spec(a));
-  await Promise.all([runner.startDetached(req), other.startDetached(req), runner.startDetached(req), other.startDetached(req)]);
+  await Promise.all([
+    runner.startDetached(req),
+    other.startDetached(req),
+    runner.startDetached(req),
+    other.startDetached(req),
+  ]);
   await runner.startDetached(req);
   await eventually(async () => (await runner.phaseState(1, 'run')).state === 'done');
   await runner.startDetached(req); // after it finished: still adopted, not re-run
@@ -107,8 +117,21 @@ test('states: absent, running, done with the exit code; the cwd is ~/sky_workdir
 test('kill ends the whole remote process tree and records 143', async () => {
   const runner = new SshRunner(spec(a));
   const childPidFile = path.join(tmp, 'child.pid');
-  await runner.startDetached({ jobId: 3, phase: 'run', script: `sleep 300 & echo $! > ${childPidFile}; wait`, env: {} });
-  const childPid = Number(await eventually(() => { try { return readFileSync(childPidFile, 'utf8'); } catch { return undefined; } }));
+  await runner.startDetached({
+    jobId: 3,
+    phase: 'run',
+    script: `sleep 300 & echo $! > ${childPidFile}; wait`,
+    env: {},
+  });
+  const childPid = Number(
+    await eventually(() => {
+      try {
+        return readFileSync(childPidFile, 'utf8');
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   expect(processAlive(childPid)).toBe(true);
   await runner.kill(3);
   expect(processAlive(childPid)).toBe(false);
@@ -125,7 +148,9 @@ test('env values arrive byte-exact and are never run', async () => {
   const { data } = await runner.readLog(4, 0);
   expect(data.toString().split('\0').slice(0, -1)).toEqual(NASTY);
   expect(existsSync(canary)).toBe(false);
-  await expect(runner.startDetached({ jobId: 5, phase: 'run', script: 'true', env: { 'A;B': 'x' } })).rejects.toMatchObject({ errorClass: 'invalid' });
+  await expect(
+    runner.startDetached({ jobId: 5, phase: 'run', script: 'true', env: { 'A;B': 'x' } }),
+  ).rejects.toMatchObject({ errorClass: 'invalid' });
 });
 
 test('a dropped connection: the job keeps running; the runner reconnects and reads its exit and full log', async () => {
@@ -185,8 +210,17 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
   const remote = path.join(b.home, 'sky_workdir');
   await runner.syncWorkdir(src);
   const has = (rel: string) => existsSync(path.join(remote, rel));
-  for (const rel of ['.gitignore', 'main.py', 'keep.log', 'sub/top.txt', 'data/ok.txt', 'dir with space/it\'s "odd".txt']) expect([rel, has(rel)]).toEqual([rel, true]);
-  for (const rel of ['a.log', 'top.txt', 'build', 'sub/build', 'data/x/y/z.bin', 'data/z.bin', '.git']) expect([rel, has(rel)]).toEqual([rel, false]);
+  for (const rel of [
+    '.gitignore',
+    'main.py',
+    'keep.log',
+    'sub/top.txt',
+    'data/ok.txt',
+    'dir with space/it\'s "odd".txt',
+  ])
+    expect([rel, has(rel)]).toEqual([rel, true]);
+  for (const rel of ['a.log', 'top.txt', 'build', 'sub/build', 'data/x/y/z.bin', 'data/z.bin', '.git'])
+    expect([rel, has(rel)]).toEqual([rel, false]);
   expect(readFileSync(path.join(remote, 'main.py'), 'utf8')).toBe('print(1)\n');
 
   // incremental: a remote copy with the local size and mtime is not sent again
@@ -230,9 +264,16 @@ test('a key the host does not accept is an auth ProviderError with a one-line me
   const err = await runner.exec(['true']).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ProviderError);
   expect((err as ProviderError).errorClass).toBe('auth');
-  expect((err as ProviderError).message).toBe(`ssh root@${a.host}:${a.port}: authentication failed (key not accepted for this user)`);
-  const missing = await new SshRunner(spec(a, { identityFile: path.join(tmp, 'nope'), user: 'x' })).exec(['true']).catch((e: unknown) => e);
+  expect((err as ProviderError).message).toBe(
+    `ssh root@${a.host}:${a.port}: authentication failed (key not accepted for this user)`,
+  );
+  const missing = await new SshRunner(spec(a, { identityFile: path.join(tmp, 'nope'), user: 'x' }))
+    .exec(['true'])
+    .catch((e: unknown) => e);
   expect((missing as ProviderError).errorClass).toBe('config');
   const refused = await new SshRunner({ ...spec(a), port: 1, user: 'y' }).exec(['true']).catch((e: unknown) => e);
-  expect(refused).toMatchObject({ errorClass: 'transient', message: `ssh y@${a.host}:1: connection failed: ECONNREFUSED` });
+  expect(refused).toMatchObject({
+    errorClass: 'transient',
+    message: `ssh y@${a.host}:1: connection failed: ECONNREFUSED`,
+  });
 });

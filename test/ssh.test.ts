@@ -15,7 +15,11 @@ let hosts: FakeHost[];
 
 beforeAll(async () => {
   const key = makeClientKey();
-  hosts = [await startSshd({ clientKey: key }), await startSshd({ clientKey: key }), await startSshd({ clientKey: key })];
+  hosts = [
+    await startSshd({ clientKey: key }),
+    await startSshd({ clientKey: key }),
+    await startSshd({ clientKey: key }),
+  ];
   sr = await SkyrunEnv.create('ssh');
   sr.env.SKYRUN_USER_SSH_CONFIG = path.join(sr.home, 'user-ssh-config');
   writeFileSync(
@@ -53,11 +57,18 @@ test('a 3-node gang: every rank runs with the right env vars, logs prefixed per 
   const userConfig = readFileSync(path.join(sr.home, 'user-ssh-config'), 'utf8');
   expect(userConfig).toContain(`Include ${path.join(sr.home, 'ssh', 'config')}`);
   const { spawnSync } = await import('node:child_process');
-  const plain = spawnSync('ssh', ['-F', sr.env.SKYRUN_USER_SSH_CONFIG!, 'gang', 'echo head-at $HOME'], { encoding: 'utf8' });
+  const plain = spawnSync('ssh', ['-F', sr.env.SKYRUN_USER_SSH_CONFIG!, 'gang', 'echo head-at $HOME'], {
+    encoding: 'utf8',
+  });
   expect(plain.stdout.trim()).toBe(`head-at ${hosts[0]!.home}`);
 
   // a failing rank fails the job with its exit code; the other ranks are killed
-  const fail = await sr.run(['exec', 'gang', '--', `if [ "$SKYPILOT_NODE_RANK" = 1 ]; then exit 7; fi; sleep 60; echo survived > $HOME/survived`]);
+  const fail = await sr.run([
+    'exec',
+    'gang',
+    '--',
+    `if [ "$SKYPILOT_NODE_RANK" = 1 ]; then exit 7; fi; sleep 60; echo survived > $HOME/survived`,
+  ]);
   expect(fail.code).toBe(100);
   expect((await sr.run(['queue', 'gang'])).stdout).toMatch(/^2\s.*FAILED \(exit 7\)$/m);
   await sleep(500);
@@ -112,7 +123,18 @@ test('two concurrent launches never get the same host; the loser fails over to n
   const other = winner === 'first' ? 'second' : 'first';
   // once the winner is down its hosts come back
   expect((await sr.run(['down', '-y', winner])).code).toBe(0);
-  const again = await sr.run(['launch', '-y', '-c', `${other}-again`, '--infra', 'ssh/lab', '--num-nodes', '3', '--', 'true']);
+  const again = await sr.run([
+    'launch',
+    '-y',
+    '-c',
+    `${other}-again`,
+    '--infra',
+    'ssh/lab',
+    '--num-nodes',
+    '3',
+    '--',
+    'true',
+  ]);
   expect(again.code).toBe(0);
   expect((await sr.run(['down', '-y', `${other}-again`])).code).toBe(0);
 });
@@ -144,7 +166,9 @@ test('autostop stops an idle cluster on time after a worker restart; autodown re
   expect((await sr.run(['exec', 'idle', '--', 'echo back'])).stdout).toBe('back\n');
   expect((await sr.run(['down', '-y', 'idle'])).code).toBe(0);
 
-  expect((await sr.run(['launch', '-y', '-c', 'gone', '--infra', 'ssh/lab', '-i', '0.05', '--down', '--', 'true'])).code).toBe(0);
+  expect(
+    (await sr.run(['launch', '-y', '-c', 'gone', '--infra', 'ssh/lab', '-i', '0.05', '--down', '--', 'true'])).code,
+  ).toBe(0);
   await eventually(async () => !(await sr.run(['status'])).stdout.includes('gone'), 60_000);
   for (const h of hosts) expect(existsSync(path.join(h.home, '.skyrun-node', 'gone'))).toBe(false);
 });

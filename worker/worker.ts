@@ -2,12 +2,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { activities } from '../activities';
-import { homePath } from '../activities/home';
-import { SEARCH_ATTRIBUTE_FLAGS, TASK_QUEUE } from '../core/search-attributes';
-import { dataConverter } from '../client/codec';
-import { serverSettings } from '../client/config';
-import { buildId, startServer, workerFile } from './embedded';
+import { createActivities } from '../activities';
+import { homePath } from '../activities/infra/home';
+import { SA, TASK_QUEUE } from '../workflows/contract';
+import { dataConverter } from './runtime/codec';
+import { serverSettings } from './runtime/config';
+import { buildId, startServer, workerFile } from './runtime/embedded';
 
 /** Workflow code: the bundle `npm run build` writes, or the sources (bundled at start). */
 export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
@@ -23,7 +23,7 @@ export async function createWorker(connection: NativeConnection, namespace: stri
     namespace,
     taskQueue: TASK_QUEUE,
     ...workflowSource(),
-    activities,
+    activities: createActivities(),
     dataConverter: dataConverter(),
     maxConcurrentActivityTaskExecutions: 200,
     // a killed worker's sticky queue hands its workflows back to the shared queue quickly
@@ -36,12 +36,10 @@ export async function createWorker(connection: NativeConnection, namespace: stri
 
 /** Register SkyRun's search attributes on a server that lacks them (production servers). */
 async function ensureSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
-  const types: Record<string, number> = { Keyword: 2, Bool: 5, Double: 4, Int: 3 };
+  // the operator API's IndexedValueType numbers for each search attribute type
+  const types: Record<string, number> = { KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5 };
   const searchAttributes: Record<string, number> = {};
-  for (const f of SEARCH_ATTRIBUTE_FLAGS) {
-    const [name, type] = f.split('=') as [string, string];
-    searchAttributes[name] = types[type]!;
-  }
+  for (const k of Object.values(SA)) searchAttributes[k.name] = types[k.type]!;
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = Object.fromEntries(
@@ -51,7 +49,9 @@ async function ensureSearchAttributes(connection: NativeConnection, namespace: s
       await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
     }
   } catch (e) {
-    console.warn(`could not register search attributes (${(e as Error).message}); register them with 'temporal operator search-attribute create'`);
+    console.warn(
+      `could not register search attributes (${(e as Error).message}); register them with 'temporal operator search-attribute create'`,
+    );
   }
 }
 
@@ -66,7 +66,9 @@ export async function runWorker(opts: { background: boolean }): Promise<void> {
   if (opts.background) {
     writeFileSync(workerFile(), JSON.stringify({ pid: process.pid, build: buildId(), ready: true }));
   } else {
-    console.log(`SkyRun worker polling task queue '${TASK_QUEUE}' on ${settings.address} (namespace ${settings.namespace})`);
+    console.log(
+      `SkyRun worker polling task queue '${TASK_QUEUE}' on ${settings.address} (namespace ${settings.namespace})`,
+    );
   }
   try {
     await worker.run();

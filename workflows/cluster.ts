@@ -19,14 +19,13 @@ import type {
   AutostopSetting,
   ClusterHandle,
   ClusterInfo,
-  ClusterWorkflowInput,
   JobRecord,
   JobRequest,
   SubmitJobResult,
 } from '../core/cluster';
 import { FailureTypes } from '../core/errors';
 import { offerLabel } from '../core/offers';
-import { SA } from '../core/search-attributes';
+import { type ClusterWorkflowInput, SA } from './contract';
 import { isTerminal, type JobStatus, type Phase } from '../core/states';
 import {
   cancelJobUpdate,
@@ -37,7 +36,7 @@ import {
   statusQuery,
   stopUpdate,
   submitJobUpdate,
-} from './definitions';
+} from './contract';
 import { type PhaseOutcome, runPhase } from './job-exec';
 import { type Compensation, provisionWithFailover, runCompensations } from './provision';
 import { acts, syncActs } from './proxies';
@@ -167,7 +166,8 @@ class Cluster {
   }
 
   async stop(): Promise<void> {
-    if (this.info.status !== 'UP') throw ApplicationFailure.nonRetryable(`cluster is ${this.info.status}`, FailureTypes.ClusterNotUp);
+    if (this.info.status !== 'UP')
+      throw ApplicationFailure.nonRetryable(`cluster is ${this.info.status}`, FailureTypes.ClusterNotUp);
     this.stopRequested = true;
     this.wake++;
     await condition(() => this.info.status !== 'UP');
@@ -296,9 +296,10 @@ class Cluster {
     let gap = input.retryUntilUp?.gapMs ?? 0;
     for (let round = 1; ; round++) {
       this.setPhase('Optimizing');
-      const res = await acts.optimizeOffers.executeWithOptions({ summary: round > 1 ? `optimize (round ${round})` : 'optimize' }, [
-        { candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes },
-      ]);
+      const res = await acts.optimizeOffers.executeWithOptions(
+        { summary: round > 1 ? `optimize (round ${round})` : 'optimize' },
+        [{ candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes }],
+      );
       try {
         if (!res.offers.length) {
           throw ApplicationFailure.nonRetryable(
@@ -315,10 +316,13 @@ class Cluster {
           candidates: input.candidates,
         });
       } catch (e) {
-        const retry = input.retryUntilUp && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;
+        const retry =
+          input.retryUntilUp && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;
         if (!retry) throw e;
         // like SkyPilot: wait with backoff, then search again with an empty blocklist
-        await sleep(gap, { summary: `retry_until_up: round ${round} found no capacity; waiting ${Math.round(gap / 1000)} s` });
+        await sleep(gap, {
+          summary: `retry_until_up: round ${round} found no capacity; waiting ${Math.round(gap / 1000)} s`,
+        });
         gap = Math.min(Math.round(gap * 1.6), 10 * 60_000);
       }
     }
@@ -375,7 +379,8 @@ class Cluster {
   async doStop(): Promise<void> {
     // local nodes have nothing to power off; clouds stop their instances (later issues)
     for (const id of this.running.keys()) this.cancelRequested.add(id);
-    if (this.info.handle) for (const id of this.running.keys()) await acts.cancelJob({ handle: this.info.handle, jobId: id });
+    if (this.info.handle)
+      for (const id of this.running.keys()) await acts.cancelJob({ handle: this.info.handle, jobId: id });
     await condition(() => this.running.size === 0);
     this.info.status = 'STOPPED';
     this.setPhase('Stopped');

@@ -4,7 +4,7 @@
  * behind a durable timer that backs off. A failing rank fails the gang (the others are killed).
  */
 import { patched } from '@temporalio/workflow';
-import type { PhaseState } from '../activities/runners/runner';
+import type { PhaseState } from '../core/cluster';
 import { type ClusterHandle, type JobRequest, nodesNotRunning } from '../core/cluster';
 import { acts, statusActs } from './proxies';
 

@@ -22,10 +22,9 @@ import {
 } from '@temporalio/workflow';
 import type { ClusterHandle } from '../core/cluster';
 import { FailureTypes } from '../core/errors';
-import { isManagedTerminal, type ManagedJobInput, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
+import { isManagedTerminal, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
 import { type Offer, offerLabel } from '../core/offers';
-import { SA } from '../core/search-attributes';
-import { cancelManagedJobUpdate, managedJobQuery } from './definitions';
+import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery } from './contract';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
 import { type Compensation, provisionWithFailover, runCompensations } from './provision';
 import { acts, statusActs, syncActs } from './proxies';
@@ -237,9 +236,10 @@ class ManagedJob {
         this.s.startedAt ??= Date.now();
         const { workdir, fileMounts } = this.input.job;
         if (workdir || Object.keys(fileMounts ?? {}).length) {
-          await syncActs.syncWorkdir.executeWithOptions({ summary: `attempt ${this.s.attempt}: sync workdir and file_mounts` }, [
-            { handle, workdir, fileMounts },
-          ]);
+          await syncActs.syncWorkdir.executeWithOptions(
+            { summary: `attempt ${this.s.attempt}: sync workdir and file_mounts` },
+            [{ handle, workdir, fileMounts }],
+          );
         }
         this.s.stage = this.input.job.setup ? 'setup' : 'run';
         this.event('launched', `attempt ${this.s.attempt} on ${offerLabel(handle.offer)}`);

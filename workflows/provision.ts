@@ -16,7 +16,7 @@ import { provisionActs, teardownActs } from './proxies';
 import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
 import { type ErrorClass, FailureTypes, isErrorClass, scopeOf } from '../core/errors';
 import { type Block, blockFor, type Offer, offerLabel, offerWhere, unblocked } from '../core/offers';
-import { SA } from '../core/search-attributes';
+import { SA } from './contract';
 import type { Resources } from '../core/task';
 import { table } from '../core/table';
 
@@ -49,7 +49,8 @@ export async function runCompensations(comps: Compensation[]): Promise<void> {
 
 function attemptsTable(attempts: ProvisionAttempt[]): string {
   const rows = attempts.map(
-    (a, i) => `| ${i + 1} | ${a.offer} | ${a.outcome} | ${a.errorClass ?? ''} | ${(a.reason ?? '').replace(/\|/g, '/')} |`,
+    (a, i) =>
+      `| ${i + 1} | ${a.offer} | ${a.outcome} | ${a.errorClass ?? ''} | ${(a.reason ?? '').replace(/\|/g, '/')} |`,
   );
   return ['| # | offer | outcome | class | reason |', '|---|---|---|---|---|', ...rows].join('\n');
 }

@@ -3,13 +3,15 @@
  * clusters, so two clusters never get the same host, and a failed or downed cluster gives its
  * hosts back. Its updates run one at a time; a crash of any process loses no reservation.
  */
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
-import { poolAssignmentsQuery, releaseHostsUpdate, reserveHostsUpdate } from './definitions';
-
-export interface SshPoolInput {
-  pool: string;
-  assignments?: Record<string, string>;
-}
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { type SshPoolInput, poolAssignmentsQuery, releaseHostsUpdate, reserveHostsUpdate } from './contract';
 
 export async function sshPoolWorkflow(input: SshPoolInput): Promise<void> {
   const assignments: Record<string, string> = { ...(input.assignments ?? {}) };

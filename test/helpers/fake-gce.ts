@@ -43,7 +43,11 @@ export interface FakeInstance {
   guestAccelerators?: Array<Record<string, unknown>>;
   metadata?: Record<string, unknown>;
   disks?: unknown[];
-  networkInterfaces: Array<{ network: string; networkIP: string; accessConfigs: Array<{ type: string; name: string; natIP: string }> }>;
+  networkInterfaces: Array<{
+    network: string;
+    networkIP: string;
+    accessConfigs: Array<{ type: string; name: string; natIP: string }>;
+  }>;
   creationTimestamp: string;
   lastStopTimestamp?: string;
   selfLink: string;
@@ -78,7 +82,13 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
   let seq = 0;
   const nextId = () => String(1_000_000_000_000 + ++seq);
 
-  const op = (type: string, target: string, zone?: string, error?: { code: string; message: string }, httpStatus?: number) => {
+  const op = (
+    type: string,
+    target: string,
+    zone?: string,
+    error?: { code: string; message: string },
+    httpStatus?: number,
+  ) => {
     const name = `operation-${Date.now()}-${randomUUID().slice(0, 8)}`;
     const o: any = {
       kind: 'compute#operation',
@@ -92,7 +102,9 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
       startTime: new Date().toISOString(),
       endTime: new Date().toISOString(),
       user: 'test@example.com',
-      selfLink: zone ? `${BASE}/projects/${project}/zones/${zone}/operations/${name}` : `${BASE}/projects/${project}/global/operations/${name}`,
+      selfLink: zone
+        ? `${BASE}/projects/${project}/zones/${zone}/operations/${name}`
+        : `${BASE}/projects/${project}/global/operations/${name}`,
     };
     if (zone) o.zone = `${BASE}/projects/${project}/zones/${zone}`;
     if (error) {
@@ -104,9 +116,24 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     return o;
   };
 
-  const httpError = (res: http.ServerResponse, code: number, message: string, reason: string, domain = 'global', info?: string) => {
+  const httpError = (
+    res: http.ServerResponse,
+    code: number,
+    message: string,
+    reason: string,
+    domain = 'global',
+    info?: string,
+  ) => {
     const body: any = { error: { code, message, errors: [{ message, domain, reason }] } };
-    if (info) body.error.details = [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: info, domain: 'compute.googleapis.com', metadata: {} }];
+    if (info)
+      body.error.details = [
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: info,
+          domain: 'compute.googleapis.com',
+          metadata: {},
+        },
+      ];
     send(res, code, body);
   };
   const send = (res: http.ServerResponse, code: number, body: unknown) => {
@@ -114,7 +141,8 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     res.writeHead(code, { 'content-type': 'application/json; charset=UTF-8' });
     res.end(text);
   };
-  const notFound = (res: http.ServerResponse, what: string) => httpError(res, 404, `The resource '${what}' was not found`, 'notFound');
+  const notFound = (res: http.ServerResponse, what: string) =>
+    httpError(res, 404, `The resource '${what}' was not found`, 'notFound');
 
   /** Reading an instance moves it along: PROVISIONING -> STAGING -> RUNNING (STOPPING -> TERMINATED). */
   const advance = (i: FakeInstance) => {
@@ -135,11 +163,25 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     const f = faults[zone];
     const region = zone.replace(/-[a-z]$/, '');
     if (f === 'quota-region') {
-      httpError(res, 403, `Quota 'NVIDIA_A100_GPUS' exceeded.  Limit: 0.0 in region ${region}.`, 'quotaExceeded', 'usageLimits', 'QUOTA_EXCEEDED');
+      httpError(
+        res,
+        403,
+        `Quota 'NVIDIA_A100_GPUS' exceeded.  Limit: 0.0 in region ${region}.`,
+        'quotaExceeded',
+        'usageLimits',
+        'QUOTA_EXCEEDED',
+      );
       return true;
     }
     if (f === 'quota-cloud') {
-      httpError(res, 403, "Quota 'GPUS_ALL_REGIONS' exceeded.  Limit: 0.0 globally.", 'quotaExceeded', 'usageLimits', 'QUOTA_EXCEEDED');
+      httpError(
+        res,
+        403,
+        "Quota 'GPUS_ALL_REGIONS' exceeded.  Limit: 0.0 globally.",
+        'quotaExceeded',
+        'usageLimits',
+        'QUOTA_EXCEEDED',
+      );
       return true;
     }
     if (f === 'rate') {
@@ -147,7 +189,14 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
       return true;
     }
     if (f === 'auth') {
-      httpError(res, 403, `Required 'compute.instances.create' permission for 'projects/${project}/zones/${zone}/instances/x'`, 'forbidden', 'global', 'PERMISSION_DENIED');
+      httpError(
+        res,
+        403,
+        `Required 'compute.instances.create' permission for 'projects/${project}/zones/${zone}/instances/x'`,
+        'forbidden',
+        'global',
+        'PERMISSION_DENIED',
+      );
       return true;
     }
     return false;
@@ -176,8 +225,15 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     if ((m = p.match(/^zones\/([^/]+)\/instances$/))) {
       const zone = m[1]!;
       if (method === 'GET') {
-        const items = [...instances.values()].filter((i) => i.zone.endsWith(`/zones/${zone}`) && matches(i, query.filter)).map(advance);
-        return send(res, 200, { kind: 'compute#instanceList', id: `projects/${project}/zones/${zone}/instances`, items, selfLink: `${BASE}/projects/${project}/zones/${zone}/instances` });
+        const items = [...instances.values()]
+          .filter((i) => i.zone.endsWith(`/zones/${zone}`) && matches(i, query.filter))
+          .map(advance);
+        return send(res, 200, {
+          kind: 'compute#instanceList',
+          id: `projects/${project}/zones/${zone}/instances`,
+          items,
+          selfLink: `${BASE}/projects/${project}/zones/${zone}/instances`,
+        });
       }
       if (method === 'POST') {
         const rid = query.requestId;
@@ -185,7 +241,12 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
         if (rid && byRequestId.has(rid)) return send(res, 200, byRequestId.get(rid));
         if (faultFor(res, zone)) return;
         if (!body?.name || !/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(body.name)) {
-          return httpError(res, 400, `Invalid value for field 'resource.name': '${body?.name}'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'`, 'invalid');
+          return httpError(
+            res,
+            400,
+            `Invalid value for field 'resource.name': '${body?.name}'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'`,
+            'invalid',
+          );
         }
         const target = `${BASE}/projects/${project}/zones/${zone}/instances/${body.name}`;
         let o;
@@ -195,7 +256,12 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
             message: `The zone 'projects/${project}/zones/${zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later.`,
           });
         } else if (instances.has(`${zone}/${body.name}`)) {
-          return httpError(res, 409, `The resource 'projects/${project}/zones/${zone}/instances/${body.name}' already exists`, 'alreadyExists');
+          return httpError(
+            res,
+            409,
+            `The resource 'projects/${project}/zones/${zone}/instances/${body.name}' already exists`,
+            'alreadyExists',
+          );
         } else {
           const n = ++seq;
           instances.set(`${zone}/${body.name}`, {
@@ -214,7 +280,9 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
               {
                 network: `${BASE}/projects/${project}/global/networks/default`,
                 networkIP: `10.128.0.${n % 250}`,
-                accessConfigs: [{ type: 'ONE_TO_ONE_NAT', name: 'External NAT', natIP: opts.natIP ?? `34.1.0.${n % 250}` }],
+                accessConfigs: [
+                  { type: 'ONE_TO_ONE_NAT', name: 'External NAT', natIP: opts.natIP ?? `34.1.0.${n % 250}` },
+                ],
               },
             ],
             creationTimestamp: new Date().toISOString(),
@@ -252,7 +320,12 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
         const key = `zones/${i.zone.split('/').pop()}`;
         ((items[key] ??= { instances: [] }) as { instances: FakeInstance[] }).instances.push(advance(i));
       }
-      return send(res, 200, { kind: 'compute#instanceAggregatedList', id: `projects/${project}/aggregated/instances`, items, selfLink: `${BASE}/projects/${project}/aggregated/instances` });
+      return send(res, 200, {
+        kind: 'compute#instanceAggregatedList',
+        id: `projects/${project}/aggregated/instances`,
+        items,
+        selfLink: `${BASE}/projects/${project}/aggregated/instances`,
+      });
     }
     // --- operations
     if ((m = p.match(/^(?:zones\/[^/]+|global)\/operations\/([^/]+)(\/wait)?$/))) {
@@ -262,8 +335,19 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     }
     // --- firewalls
     if (p === 'global/firewalls' && method === 'POST') {
-      if (firewalls.has(body?.name)) return httpError(res, 409, `The resource 'projects/${project}/global/firewalls/${body.name}' already exists`, 'alreadyExists');
-      firewalls.set(body.name, { kind: 'compute#firewall', id: nextId(), ...body, selfLink: `${BASE}/projects/${project}/global/firewalls/${body.name}` });
+      if (firewalls.has(body?.name))
+        return httpError(
+          res,
+          409,
+          `The resource 'projects/${project}/global/firewalls/${body.name}' already exists`,
+          'alreadyExists',
+        );
+      firewalls.set(body.name, {
+        kind: 'compute#firewall',
+        id: nextId(),
+        ...body,
+        selfLink: `${BASE}/projects/${project}/global/firewalls/${body.name}`,
+      });
       return send(res, 200, op('insert', `${BASE}/projects/${project}/global/firewalls/${body.name}`));
     }
     if ((m = p.match(/^global\/firewalls\/([^/]+)$/))) {
@@ -287,7 +371,13 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
       try {
         handle(req, res, raw);
       } catch (e) {
-        send(res, 500, { error: { code: 500, message: String(e), errors: [{ reason: 'backendError', message: String(e), domain: 'global' }] } });
+        send(res, 500, {
+          error: {
+            code: 500,
+            message: String(e),
+            errors: [{ reason: 'backendError', message: String(e), domain: 'global' }],
+          },
+        });
       }
     });
   });

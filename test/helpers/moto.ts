@@ -75,7 +75,9 @@ async function waitListening(port: number, proc: ChildProcess, log: () => string
 
 export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
   const motoPort = await freePort();
-  const proc = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   proc.stdout!.on('data', (d) => (log = (log + d).slice(-2000)));
   proc.stderr!.on('data', (d) => (log = (log + d).slice(-2000)));
@@ -93,7 +95,9 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
       const seen: SeenRequest = { action, params };
       requests.push(seen);
       const zone = params.get('Placement.AvailabilityZone') ?? undefined;
-      const hit = injections.find((i) => i.action === action && (!i.zone || i.zone === zone) && (i.times ?? Infinity) > 0);
+      const hit = injections.find(
+        (i) => i.action === action && (!i.zone || i.zone === zone) && (i.times ?? Infinity) > 0,
+      );
       if (hit) {
         if (hit.times !== undefined) hit.times--;
         if (hit.delayMs) await sleep(hit.delayMs);
@@ -105,7 +109,13 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
         }
       }
       const fwd = http.request(
-        { host: '127.0.0.1', port: motoPort, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${motoPort}` } },
+        {
+          host: '127.0.0.1',
+          port: motoPort,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: `127.0.0.1:${motoPort}` },
+        },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);

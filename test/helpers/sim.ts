@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { readSimInstances, simConfigFile, type SimConfig, type SimInstance } from '../../activities/clouds/sim';
+import { readSimInstances, simConfigFile, type SimConfig, type SimInstance } from '../../activities/infra/clouds/sim';
 import { REPO, SkyrunEnv } from './skyrun';
 
 export const FIXTURES = path.resolve(REPO, '..', 'shared', 'catalog', 'fixtures-small');

@@ -62,7 +62,10 @@ export class SkyrunEnv {
   }
 
   /** Start `skyrun ARGS...`; the caller waits on it or signals it. */
-  spawn(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess & { result: Promise<RunResult> } {
+  spawn(
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  ): ChildProcess & { result: Promise<RunResult> } {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...this.env, ...opts.env },
       cwd: opts.cwd ?? REPO,
@@ -119,7 +122,10 @@ export class SkyrunEnv {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll until `fn` returns a truthy value (bounded: this is a wait, not a timing assertion). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -61,7 +61,9 @@ async function waitForBanner(host: string, port: number, proc: ChildProcess, std
   for (let i = 0; i < 200; i++) {
     if (proc.exitCode !== null) throw new Error(`sshd exited: ${stderr()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => s.once('data', (d) => (s.destroy(), resolve(d.toString().startsWith('SSH-')))));
+      const s = net.connect({ host, port }, () =>
+        s.once('data', (d) => (s.destroy(), resolve(d.toString().startsWith('SSH-')))),
+      );
       s.once('error', () => resolve(false));
     });
     if (ok) return;

@@ -75,7 +75,14 @@ describe('applyOverrides', () => {
     ]);
     const out = applyOverrides(task, { gpus: 'h100:8' });
     expect(out.candidates).toEqual([
-      { infra: {}, useSpot: false, ports: [], labels: {}, cpus: { value: 4, orMore: false }, accelerator: { name: 'H100', count: 8 } },
+      {
+        infra: {},
+        useSpot: false,
+        ports: [],
+        labels: {},
+        cpus: { value: 4, orMore: false },
+        accelerator: { name: 'H100', count: 8 },
+      },
     ]);
     const two = applyOverrides(task, { gpus: 'L4:1,T4:1' });
     expect(two.candidates.map((c) => c.accelerator)).toEqual([
@@ -110,7 +117,10 @@ describe('applyOverrides', () => {
         memory: { value: 64, orMore: false },
         useSpot: true,
         diskSizeGb: 1024,
-        ports: [{ from: 8080, to: 8080 }, { from: 9000, to: 9002 }],
+        ports: [
+          { from: 8080, to: 8080 },
+          { from: 9000, to: 9002 },
+        ],
         imageId: 'docker:pytorch/pytorch',
         instanceType: 'a2-highgpu-8g',
       });
@@ -126,14 +136,18 @@ describe('applyOverrides', () => {
       expect(i.line).toBeUndefined();
       expect(i.file).toBe('base.yaml');
     }
-    expect(err.message).toContain('base.yaml: --cpus: expected a positive number of vCPUs like 4, "4" or "4+" (at least 4), got "many"');
+    expect(err.message).toContain(
+      'base.yaml: --cpus: expected a positive number of vCPUs like 4, "4" or "4+" (at least 4), got "many"',
+    );
     expect(err.message).toContain("base.yaml: --infra: unknown cloud 'awz'; did you mean 'aws'?");
   });
 
   it('rejects bad env names, env/secret clashes and bad names', () => {
     const task = parseTask(BASE, 'base.yaml');
     expect(thrown(() => applyOverrides(task, { envs: { 'BAD-NAME': '1' } })).issues[0].field).toBe('--env');
-    expect(thrown(() => applyOverrides(task, { envs: { TOKEN: '1' } })).message).toContain('give it with --secret TOKEN=VALUE');
+    expect(thrown(() => applyOverrides(task, { envs: { TOKEN: '1' } })).message).toContain(
+      'give it with --secret TOKEN=VALUE',
+    );
     expect(thrown(() => applyOverrides(task, { name: 'has space' })).issues[0].field).toBe('--name');
     expect(thrown(() => applyOverrides(task, { ports: ['70000'] })).issues[0].field).toBe('--ports');
     expect(thrown(() => applyOverrides(task, { diskSize: 'big' })).issues[0].field).toBe('--disk-size');
@@ -145,8 +159,20 @@ describe('checkLaunchable', () => {
     const task = parseTask(BASE, 'base.yaml');
     const issues = checkLaunchable(task, {});
     expect(issues).toEqual([
-      { file: 'base.yaml', line: 5, column: 3, field: 'envs.REQUIRED', message: 'REQUIRED has no value; it must be given with --env REQUIRED=VALUE' },
-      { file: 'base.yaml', line: 7, column: 3, field: 'secrets.TOKEN', message: 'TOKEN has no value; it must be given with --secret TOKEN=VALUE' },
+      {
+        file: 'base.yaml',
+        line: 5,
+        column: 3,
+        field: 'envs.REQUIRED',
+        message: 'REQUIRED has no value; it must be given with --env REQUIRED=VALUE',
+      },
+      {
+        file: 'base.yaml',
+        line: 7,
+        column: 3,
+        field: 'secrets.TOKEN',
+        message: 'TOKEN has no value; it must be given with --secret TOKEN=VALUE',
+      },
     ]);
   });
 
@@ -163,7 +189,10 @@ describe('checkLaunchable', () => {
     const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
     expect(git.map((i) => i.field)).toEqual(['workdir']);
 
-    const docker = parseTask('resources:\n  image_id: docker:ubuntu:22.04\nrun: echo\nvolumes:\n  /data: my-vol\n', 'd.yaml');
+    const docker = parseTask(
+      'resources:\n  image_id: docker:ubuntu:22.04\nrun: echo\nvolumes:\n  /data: my-vol\n',
+      'd.yaml',
+    );
     const issues = checkLaunchable(docker, {});
     expect(issues.map((i) => [i.field, i.line])).toEqual([
       ['volumes', 4],
@@ -252,15 +281,24 @@ describe('resource parsers (CLI flags)', () => {
     expect(parseAccelerators('MyCustomGPU:2')).toEqual({ ok: true, value: [{ name: 'MyCustomGPU', count: 2 }] });
     expect(parseAccelerators({ A100: 8, h100: null })).toEqual({
       ok: true,
-      value: [{ name: 'A100', count: 8 }, { name: 'H100', count: 1 }],
+      value: [
+        { name: 'A100', count: 8 },
+        { name: 'H100', count: 1 },
+      ],
     });
     expect(parseAccelerators(['A100:8', { H100: 4 }])).toEqual({
       ok: true,
-      value: [{ name: 'A100', count: 8 }, { name: 'H100', count: 4 }],
+      value: [
+        { name: 'A100', count: 8 },
+        { name: 'H100', count: 4 },
+      ],
     });
     expect(parseAccelerators('{A100:8, l40s:2}')).toEqual({
       ok: true,
-      value: [{ name: 'A100', count: 8 }, { name: 'L40S', count: 2 }],
+      value: [
+        { name: 'A100', count: 8 },
+        { name: 'L40S', count: 2 },
+      ],
     });
     expect(parseAccelerators('A100:0')).toMatchObject({ ok: false });
     expect(parseAccelerators([])).toMatchObject({ ok: false });
@@ -293,7 +331,11 @@ describe('resource parsers (CLI flags)', () => {
     expect(parseQuantity('0', 'memory').ok).toBe(false);
     expect(parsePorts(['22', 8080, '3000-3001'])).toEqual({
       ok: true,
-      value: [{ from: 22, to: 22 }, { from: 8080, to: 8080 }, { from: 3000, to: 3001 }],
+      value: [
+        { from: 22, to: 22 },
+        { from: 8080, to: 8080 },
+        { from: 3000, to: 3001 },
+      ],
     });
     expect(parsePorts('0').ok).toBe(false);
     expect(parseDiskSize('2TB')).toEqual({ ok: true, value: 2048 });
@@ -311,7 +353,10 @@ describe('resource parsers (CLI flags)', () => {
       ok: true,
       value: { strategy: 'EAGER_NEXT_REGION', maxRestartsOnErrors: 0, recoverOnExitCodes: [33] },
     });
-    expect(parseJobRecovery({ recover_on_exit_codes: [1, 256] })).toMatchObject({ ok: false, at: ['recover_on_exit_codes', 1] });
+    expect(parseJobRecovery({ recover_on_exit_codes: [1, 256] })).toMatchObject({
+      ok: false,
+      at: ['recover_on_exit_codes', 1],
+    });
   });
 });
 

@@ -5,7 +5,10 @@ import { TaskValidationError, formatIssue, parseTask } from '../../core/task';
 // Every file under test/task/invalid/ is a broken task whose first line says
 // what is expected: `# expect: <line>: <message fragment>` (or without <line>).
 const dir = path.join(__dirname, '../../../test/task/invalid');
-const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 function expectation(text: string): { line?: number; fragment: string } {
   const first = text.split('\n')[0];
@@ -41,7 +44,9 @@ describe('invalid task files', () => {
       (i) => formatIssue(i).includes(want.fragment) && (want.line === undefined || i.line === want.line),
     );
     if (!match) {
-      throw new Error(`no issue at line ${want.line ?? '?'} containing ${JSON.stringify(want.fragment)}; got:\n${err.message}`);
+      throw new Error(
+        `no issue at line ${want.line ?? '?'} containing ${JSON.stringify(want.fragment)}; got:\n${err.message}`,
+      );
     }
     expect(match.line).toBeDefined();
     expect(match.column).toBeDefined();
@@ -100,7 +105,9 @@ describe('issue reporting', () => {
 
   it('formats issues without a position as file: field: message', () => {
     expect(formatIssue({ file: 'a.yaml', field: '--gpus', message: 'bad' })).toBe('a.yaml: --gpus: bad');
-    expect(formatIssue({ file: 'a.yaml', line: 3, column: 5, field: 'run', message: 'bad' })).toBe('a.yaml:3:5: run: bad');
+    expect(formatIssue({ file: 'a.yaml', line: 3, column: 5, field: 'run', message: 'bad' })).toBe(
+      'a.yaml:3:5: run: bad',
+    );
   });
 
   it('reports YAML syntax errors with line and column', () => {

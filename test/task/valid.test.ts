@@ -3,7 +3,10 @@ import * as path from 'path';
 import { JobRecoverySpec, Resources, TaskSpec, parseTask } from '../../core/task';
 
 const dir = path.join(__dirname, '../../../test/task/valid');
-const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 function load(name: string): TaskSpec {
   const file = path.join(dir, name);
@@ -50,7 +53,11 @@ describe('valid task files', () => {
     const spec = load('torchrun-gang.yaml');
     expect(spec.numNodes).toBe(2);
     expect(spec.candidates).toEqual([
-      res({ infra: { cloud: 'gcp', region: 'us-central1' }, accelerator: { name: 'L4', count: 4 }, cpus: { value: 16, orMore: true } }),
+      res({
+        infra: { cloud: 'gcp', region: 'us-central1' },
+        accelerator: { name: 'L4', count: 4 },
+        cpus: { value: 16, orMore: true },
+      }),
     ]);
     expect(spec.run).toContain('torchrun --nnodes=$SKYPILOT_NUM_NODES');
   });
@@ -60,7 +67,12 @@ describe('valid task files', () => {
     const jr: JobRecoverySpec = { strategy: 'EAGER_NEXT_REGION', maxRestartsOnErrors: 3, recoverOnExitCodes: [75] };
     expect(spec.ordered).toBe(true);
     expect(spec.candidates).toEqual([
-      res({ infra: { cloud: 'kubernetes', region: 'on-prem' }, accelerator: { name: 'A10G', count: 1 }, useSpot: true, jobRecovery: jr }),
+      res({
+        infra: { cloud: 'kubernetes', region: 'on-prem' },
+        accelerator: { name: 'A10G', count: 1 },
+        useSpot: true,
+        jobRecovery: jr,
+      }),
       res({ infra: { cloud: 'aws' }, accelerator: { name: 'A10G', count: 1 }, useSpot: true, jobRecovery: jr }),
       res({ infra: { cloud: 'gcp' }, accelerator: { name: 'L4', count: 1 }, useSpot: true, jobRecovery: jr }),
     ]);
@@ -87,8 +99,16 @@ describe('valid task files', () => {
     const spec = load('set-string-wildcard.yaml');
     expect(spec.ordered).toBe(false);
     expect(spec.candidates).toEqual([
-      res({ infra: { region: 'us-east-1' }, accelerator: { name: 'A100', count: 8 }, autostop: { idleMinutes: 60, down: false } }),
-      res({ infra: { region: 'us-east-1' }, accelerator: { name: 'H100', count: 8 }, autostop: { idleMinutes: 60, down: false } }),
+      res({
+        infra: { region: 'us-east-1' },
+        accelerator: { name: 'A100', count: 8 },
+        autostop: { idleMinutes: 60, down: false },
+      }),
+      res({
+        infra: { region: 'us-east-1' },
+        accelerator: { name: 'H100', count: 8 },
+        autostop: { idleMinutes: 60, down: false },
+      }),
     ]);
   });
 
@@ -110,7 +130,10 @@ describe('valid task files', () => {
     const shared = {
       cpus: { value: 8, orMore: false },
       memory: { value: 32, orMore: true },
-      ports: [{ from: 8080, to: 8080 }, { from: 10000, to: 10010 }],
+      ports: [
+        { from: 8080, to: 8080 },
+        { from: 10000, to: 10010 },
+      ],
       labels: { team: 'ml', 'cost-center': '42' },
     };
     expect(spec.candidates).toEqual([
@@ -137,9 +160,20 @@ describe('valid task files', () => {
     expect(spec.ordered).toBe(true);
     expect(spec.candidates).toEqual([
       res({ infra: { cloud: 'ssh', region: 'lab-pool' }, accelerator, autostop, jobRecovery }),
-      res({ infra: { cloud: 'kubernetes', region: 'my-ctx' }, accelerator, autostop: { idleMinutes: 10, down: false }, jobRecovery }),
+      res({
+        infra: { cloud: 'kubernetes', region: 'my-ctx' },
+        accelerator,
+        autostop: { idleMinutes: 10, down: false },
+        jobRecovery,
+      }),
       res({ infra: { cloud: 'local' }, accelerator, autostop, jobRecovery }),
-      res({ infra: { cloud: 'sim', region: 'sim-east', zone: 'sim-east-b' }, accelerator, autostop, jobRecovery, useSpot: true }),
+      res({
+        infra: { cloud: 'sim', region: 'sim-east', zone: 'sim-east-b' },
+        accelerator,
+        autostop,
+        jobRecovery,
+        useSpot: true,
+      }),
     ]);
   });
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ProviderError } from '../../core/errors';
+import { ProviderError } from '../../../core/errors';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
 
 /**
@@ -77,7 +77,10 @@ export class LocalRunner implements Runner {
 
   async syncPath(): Promise<void> {
     // a local node is a folder of this machine: there is no separate filesystem to mount into
-    throw new ProviderError('invalid', 'file_mounts are not supported on local nodes (local and sim infra) yet; use workdir');
+    throw new ProviderError(
+      'invalid',
+      'file_mounts are not supported on local nodes (local and sim infra) yet; use workdir',
+    );
   }
 
   async startDetached(req: DetachedStart): Promise<void> {

@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { homePath } from '../activities/home';
+import { homePath } from '../../activities/infra/home';
 
 const ENCODING = 'binary/encrypted';
 const SECRET_MARKER = Buffer.from('"secrets":{"');
@@ -42,7 +42,9 @@ export class SecretsCodec implements PayloadCodec {
       if (!p.data || Buffer.from(p.data).indexOf(SECRET_MARKER) < 0) return p;
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-      const inner = Buffer.from(JSON.stringify({ metadata: encodeMeta(p.metadata), data: Buffer.from(p.data).toString('base64') }));
+      const inner = Buffer.from(
+        JSON.stringify({ metadata: encodeMeta(p.metadata), data: Buffer.from(p.data).toString('base64') }),
+      );
       const data = Buffer.concat([iv, cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
       return { metadata: { encoding: Buffer.from(ENCODING) }, data };
     });

@@ -17,9 +17,9 @@
  */
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Offer } from '../../core/offers';
-import { editDistance } from '../../core/suggest';
-import type { Resources } from '../../core/task';
+import type { Offer } from '../../../core/offers';
+import { editDistance } from '../../../core/suggest';
+import type { Resources } from '../../../core/task';
 import type { Provider } from '../clouds/provider';
 import { homePath } from '../home';
 import { builtinCsv } from './builtin';
@@ -73,7 +73,13 @@ const DEFAULT_CPUS = { value: 8, orMore: true };
 
 // GCP host VMs for accelerator rows. Fixed hosts: the VM type that comes with N accelerators.
 const GCP_FIXED_HOSTS: Record<string, Record<number, string[]>> = {
-  a100: { 1: ['a2-highgpu-1g'], 2: ['a2-highgpu-2g'], 4: ['a2-highgpu-4g'], 8: ['a2-highgpu-8g'], 16: ['a2-megagpu-16g'] },
+  a100: {
+    1: ['a2-highgpu-1g'],
+    2: ['a2-highgpu-2g'],
+    4: ['a2-highgpu-4g'],
+    8: ['a2-highgpu-8g'],
+    16: ['a2-megagpu-16g'],
+  },
   'a100-80gb': { 1: ['a2-ultragpu-1g'], 2: ['a2-ultragpu-2g'], 4: ['a2-ultragpu-4g'], 8: ['a2-ultragpu-8g'] },
   h100: { 1: ['a3-highgpu-1g'], 2: ['a3-highgpu-2g'], 4: ['a3-highgpu-4g'], 8: ['a3-highgpu-8g'] },
   'h100-mega': { 8: ['a3-megagpu-8g'] },
@@ -150,17 +156,40 @@ interface Raw {
   arch?: string;
 }
 
-const REQUIRED = ['InstanceType', 'AcceleratorName', 'AcceleratorCount', 'vCPUs', 'MemoryGiB', 'Price', 'SpotPrice', 'Region'];
+const REQUIRED = [
+  'InstanceType',
+  'AcceleratorName',
+  'AcceleratorCount',
+  'vCPUs',
+  'MemoryGiB',
+  'Price',
+  'SpotPrice',
+  'Region',
+];
 
 /** Entries of one cloud from its CSV text; `where` names the source in errors. */
-export function entriesFromCsv(cloud: string, text: string, where: string): { entries: Entry[]; rows: number; duplicates: number } {
+export function entriesFromCsv(
+  cloud: string,
+  text: string,
+  where: string,
+): { entries: Entry[]; rows: number; duplicates: number } {
   const t = parseCsv(text, { dedupe: true });
   const col = (name: string) => t.header.indexOf(name);
   for (const c of REQUIRED) {
     if (col(c) < 0) throw new Error(`${where}: not a SkyPilot catalog (no '${c}' column in its header)`);
   }
   const [cType, cAcc, cCount, cCpu, cMem, cGpu, cPrice, cSpot, cRegion, cZone, cArch] = [
-    'InstanceType', 'AcceleratorName', 'AcceleratorCount', 'vCPUs', 'MemoryGiB', 'GpuInfo', 'Price', 'SpotPrice', 'Region', 'AvailabilityZone', 'Arch',
+    'InstanceType',
+    'AcceleratorName',
+    'AcceleratorCount',
+    'vCPUs',
+    'MemoryGiB',
+    'GpuInfo',
+    'Price',
+    'SpotPrice',
+    'Region',
+    'AvailabilityZone',
+    'Arch',
   ].map(col) as number[];
   const raws: Raw[] = [];
   for (const f of t.rows) {
@@ -188,7 +217,9 @@ export function entriesFromCsv(cloud: string, text: string, where: string): { en
     if (e.price !== undefined || e.spotPrice !== undefined) entries.push(e);
   };
   const accelOf = (r: Raw) =>
-    r.accName && r.accCount ? { name: r.accName, count: r.accCount, ...(r.gpuMemGiB ? { memoryGiB: r.gpuMemGiB } : {}) } : undefined;
+    r.accName && r.accCount
+      ? { name: r.accName, count: r.accCount, ...(r.gpuMemGiB ? { memoryGiB: r.gpuMemGiB } : {}) }
+      : undefined;
 
   // Instance rows, and (for hostless accelerator rows) the hosts they can attach to, by zone.
   const hosts = new Map<string, Raw>();
@@ -208,8 +239,16 @@ export function entriesFromCsv(cloud: string, text: string, where: string): { en
     }
     if (cloud === 'gcp' && !r.accName && GCP_GPU_FAMILIES.test(r.type)) continue; // offered with its accelerator only
     push({
-      cloud, instanceType: r.type, accelerator: accelOf(r), vcpus: r.vcpus, memoryGiB: r.mem,
-      region: r.region, zone: r.zone || undefined, price: r.price, spotPrice: r.spot, arch: r.arch,
+      cloud,
+      instanceType: r.type,
+      accelerator: accelOf(r),
+      vcpus: r.vcpus,
+      memoryGiB: r.mem,
+      region: r.region,
+      zone: r.zone || undefined,
+      price: r.price,
+      spotPrice: r.spot,
+      arch: r.arch,
     });
   }
   for (const list of n1ByZone.values()) list.sort((a, b) => a.vcpus - b.vcpus || a.mem - b.mem);
@@ -241,14 +280,30 @@ export function entriesFromCsv(cloud: string, text: string, where: string): { en
       if (h.vcpus > maxCpus) break;
       const isDefault = !defaultDone && h.vcpus >= GCP_DEFAULT_HOST_CPUS;
       if (isDefault) defaultDone = true;
-      push({ ...base, instanceType: h.type, vcpus: h.vcpus, memoryGiB: h.mem, ...join(h), flexibleHost: true, defaultHost: isDefault });
+      push({
+        ...base,
+        instanceType: h.type,
+        vcpus: h.vcpus,
+        memoryGiB: h.mem,
+        ...join(h),
+        flexibleHost: true,
+        defaultHost: isDefault,
+      });
     }
   }
   return { entries, rows: t.rows.length, duplicates: t.duplicates };
 }
 
 function indexCloud(cloud: string, entries: Entry[], stats: CloudIndex['stats']): CloudIndex {
-  const idx: CloudIndex = { entries, byType: new Map(), byAccel: new Map(), defaultCpu: [], regions: new Map(), accelNames: [], stats };
+  const idx: CloudIndex = {
+    entries,
+    byType: new Map(),
+    byAccel: new Map(),
+    defaultCpu: [],
+    regions: new Map(),
+    accelNames: [],
+    stats,
+  };
   const add = <K>(m: Map<K, Entry[]>, k: K, e: Entry) => {
     const l = m.get(k);
     if (l) l.push(e);
@@ -285,7 +340,8 @@ export class Catalog {
     readonly source: string,
     perCloud: Array<{ cloud: string; entries: Entry[]; rows: number; duplicates: number }>,
   ) {
-    for (const c of perCloud) this.index.set(c.cloud, indexCloud(c.cloud, c.entries, { rows: c.rows, duplicates: c.duplicates }));
+    for (const c of perCloud)
+      this.index.set(c.cloud, indexCloud(c.cloud, c.entries, { rows: c.rows, duplicates: c.duplicates }));
   }
 
   clouds(): string[] {
@@ -341,7 +397,8 @@ export class Catalog {
       if (region !== undefined && e.region !== region) continue;
       if (zone !== undefined && e.zone !== zone) continue;
       if (acc) {
-        if (!e.accelerator || e.accelerator.name.toLowerCase() !== accLower || e.accelerator.count !== acc.count) continue;
+        if (!e.accelerator || e.accelerator.name.toLowerCase() !== accLower || e.accelerator.count !== acc.count)
+          continue;
       } else if (e.flexibleHost) {
         continue; // a pinned n1 type without accelerators is the plain VM row
       }
@@ -359,7 +416,9 @@ export class Catalog {
       }
       picked.push(e);
     }
-    const keep = picked.filter((e) => !e.flexibleHost || r.instanceType || smallestHost.get(`${e.zone}|${e.accelerator!.count}`) === e.vcpus);
+    const keep = picked.filter(
+      (e) => !e.flexibleHost || r.instanceType || smallestHost.get(`${e.zone}|${e.accelerator!.count}`) === e.vcpus,
+    );
 
     const groups = new Map<string, { e: Entry; zones: Set<string>; price: number }>();
     for (const e of keep) {
@@ -410,14 +469,23 @@ export class Catalog {
           const g = groups.get(key);
           if (!g) {
             groups.set(key, {
-              name: a.name, count: a.count, cloud, instanceType: e.instanceType, vcpus: e.vcpus, memoryGiB: e.memoryGiB,
+              name: a.name,
+              count: a.count,
+              cloud,
+              instanceType: e.instanceType,
+              vcpus: e.vcpus,
+              memoryGiB: e.memoryGiB,
               ...(a.memoryGiB ? { deviceMemoryGiB: a.memoryGiB } : {}),
-              price: e.price, spotPrice: e.spotPrice, region: e.region, score,
+              price: e.price,
+              spotPrice: e.spotPrice,
+              region: e.region,
+              score,
             });
             continue;
           }
           if (e.price !== undefined && (g.price === undefined || e.price < g.price)) g.price = e.price;
-          if (e.spotPrice !== undefined && (g.spotPrice === undefined || e.spotPrice < g.spotPrice)) g.spotPrice = e.spotPrice;
+          if (e.spotPrice !== undefined && (g.spotPrice === undefined || e.spotPrice < g.spotPrice))
+            g.spotPrice = e.spotPrice;
           if (score < g.score) {
             g.region = e.region;
             g.score = score;
@@ -427,9 +495,13 @@ export class Catalog {
     }
     return [...groups.values()]
       .map(({ score: _, ...o }) => o)
-      .sort((x, y) =>
-        x.name.localeCompare(y.name) || x.count - y.count || x.cloud.localeCompare(y.cloud) ||
-        (x.price ?? x.spotPrice ?? Infinity) - (y.price ?? y.spotPrice ?? Infinity));
+      .sort(
+        (x, y) =>
+          x.name.localeCompare(y.name) ||
+          x.count - y.count ||
+          x.cloud.localeCompare(y.cloud) ||
+          (x.price ?? x.spotPrice ?? Infinity) - (y.price ?? y.spotPrice ?? Infinity),
+      );
   }
 
   /** Every accelerator name the catalog offers (as spelled there), per cloud or across all. */
@@ -453,10 +525,14 @@ export class Catalog {
       const lower = n.toLowerCase();
       const d = editDistance(needle, lower);
       const limit = Math.max(1, Math.floor(Math.max(needle.length, lower.length) / 3));
-      if (needle.length >= 2 && (lower.includes(needle) || needle.includes(lower))) scored.push({ n, d: Math.min(d, 0.5 + d / 100) });
+      if (needle.length >= 2 && (lower.includes(needle) || needle.includes(lower)))
+        scored.push({ n, d: Math.min(d, 0.5 + d / 100) });
       else if (d <= limit) scored.push({ n, d });
     }
-    return scored.sort((a, b) => a.d - b.d || a.n.localeCompare(b.n)).slice(0, max).map((s) => s.n);
+    return scored
+      .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
+      .slice(0, max)
+      .map((s) => s.n);
   }
 }
 
@@ -468,7 +544,11 @@ function catalogFiles(cloud: string): string[] {
   const out: string[] = [];
   const dir = process.env.SKYRUN_CATALOG_DIR;
   if (dir) {
-    out.push(path.join(dir, cloud, 'vms.csv'), path.join(dir, cloud, 'vms.subset.csv'), path.join(dir, `${cloud}_vms.csv`));
+    out.push(
+      path.join(dir, cloud, 'vms.csv'),
+      path.join(dir, cloud, 'vms.subset.csv'),
+      path.join(dir, `${cloud}_vms.csv`),
+    );
   }
   out.push(cachePath(cloud));
   return out;
@@ -521,7 +601,13 @@ export function loadCatalog(): Promise<Catalog> {
  * Offers of a catalog-priced cloud for one candidate, honouring the cloud part of its infra:
  * what a provider's `offers()` returns (`asCloud` for the `sim` infra, which reuses aws).
  */
-export async function catalogOffers(cloud: string, r: Resources, numNodes: number, candidate: number, opts: { asCloud?: string } = {}): Promise<Offer[]> {
+export async function catalogOffers(
+  cloud: string,
+  r: Resources,
+  numNodes: number,
+  candidate: number,
+  opts: { asCloud?: string } = {},
+): Promise<Offer[]> {
   const name = opts.asCloud ?? cloud;
   if (r.infra.cloud !== undefined && r.infra.cloud !== name) return [];
   return (await loadCatalog()).offers(cloud, r, numNodes, candidate, opts);
@@ -566,7 +652,12 @@ function reason(e: unknown): string {
  * is reported in one line per cloud (the error's message); the clouds that succeeded are written
  * anyway. Returns the paths written.
  */
-export async function updateCatalog(opts: { url?: string; clouds?: string[]; timeoutMs?: number; log?: (m: string) => void }): Promise<string[]> {
+export async function updateCatalog(opts: {
+  url?: string;
+  clouds?: string[];
+  timeoutMs?: number;
+  log?: (m: string) => void;
+}): Promise<string[]> {
   const base = (opts.url ?? process.env.SKYRUN_CATALOG_URL ?? DEFAULT_CATALOG_URL).replace(/\/+$/, '');
   const clouds = opts.clouds ?? [...CATALOG_CLOUDS];
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -575,7 +666,9 @@ export async function updateCatalog(opts: { url?: string; clouds?: string[]; tim
   for (const cloud of clouds) {
     const url = `${base}/${cloud}/vms.csv`;
     const dest = cachePath(cloud);
-    const kept = existsSync(dest) ? `kept the old copy (${dest})` : 'nothing cached yet; the built-in catalog stays in use';
+    const kept = existsSync(dest)
+      ? `kept the old copy (${dest})`
+      : 'nothing cached yet; the built-in catalog stays in use';
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());

@@ -3,9 +3,9 @@
  * anything but the definitions.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../core/cluster';
-import type { ManagedJobState, ManagedJobStatus } from '../core/managed';
-import type { JobStatus } from '../core/states';
+import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../../core/cluster';
+import type { ManagedJobState, ManagedJobStatus } from '../../core/managed';
+import type { JobStatus } from '../../core/states';
 
 /** Queue a job (setup and/or run); returns its id at once. */
 export const submitJobUpdate = defineUpdate<SubmitJobResult, [JobRequest]>('submitJob');

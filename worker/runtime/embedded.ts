@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { homePath } from '../activities/home';
-import { processAlive } from '../activities/runners/local';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../core/search-attributes';
-import { embeddedPorts } from '../client/config';
+import { homePath } from '../../activities/infra/home';
+import { processAlive } from '../../activities/infra/runners/local';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/contract';
+import { embeddedPorts } from './config';
 import { ensureTemporalCli } from './temporal-cli';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -128,7 +128,9 @@ export async function startServer(log: (m: string) => void): Promise<{ started: 
     for (let i = 0; i < 600; i++) {
       if (!processAlive(child.pid!)) {
         const tail = readFileSync(path.join(serverDir(), 'server.log'), 'utf8').split('\n').slice(-15).join('\n');
-        throw new Error(`the Temporal dev server exited at start; its log (${serverDir()}/server.log) ends with:\n${tail}`);
+        throw new Error(
+          `the Temporal dev server exited at start; its log (${serverDir()}/server.log) ends with:\n${tail}`,
+        );
       }
       if (await portOpen(port)) break;
       await sleep(100);
@@ -165,7 +167,7 @@ export function workerFile(): string {
 
 /** Identifies the installed build, so a rebuilt SkyRun replaces an old background worker. */
 export function buildId(): string {
-  const files = [path.join(__dirname, 'main.js'), path.join(__dirname, '..', 'workflow-bundle.js')];
+  const files = [path.join(__dirname, '..', 'main.js'), path.join(__dirname, '..', '..', 'workflow-bundle.js')];
   return files.map((f) => Math.round(statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0)).join('-');
 }
 
@@ -181,7 +183,7 @@ export async function ensureWorker(): Promise<{ started: boolean; pid: number }>
     if (st.running && st.current) return { started: false, pid: st.pid! };
     if (st.running) await stopWorker();
     const out = openSync(homePath('worker.log'), 'a');
-    const child = spawn(process.execPath, [path.join(__dirname, 'main.js'), '--background'], {
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'main.js'), '--background'], {
       detached: true,
       stdio: ['ignore', out, out],
       env: process.env,

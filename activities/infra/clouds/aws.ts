@@ -15,10 +15,10 @@ import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as EC2 from '@aws-sdk/client-ec2';
-import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../core/cluster';
-import { type ErrorClass, ProviderError } from '../../core/errors';
-import type { Offer } from '../../core/offers';
-import type { Resources } from '../../core/task';
+import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../core/cluster';
+import { type ErrorClass, ProviderError } from '../../../core/errors';
+import type { Offer } from '../../../core/offers';
+import type { Resources } from '../../../core/task';
 import { catalogOffers } from '../catalog';
 import { cloudSettings, proxyCommandFor, settingsFile, skyrunSshKey } from '../settings';
 import type { InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
@@ -50,11 +50,23 @@ const DEFAULT_AMI = 'ami-0c7217cdde317cfec';
 // Errors: one table, by the error's code (its `name` in SDK v3).
 
 const ERROR_TABLE: Array<[RegExp, ErrorClass]> = [
-  [/^(InsufficientInstanceCapacity|InsufficientCapacity|Unsupported|SpotMaxPriceTooLow|MaxSpotInstanceCountExceeded)$/, 'capacity'],
+  [
+    /^(InsufficientInstanceCapacity|InsufficientCapacity|Unsupported|SpotMaxPriceTooLow|MaxSpotInstanceCountExceeded)$/,
+    'capacity',
+  ],
   [/^(VcpuLimitExceeded|InstanceLimitExceeded)$/, 'quota-region'],
-  [/^(AuthFailure|UnauthorizedOperation|ExpiredToken|ExpiredTokenException|RequestExpired|InvalidClientTokenId|SignatureDoesNotMatch|CredentialsProviderError)$/, 'auth'],
-  [/^(RequestLimitExceeded|Throttling|ThrottlingException|InternalError|InternalFailure|ServiceUnavailable|Unavailable|TimeoutError|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN)$/, 'transient'],
-  [/^(InvalidParameterValue|InvalidParameterCombination|InvalidAMIID\..*|InvalidInstanceType|MissingParameter)$/, 'invalid'],
+  [
+    /^(AuthFailure|UnauthorizedOperation|ExpiredToken|ExpiredTokenException|RequestExpired|InvalidClientTokenId|SignatureDoesNotMatch|CredentialsProviderError)$/,
+    'auth',
+  ],
+  [
+    /^(RequestLimitExceeded|Throttling|ThrottlingException|InternalError|InternalFailure|ServiceUnavailable|Unavailable|TimeoutError|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN)$/,
+    'transient',
+  ],
+  [
+    /^(InvalidParameterValue|InvalidParameterCombination|InvalidAMIID\..*|InvalidInstanceType|MissingParameter)$/,
+    'invalid',
+  ],
   [/^(InvalidVpcID\.NotFound|InvalidSubnetID\.NotFound|InvalidGroup\.NotFound)$/, 'config'],
 ];
 
@@ -102,7 +114,10 @@ function localCredentialSource(): boolean {
   if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE) return true;
   if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return true;
   const home = os.homedir();
-  const files = [env.AWS_SHARED_CREDENTIALS_FILE ?? path.join(home, '.aws', 'credentials'), env.AWS_CONFIG_FILE ?? path.join(home, '.aws', 'config')];
+  const files = [
+    env.AWS_SHARED_CREDENTIALS_FILE ?? path.join(home, '.aws', 'credentials'),
+    env.AWS_CONFIG_FILE ?? path.join(home, '.aws', 'config'),
+  ];
   return files.some((f) => existsSync(f)) || useInstanceRole();
 }
 
@@ -180,12 +195,18 @@ export function securityGroupName(cluster: string): string {
 async function findSecurityGroup(region: string, cluster: string): Promise<string | undefined> {
   const { c, s } = await ec2(region);
   const r = await call(() =>
-    c.send(new s.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [securityGroupName(cluster)] }] })),
+    c.send(
+      new s.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [securityGroupName(cluster)] }] }),
+    ),
   );
   return r.SecurityGroups?.[0]?.GroupId;
 }
 
-async function ensureSecurityGroup(region: string, cluster: string, ports: Array<{ from: number; to: number }>): Promise<string> {
+async function ensureSecurityGroup(
+  region: string,
+  cluster: string,
+  ports: Array<{ from: number; to: number }>,
+): Promise<string> {
   const { c, s } = await ec2(region);
   let id = await findSecurityGroup(region, cluster);
   if (!id) {
@@ -243,7 +264,8 @@ async function defaultImage(region: string, instanceType: string): Promise<strin
       }),
     ),
   );
-  const newest = (r.Images ?? []).sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0]?.ImageId;
+  const newest = (r.Images ?? []).sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0]
+    ?.ImageId;
   const id = newest ?? FALLBACK_AMIS[region] ?? DEFAULT_AMI;
   imageCache.set(key, id);
   return id;
@@ -282,9 +304,7 @@ const stateOf = (i: Instance) => i.State?.Name ?? 'pending';
 /** Head first, then workers by launch index and id: ranks that do not change between calls. */
 function ordered(instances: Instance[]): Instance[] {
   const isHead = (i: Instance) => (tag(i, TAG_NODE) === 'head' ? 0 : 1);
-  return [...instances].sort(
-    (a, b) => isHead(a) - isHead(b) || (a.InstanceId ?? '').localeCompare(b.InstanceId ?? ''),
-  );
+  return [...instances].sort((a, b) => isHead(a) - isHead(b) || (a.InstanceId ?? '').localeCompare(b.InstanceId ?? ''));
 }
 
 /** Exactly one head: keep the tagged one, or promote the first. */
@@ -311,7 +331,13 @@ function isCapacity(e: ProviderError): boolean {
 }
 
 /** RunInstances in one zone; the token makes a repeated call return the same instances. */
-async function runInstances(req: ProvisionRequest, zone: string, count: number, have: number, ids: { key: string; sg: string; image: string }): Promise<Instance[]> {
+async function runInstances(
+  req: ProvisionRequest,
+  zone: string,
+  count: number,
+  have: number,
+  ids: { key: string; sg: string; image: string },
+): Promise<Instance[]> {
   const { c, s } = await ec2(req.offer.region);
   const cluster = req.clusterName;
   const tags = [
@@ -371,7 +397,10 @@ export class AwsProvider implements Provider {
       try {
         await c.config.credentials();
       } catch (e) {
-        throw new ProviderError('auth', `no AWS credentials found (env, profile, SSO or instance role): ${String((e as Error).message).split('\n')[0]}`);
+        throw new ProviderError(
+          'auth',
+          `no AWS credentials found (env, profile, SSO or instance role): ${String((e as Error).message).split('\n')[0]}`,
+        );
       }
       await call(() => c.send(new s.DescribeAvailabilityZonesCommand({})));
       result = { enabled: true };
@@ -393,7 +422,10 @@ export class AwsProvider implements Provider {
     clusterRegion.set(cluster, region);
     const zones = await zoneNames(region, offer.zones);
     if (offer.zones.length && !zones.length) {
-      throw new ProviderError('config', `none of the zones ${offer.zones.join(', ')} exists in ${region} for this account`);
+      throw new ProviderError(
+        'config',
+        `none of the zones ${offer.zones.join(', ')} exists in ${region} for this account`,
+      );
     }
     const key = await ensureKeyPair(region);
     const sg = await ensureSecurityGroup(region, cluster, req.ports ?? []);
@@ -464,7 +496,12 @@ export class AwsProvider implements Provider {
   }
 
   /** Poll until `count` instances of the cluster run; one that dies meanwhile fails the attempt. */
-  private async waitRunning(region: string, cluster: string, count: number, ctx: ProvisionContext): Promise<Instance[]> {
+  private async waitRunning(
+    region: string,
+    cluster: string,
+    count: number,
+    ctx: ProvisionContext,
+  ): Promise<Instance[]> {
     const deadline = Date.now() + RUNNING_TIMEOUT_MS;
     for (;;) {
       const all = await listInstances(region, cluster, [...LIVE, 'shutting-down', 'terminated']);
@@ -478,7 +515,11 @@ export class AwsProvider implements Provider {
           `instances of ${cluster} vanished while starting in ${region}${gone ? `: ${gone.StateReason!.Message}` : ''}`,
         );
       }
-      if (Date.now() > deadline) throw new ProviderError('transient', `instances of ${cluster} did not reach running in ${RUNNING_TIMEOUT_MS / 60_000} min`);
+      if (Date.now() > deadline)
+        throw new ProviderError(
+          'transient',
+          `instances of ${cluster} did not reach running in ${RUNNING_TIMEOUT_MS / 60_000} min`,
+        );
       await ctx.sleep(POLL_MS);
     }
   }
@@ -490,7 +531,11 @@ export class AwsProvider implements Provider {
     return allRegions();
   }
 
-  private async across<T>(cluster: string, opts: { all: boolean }, fn: (region: string) => Promise<T[]>): Promise<Array<T & { region: string }>> {
+  private async across<T>(
+    cluster: string,
+    opts: { all: boolean },
+    fn: (region: string) => Promise<T[]>,
+  ): Promise<Array<T & { region: string }>> {
     const regions = await this.regionsOf(cluster, opts);
     const per = await Promise.all(regions.map(async (region) => (await fn(region)).map((x) => ({ ...x, region }))));
     return per.flat();
@@ -535,7 +580,8 @@ export class AwsProvider implements Provider {
     const deadline = Date.now() + 10 * 60_000;
     for (const region of regions) {
       while ((await listInstances(region, clusterName, [...LIVE, 'shutting-down'])).length) {
-        if (Date.now() > deadline) throw new ProviderError('transient', `instances of ${clusterName} in ${region} are still shutting down`);
+        if (Date.now() > deadline)
+          throw new ProviderError('transient', `instances of ${clusterName} in ${region} are still shutting down`);
         await sleep(POLL_MS);
       }
     }
@@ -546,7 +592,9 @@ export class AwsProvider implements Provider {
 
   /** Stop the cluster's instances (head last, as SkyPilot does); their disks stay. */
   async stop(clusterName: string): Promise<void> {
-    const live = await this.across(clusterName, { all: true }, (region) => listInstances(region, clusterName, ['pending', 'running']));
+    const live = await this.across(clusterName, { all: true }, (region) =>
+      listInstances(region, clusterName, ['pending', 'running']),
+    );
     const regions = new Set(live.map((i) => i.region));
     for (const region of regions) {
       const inRegion = ordered(live.filter((i) => i.region === region)).reverse();
@@ -557,7 +605,7 @@ export class AwsProvider implements Provider {
 
   /** Start the cluster's stopped instances (waiting out `stopping` ones first). */
   async start(clusterName: string): Promise<void> {
-    const ctx = { heartbeat: () => undefined, sleep };
+    const ctx = { heartbeat: () => undefined, sleep, attemptId: '' };
     const regions = await this.regionsOf(clusterName, { all: false });
     for (const region of regions) {
       const live = await this.settle(region, clusterName, ctx);

@@ -1,4 +1,4 @@
-import type { RunnerSpec } from '../../core/cluster';
+import type { RunnerSpec } from '../../../core/cluster';
 import { LocalRunner } from './local';
 import type { Runner } from './runner';
 

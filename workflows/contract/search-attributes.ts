@@ -1,4 +1,7 @@
-/** SkyRun's search attributes: set on every workflow so the Temporal UI and CLI can filter. */
+/**
+ * SkyRun's search attributes: set on every workflow so the Temporal UI and CLI can filter. This
+ * is the one list; the dev server's flags and a production namespace's registration derive from it.
+ */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const SA = {
@@ -13,25 +16,13 @@ export const SA = {
   User: defineSearchAttributeKey('User', SearchAttributeType.KEYWORD),
 } as const;
 
+/** The names the `temporal` CLI uses for each type (`--search-attribute Name=Type`). */
+const CLI_TYPE_NAMES: Record<string, string> = {
+  [SearchAttributeType.KEYWORD]: 'Keyword',
+  [SearchAttributeType.BOOL]: 'Bool',
+  [SearchAttributeType.DOUBLE]: 'Double',
+  [SearchAttributeType.INT]: 'Int',
+};
+
 /** Name=Type pairs, as `temporal server start-dev --search-attribute` takes them. */
-export const SEARCH_ATTRIBUTE_FLAGS: string[] = [
-  'SkyrunKind=Keyword',
-  'ClusterName=Keyword',
-  'Cloud=Keyword',
-  'Region=Keyword',
-  'Phase=Keyword',
-  'Spot=Bool',
-  'HourlyPrice=Double',
-  'Recoveries=Int',
-  'User=Keyword',
-];
-
-export const TASK_QUEUE = 'skyrun';
-
-export function clusterWorkflowId(name: string): string {
-  return `cluster/${name}`;
-}
-
-export function managedJobWorkflowId(id: number): string {
-  return `managed-job/${id}`;
-}
+export const SEARCH_ATTRIBUTE_FLAGS: string[] = Object.values(SA).map((k) => `${k.name}=${CLI_TYPE_NAMES[k.type]}`);

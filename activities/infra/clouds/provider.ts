@@ -3,9 +3,9 @@
  * spirit): offers, provision (idempotent, adopting what tags say exists), query, terminate
  * (by tag, verified). Errors are ProviderErrors carrying a class of the core taxonomy.
  */
-import type { ClusterHandle } from '../../core/cluster';
-import type { Offer } from '../../core/offers';
-import type { Resources } from '../../core/task';
+import type { ClusterHandle } from '../../../core/cluster';
+import type { Offer } from '../../../core/offers';
+import type { Resources } from '../../../core/task';
 
 export interface ProvisionRequest {
   clusterName: string;
@@ -25,6 +25,24 @@ export interface ProvisionContext {
   heartbeat(instanceIds: string[]): void;
   /** Sleep, rejecting when the activity is cancelled. */
   sleep(ms: number): Promise<void>;
+  /**
+   * Seeds the provider's idempotency tokens besides the offer key: the same for every retry of
+   * one provision attempt, different for a later attempt ('' when there is none, e.g. in tests).
+   */
+  attemptId: string;
+}
+
+/**
+ * Who holds which host of an SSH node pool. Kept durably outside any worker (the pool's own
+ * workflow, in production); the provider receives it, it never acts as a Temporal client itself.
+ */
+export interface HostLedger {
+  /** Give `count` of `hosts` to `cluster` (the ones it holds first); a ProviderError('capacity') when too few are free. */
+  reserve(pool: string, cluster: string, hosts: string[], count: number): Promise<string[]>;
+  /** host -> cluster, for every host given out; {} for a pool never used. */
+  assignments(pool: string): Promise<Record<string, string>>;
+  /** Give back every host the cluster holds in the pool. */
+  release(pool: string, cluster: string): Promise<void>;
 }
 
 export interface InstanceState {

@@ -21,8 +21,7 @@ export function embeddedPorts(): { port: number; uiPort: number } {
 }
 
 export function serverSettings(): ServerSettings {
-  const external =
-    process.env.TEMPORAL_ADDRESS || process.env.TEMPORAL_PROFILE || process.env.TEMPORAL_CONFIG_FILE;
+  const external = process.env.TEMPORAL_ADDRESS || process.env.TEMPORAL_PROFILE || process.env.TEMPORAL_CONFIG_FILE;
   if (external) {
     const cfg = loadClientConnectConfig({ profile: process.env.TEMPORAL_PROFILE });
     const address = cfg.connectionOptions.address ?? 'localhost:7233';

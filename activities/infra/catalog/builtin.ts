@@ -26,13 +26,25 @@ interface CloudSpec {
   types: TypeSpec[];
   /** GCP: separate accelerator rows (empty InstanceType), priced on their own */
   accelerators?: Array<{ name: string; count: number; memMiB: number; price: number; notIn?: number[] }>;
-  row(t: { type: string; accName: string; accCount: string; vcpus: string; mem: string; gpuInfo: string; price: string; spot: string; region: string; zone: string }): string;
+  row(t: {
+    type: string;
+    accName: string;
+    accCount: string;
+    vcpus: string;
+    mem: string;
+    gpuInfo: string;
+    price: string;
+    spot: string;
+    region: string;
+    zone: string;
+  }): string;
 }
 
 const SPOT_FRACTION = [0.38, 0.41, 0.44];
 
 const AWS: CloudSpec = {
-  header: 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone,Arch',
+  header:
+    'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone,Arch',
   regions: [
     { name: 'us-east-1', zones: ['use1-az1', 'use1-az2', 'use1-az4'], factor: 1 },
     { name: 'us-west-2', zones: ['usw2-az1', 'usw2-az2', 'usw2-az3'], factor: 1 },
@@ -47,14 +59,34 @@ const AWS: CloudSpec = {
     { type: 'g5.xlarge', vcpus: 4, mem: 16, price: 1.006, acc: { name: 'A10G', count: 1, memMiB: 24576 } },
     { type: 'g6.xlarge', vcpus: 4, mem: 16, price: 0.805, acc: { name: 'L4', count: 1, memMiB: 24576 } },
     { type: 'p4d.24xlarge', vcpus: 96, mem: 1152, price: 21.96, acc: { name: 'A100', count: 8, memMiB: 40960 } },
-    { type: 'p5.48xlarge', vcpus: 192, mem: 2048, price: 55.04, acc: { name: 'H100', count: 8, memMiB: 81920 }, notIn: [2] },
+    {
+      type: 'p5.48xlarge',
+      vcpus: 192,
+      mem: 2048,
+      price: 55.04,
+      acc: { name: 'H100', count: 8, memMiB: 81920 },
+      notIn: [2],
+    },
   ],
   row: (t) =>
-    [t.type, t.accName, t.accCount, t.vcpus, t.mem, t.gpuInfo && JSON.stringify(t.gpuInfo), t.price, t.spot, t.region, t.zone, 'x86_64'].join(','),
+    [
+      t.type,
+      t.accName,
+      t.accCount,
+      t.vcpus,
+      t.mem,
+      t.gpuInfo && JSON.stringify(t.gpuInfo),
+      t.price,
+      t.spot,
+      t.region,
+      t.zone,
+      'x86_64',
+    ].join(','),
 };
 
 const GCP: CloudSpec = {
-  header: 'InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice',
+  header:
+    'InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice',
   regions: [
     { name: 'us-central1', zones: ['us-central1-a', 'us-central1-b', 'us-central1-c'], factor: 1 },
     { name: 'us-east4', zones: ['us-east4-a', 'us-east4-c'], factor: 1.13 },
@@ -84,7 +116,14 @@ const money = (x: number) => String(Math.round(x * 1e5) / 1e5);
 
 function render(spec: CloudSpec): string {
   const lines = [spec.header];
-  const emit = (type: string, vcpus: string, mem: string, acc: { name: string; count: number; memMiB: number } | undefined, base: number, notIn?: number[]) => {
+  const emit = (
+    type: string,
+    vcpus: string,
+    mem: string,
+    acc: { name: string; count: number; memMiB: number } | undefined,
+    base: number,
+    notIn?: number[],
+  ) => {
     spec.regions.forEach((region, ri) => {
       if (notIn?.includes(ri)) return;
       region.zones.forEach((zone, zi) => {

@@ -17,11 +17,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Context } from '@temporalio/activity';
-import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../core/cluster';
-import { type ErrorClass, ProviderError } from '../../core/errors';
-import type { Offer } from '../../core/offers';
-import type { Resources } from '../../core/task';
+import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../core/cluster';
+import { type ErrorClass, ProviderError } from '../../../core/errors';
+import type { Offer } from '../../../core/offers';
+import type { Resources } from '../../../core/task';
 import { catalogOffers } from '../catalog';
 import { cloudSettings, proxyCommandFor, skyrunSshKey } from '../settings';
 import type { InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
@@ -52,7 +51,10 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 /** A GCP label value (lowercase letters, digits, - and _; at most 63); hashed when changed. */
 export function labelValue(s: string): string {
   if (/^[a-z0-9_-]{0,63}$/.test(s)) return s;
-  const clean = s.toLowerCase().replace(/[^a-z0-9_-]/g, '-').slice(0, 54);
+  const clean = s
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '-')
+    .slice(0, 54);
   return `${clean}-${sha(s).slice(0, 8)}`;
 }
 
@@ -125,7 +127,15 @@ function statusClass(http: number | undefined, grpc: number | undefined): ErrorC
   return undefined;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
 
 interface GcpErrorInfo {
   codes: string[];
@@ -147,7 +157,8 @@ function errorInfo(e: unknown): GcpErrorInfo {
     if (x?.message) messages.push(String(x.message));
   }
   if (typeof err?.reason === 'string') codes.push(err.reason);
-  for (const d of (err?.statusDetails ?? []) as Array<Record<string, any>>) if (typeof d?.reason === 'string') codes.push(d.reason);
+  for (const d of (err?.statusDetails ?? []) as Array<Record<string, any>>)
+    if (typeof d?.reason === 'string') codes.push(d.reason);
   // a gaxios error (auth library calls): the response body's error
   const body = err?.response?.data?.error;
   if (body && typeof body === 'object') {
@@ -155,7 +166,12 @@ function errorInfo(e: unknown): GcpErrorInfo {
     if (typeof body.status === 'string') codes.push(body.status);
     if (body.message) messages.push(String(body.message));
   }
-  const http = typeof err?.response?.status === 'number' ? err.response.status : typeof err?.status === 'number' ? err.status : undefined;
+  const http =
+    typeof err?.response?.status === 'number'
+      ? err.response.status
+      : typeof err?.status === 'number'
+        ? err.status
+        : undefined;
   const grpc = typeof err?.code === 'number' ? err.code : undefined;
   if (typeof err?.code === 'string') codes.push(err.code);
   const cause = err?.cause as Record<string, any> | undefined;
@@ -179,7 +195,8 @@ export function gcpError(e: unknown, what?: string): ProviderError {
     }
   }
   if (!cls && /\bQuota '?[A-Z0-9_]+'? exceeded/i.test(info.message)) [cls, code] = ['quota-region', 'QUOTA_EXCEEDED'];
-  if (!cls && /does not have enough resources available|resource pool exhausted/i.test(info.message)) [cls, code] = ['capacity', 'ZONE_RESOURCE_POOL_EXHAUSTED'];
+  if (!cls && /does not have enough resources available|resource pool exhausted/i.test(info.message))
+    [cls, code] = ['capacity', 'ZONE_RESOURCE_POOL_EXHAUSTED'];
   if (!cls && info.network) cls = 'transient';
   cls ??= statusClass(info.http, info.grpc) ?? 'unknown';
   if (cls === 'quota-region' && /\b[A-Z0-9_]+_ALL_REGIONS\b/.test(info.message)) cls = 'quota-cloud';
@@ -190,7 +207,9 @@ export function gcpError(e: unknown, what?: string): ProviderError {
 
 const isNotFound = (e: unknown) => {
   const info = errorInfo(e);
-  return info.http === 404 || info.grpc === 5 || info.codes.includes('notFound') || info.codes.includes('RESOURCE_NOT_FOUND');
+  return (
+    info.http === 404 || info.grpc === 5 || info.codes.includes('notFound') || info.codes.includes('RESOURCE_NOT_FOUND')
+  );
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +219,9 @@ const isNotFound = (e: unknown) => {
 function configuredProject(): string | undefined {
   const p = cloudSettings('gcp').project;
   if (typeof p === 'string' && p) return p;
-  return process.env.GOOGLE_CLOUD_PROJECT || process.env.CLOUDSDK_CORE_PROJECT || process.env.GCLOUD_PROJECT || undefined;
+  return (
+    process.env.GOOGLE_CLOUD_PROJECT || process.env.CLOUDSDK_CORE_PROJECT || process.env.GCLOUD_PROJECT || undefined
+  );
 }
 
 /** The ADC file that would be used: GOOGLE_APPLICATION_CREDENTIALS or gcloud's well-known one. */
@@ -322,7 +343,10 @@ interface GceInstance {
   labels?: Record<string, string> | null;
   lastStopTimestamp?: string | null;
   scheduling?: { provisioningModel?: string | null } | null;
-  networkInterfaces?: Array<{ networkIP?: string | null; accessConfigs?: Array<{ natIP?: string | null }> | null }> | null;
+  networkInterfaces?: Array<{
+    networkIP?: string | null;
+    accessConfigs?: Array<{ natIP?: string | null }> | null;
+  }> | null;
 }
 
 interface GceOperation {
@@ -330,21 +354,6 @@ interface GceOperation {
   status?: string | null;
   zone?: string | null;
   error?: { errors?: Array<{ code?: string | null; message?: string | null }> | null } | null;
-}
-
-/**
- * What seeds the requestId besides offer key, zone and rank: the workflow run and the
- * activity id. Retries of one provision activity share them (GCP deduplicates the insert);
- * a retry_until_up round (a new activity) or a later launch of a same-named cluster (a new
- * run) must not get back the old, failed insert. '' outside an activity (provider tests).
- */
-function attemptSeed(): string {
-  try {
-    const info = Context.current().info;
-    return `${info.workflowExecution?.runId ?? ''}|${info.activityId}`;
-  } catch {
-    return '';
-  }
 }
 
 const lastPart = (s: string | null | undefined) => (s ?? '').split('/').pop() ?? '';
@@ -399,11 +408,18 @@ export class GcpProvider implements Provider {
       }
       const file = adcFile();
       if (!file) {
-        return { enabled: false, reason: 'no GCP credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS' };
+        return {
+          enabled: false,
+          reason:
+            'no GCP credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS',
+        };
       }
       if (!existsSync(file)) return { enabled: false, reason: `GOOGLE_APPLICATION_CREDENTIALS=${file}: no such file` };
       if (!configuredProject() && !adcProject(file)) {
-        return { enabled: false, reason: 'no GCP project: set gcp.project in the SkyRun config, or GOOGLE_CLOUD_PROJECT' };
+        return {
+          enabled: false,
+          reason: 'no GCP project: set gcp.project in the SkyRun config, or GOOGLE_CLOUD_PROJECT',
+        };
       }
       return { enabled: true };
     } catch (e) {
@@ -442,7 +458,10 @@ export class GcpProvider implements Provider {
         return items as GceInstance[];
       }
       const out: GceInstance[] = [];
-      for await (const [, scoped] of c.instances.aggregatedListAsync({ project: c.project, filter }, { autoPaginate: false })) {
+      for await (const [, scoped] of c.instances.aggregatedListAsync(
+        { project: c.project, filter },
+        { autoPaginate: false },
+      )) {
         out.push(...((scoped.instances ?? []) as GceInstance[]));
       }
       return out;
@@ -451,7 +470,12 @@ export class GcpProvider implements Provider {
     }
   }
 
-  private async ensureFirewall(c: Clients, cluster: string, ports: { from: number; to: number }[], ctx: ProvisionContext): Promise<void> {
+  private async ensureFirewall(
+    c: Clients,
+    cluster: string,
+    ports: { from: number; to: number }[],
+    ctx: ProvisionContext,
+  ): Promise<void> {
     const name = firewallName(cluster);
     try {
       await c.firewalls.get({ project: c.project, firewall: name });
@@ -468,7 +492,9 @@ export class GcpProvider implements Provider {
           direction: 'INGRESS',
           sourceRanges: ['0.0.0.0/0'],
           targetTags: [namePrefix(cluster)],
-          allowed: [{ IPProtocol: 'tcp', ports: ports.map((p) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`)) }],
+          allowed: [
+            { IPProtocol: 'tcp', ports: ports.map((p) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`)) },
+          ],
         },
       });
       await this.waitOp(c, op.latestResponse as GceOperation, undefined, ctx);
@@ -482,7 +508,8 @@ export class GcpProvider implements Provider {
   async provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
     const c = await clients().catch((e) => Promise.reject(gcpError(e)));
     const { offer } = req;
-    if (!offer.zones.length) throw new ProviderError('config', `gcp offer ${offer.region} ${offer.instanceType} has no zones`);
+    if (!offer.zones.length)
+      throw new ProviderError('config', `gcp offer ${offer.region} ${offer.instanceType} has no zones`);
     if (req.ports?.length) await this.ensureFirewall(c, req.clusterName, req.ports, ctx);
     let last: ProviderError | undefined;
     for (const zone of offer.zones) {
@@ -493,7 +520,12 @@ export class GcpProvider implements Provider {
         if (pe.errorClass !== 'capacity' || zone === offer.zones[offer.zones.length - 1]) throw pe;
         last = pe;
         // nothing of this attempt stays behind in a zone we leave
-        await this.deleteAll(c, (await this.list(c, req.clusterName, zone)).filter((i) => i.labels?.[GCP_LABELS.offerKey] === labelValue(sha(req.offerKey).slice(0, 16))));
+        await this.deleteAll(
+          c,
+          (await this.list(c, req.clusterName, zone)).filter(
+            (i) => i.labels?.[GCP_LABELS.offerKey] === labelValue(sha(req.offerKey).slice(0, 16)),
+          ),
+        );
       }
     }
     throw last!;
@@ -522,7 +554,12 @@ export class GcpProvider implements Provider {
     const scheduling: Record<string, unknown> = {};
     if (acc) Object.assign(scheduling, { onHostMaintenance: 'TERMINATE', automaticRestart: !offer.spot });
     if (offer.spot) {
-      Object.assign(scheduling, { provisioningModel: 'SPOT', instanceTerminationAction: 'STOP', onHostMaintenance: 'TERMINATE', automaticRestart: false });
+      Object.assign(scheduling, {
+        provisioningModel: 'SPOT',
+        instanceTerminationAction: 'STOP',
+        onHostMaintenance: 'TERMINATE',
+        automaticRestart: false,
+      });
     }
     return {
       name: instanceName(req.clusterName, req.offerKey, rank),
@@ -536,15 +573,28 @@ export class GcpProvider implements Provider {
           initializeParams: { sourceImage: req.imageId ?? DEFAULT_GCP_IMAGE, diskSizeGb: 256 },
         },
       ],
-      networkInterfaces: [{ network: 'global/networks/default', accessConfigs: [{ name: 'External NAT', type: 'ONE_TO_ONE_NAT' }] }],
+      networkInterfaces: [
+        { network: 'global/networks/default', accessConfigs: [{ name: 'External NAT', type: 'ONE_TO_ONE_NAT' }] },
+      ],
       metadata: { items: [{ key: 'ssh-keys', value: `${user}:${skyrunSshKey().publicKey}` }] },
-      ...(attached ? { guestAccelerators: [{ acceleratorType: `zones/${zone}/acceleratorTypes/${attached}`, acceleratorCount: acc!.count }] } : {}),
+      ...(attached
+        ? {
+            guestAccelerators: [
+              { acceleratorType: `zones/${zone}/acceleratorTypes/${attached}`, acceleratorCount: acc!.count },
+            ],
+          }
+        : {}),
       ...(Object.keys(scheduling).length ? { scheduling } : {}),
     };
   }
 
   /** Converge to offer.numNodes running nodes in one zone, adopting labelled ones. */
-  private async provisionIn(c: Clients, req: ProvisionRequest, zone: string, ctx: ProvisionContext): Promise<ClusterHandle> {
+  private async provisionIn(
+    c: Clients,
+    req: ProvisionRequest,
+    zone: string,
+    ctx: ProvisionContext,
+  ): Promise<ClusterHandle> {
     const { offer } = req;
     const machine = offer.instanceType;
     const existing = (await this.list(c, req.clusterName, zone)).filter((i) => lastPart(i.machineType) === machine);
@@ -567,7 +617,7 @@ export class GcpProvider implements Provider {
       }
       const body = this.insertBody(c, req, zone, rank);
       names.push(body.name);
-      const requestId = requestIdFor(`${req.offerKey}|${attemptSeed()}|${zone}|${rank}`);
+      const requestId = requestIdFor(`${req.offerKey}|${ctx.attemptId}|${zone}|${rank}`);
       ops.push(
         (async () => {
           let op: GceOperation;
@@ -576,7 +626,8 @@ export class GcpProvider implements Provider {
             op = lro.latestResponse as GceOperation;
           } catch (e) {
             // the deterministic name exists already: an earlier attempt's insert, adopted below
-            if (errorInfo(e).http === 409 || errorInfo(e).grpc === 6 || errorInfo(e).codes.includes('alreadyExists')) return undefined;
+            if (errorInfo(e).http === 409 || errorInfo(e).grpc === 6 || errorInfo(e).codes.includes('alreadyExists'))
+              return undefined;
             throw gcpError(e, `insert ${body.name}`);
           }
           return () => this.waitOp(c, op, zone, ctx);
@@ -586,7 +637,9 @@ export class GcpProvider implements Provider {
     // every insert is sent before any is waited on; the names are reported once accepted
     const sent = await Promise.allSettled(ops);
     ctx.heartbeat(names);
-    const waited = await Promise.allSettled(sent.map((s) => (s.status === 'fulfilled' && s.value ? s.value() : undefined)));
+    const waited = await Promise.allSettled(
+      sent.map((s) => (s.status === 'fulfilled' && s.value ? s.value() : undefined)),
+    );
     const failed = [...sent, ...waited].find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw gcpError(failed.reason);
 
@@ -597,15 +650,21 @@ export class GcpProvider implements Provider {
     for (let round = 0; ; round++) {
       const now = await this.list(c, req.clusterName, zone);
       const mine = names.map((n) => now.find((i) => i.name === n));
-      const gone = names.filter((_, k) => !mine[k] || ['TERMINATED', 'STOPPED', 'SUSPENDED'].includes(mine[k]!.status ?? ''));
+      const gone = names.filter(
+        (_, k) => !mine[k] || ['TERMINATED', 'STOPPED', 'SUSPENDED'].includes(mine[k]!.status ?? ''),
+      );
       if (gone.length && round > 0) {
-        throw new ProviderError('capacity', `instances of ${req.clusterName} stopped or vanished while starting in ${zone}: ${gone.join(', ')}`);
+        throw new ProviderError(
+          'capacity',
+          `instances of ${req.clusterName} stopped or vanished while starting in ${zone}: ${gone.join(', ')}`,
+        );
       }
       if (mine.every((i) => i?.status === 'RUNNING')) {
         running = mine as GceInstance[];
         break;
       }
-      if (Date.now() > deadline) throw new ProviderError('capacity', `instances of ${req.clusterName} not RUNNING in ${zone} in time`);
+      if (Date.now() > deadline)
+        throw new ProviderError('capacity', `instances of ${req.clusterName} not RUNNING in ${zone} in time`);
       await ctx.sleep(Math.min(1000 * (round + 1), 5000));
     }
     const nodes: NodeInfo[] = running.map((i, rank) => ({
@@ -626,7 +685,8 @@ export class GcpProvider implements Provider {
         for (let round = 0; ; round++) {
           const why = await sshReady(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>);
           if (!why) return;
-          if (Date.now() > deadline) throw new ProviderError('unknown', `${n.instanceId}: SSH not ready in time: ${why}`);
+          if (Date.now() > deadline)
+            throw new ProviderError('unknown', `${n.instanceId}: SSH not ready in time: ${why}`);
           await ctx.sleep(Math.min(1000 * (round + 1), 5000));
         }
       }),
@@ -646,7 +706,8 @@ export class GcpProvider implements Provider {
     }
     if (i.status === 'RUNNING' || i.status === 'PROVISIONING' || i.status === 'STAGING') return;
     try {
-      const call = i.status === 'SUSPENDED' ? c.instances.resume.bind(c.instances) : c.instances.start.bind(c.instances);
+      const call =
+        i.status === 'SUSPENDED' ? c.instances.resume.bind(c.instances) : c.instances.start.bind(c.instances);
       const [op] = await call({ project: c.project, zone, instance: i.name! });
       await this.waitOp(c, op.latestResponse as GceOperation, zone, ctx);
     } catch (e) {
@@ -680,9 +741,16 @@ export class GcpProvider implements Provider {
     for (let round = 0; ; round++) {
       const left = await this.list(c, clusterName);
       if (!left.length) break;
-      if (round >= 10) throw new ProviderError('transient', `${left.length} instance(s) of ${clusterName} still listed: ${left.map((i) => i.name).join(', ')}`);
+      if (round >= 10)
+        throw new ProviderError(
+          'transient',
+          `${left.length} instance(s) of ${clusterName} still listed: ${left.map((i) => i.name).join(', ')}`,
+        );
       // an instance already being deleted needs no second delete; wait for it to go
-      await this.deleteAll(c, left.filter((i) => i.status !== 'STOPPING' || round > 0));
+      await this.deleteAll(
+        c,
+        left.filter((i) => i.status !== 'STOPPING' || round > 0),
+      );
       if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000 * round, 5000)));
     }
     const fw = firewallName(clusterName);

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ProviderError } from '../core/errors';
+import { ProviderError } from '../../core/errors';
 import { homePath } from './home';
 
 export type CloudSettings = Record<string, unknown> & {

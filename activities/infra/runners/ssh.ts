@@ -14,8 +14,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
-import type { RunnerSpec } from '../../core/cluster';
-import { ProviderError, type ErrorClass } from '../../core/errors';
+import type { RunnerSpec } from '../../../core/cluster';
+import { ProviderError, type ErrorClass } from '../../../core/errors';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
 
@@ -37,7 +37,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function envFile(env: Record<string, string>): string {
   return Object.entries(env)
     .map(([k, v]) => {
-      if (!ENV_NAME.test(k)) throw new ProviderError('invalid', `invalid environment variable name ${JSON.stringify(k)}`);
+      if (!ENV_NAME.test(k))
+        throw new ProviderError('invalid', `invalid environment variable name ${JSON.stringify(k)}`);
       if (v.includes('\0')) throw new ProviderError('invalid', `environment variable ${k} contains a NUL byte`);
       return `export ${k}=${shq(v)}\n`;
     })
@@ -188,7 +189,10 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
   try {
     privateKey = await fsp.readFile(spec.identityFile);
   } catch (e) {
-    throw new ProviderError('config', `${where(spec)}: cannot read identity file ${spec.identityFile} (${(e as NodeJS.ErrnoException).code})`);
+    throw new ProviderError(
+      'config',
+      `${where(spec)}: cannot read identity file ${spec.identityFile} (${(e as NodeJS.ErrnoException).code})`,
+    );
   }
   const client = new Client();
   const sock = spec.proxyCommand ? proxySocket(spec) : undefined;
@@ -224,7 +228,10 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
     sock?.destroy();
     const msg = (e as Error).message ?? '';
     if (/parse privateKey|Encrypted private/i.test(msg)) {
-      throw new ProviderError('config', `${where(spec)}: cannot use identity file ${spec.identityFile}: ${msg.split('\n')[0]}`);
+      throw new ProviderError(
+        'config',
+        `${where(spec)}: cannot use identity file ${spec.identityFile}: ${msg.split('\n')[0]}`,
+      );
     }
     // the proxy's own words say why; wait (briefly) until they are all read
     if (sock) await Promise.race([sock.exited, new Promise((r) => setTimeout(r, 1000))]);
@@ -235,7 +242,8 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
   if (!sock) client.setNoDelay(true);
   try {
     const r = await runOn(spec, conn, 'printf %s "$HOME"', undefined, 20_000);
-    if (r.code !== 0 || !r.stdout.length) throw new ProviderError('config', `${where(spec)}: cannot find the remote home folder`);
+    if (r.code !== 0 || !r.stdout.length)
+      throw new ProviderError('config', `${where(spec)}: cannot find the remote home folder`);
     conn.home = r.stdout.toString();
   } catch (e) {
     client.end();
@@ -296,7 +304,11 @@ interface ExecResult {
  * Open an exec channel. sshd frees a session slot a little after the channel closes on our
  * side, so "open failed" (MaxSessions) is retried briefly; the command has not run then.
  */
-async function openExec(spec: SshSpec, conn: Conn, command: string): Promise<{ ch: ClientChannel; exit: { code?: number } }> {
+async function openExec(
+  spec: SshSpec,
+  conn: Conn,
+  command: string,
+): Promise<{ ch: ClientChannel; exit: { code?: number } }> {
   for (let attempt = 0; ; attempt++) {
     if (conn.closed) throw new NotStarted('connection closed');
     try {
@@ -318,7 +330,13 @@ async function openExec(spec: SshSpec, conn: Conn, command: string): Promise<{ c
 }
 
 /** Run one command on an exec channel; stdin (optional) is sent and closed. */
-async function runOn(spec: SshSpec, conn: Conn, command: string, stdin: string | Buffer | undefined, timeoutMs: number): Promise<ExecResult> {
+async function runOn(
+  spec: SshSpec,
+  conn: Conn,
+  command: string,
+  stdin: string | Buffer | undefined,
+  timeoutMs: number,
+): Promise<ExecResult> {
   await acquire(conn);
   try {
     const { ch: stream, exit } = await openExec(spec, conn, command);
@@ -334,7 +352,8 @@ async function runOn(spec: SshSpec, conn: Conn, command: string, stdin: string |
       stream.on('close', () => {
         clearTimeout(timer);
         const code = exit.code;
-        if (code === undefined) return reject(new ProviderError('transient', `${where(spec)}: connection lost while a command ran`));
+        if (code === undefined)
+          return reject(new ProviderError('transient', `${where(spec)}: connection lost while a command ran`));
         resolve({ code, stdout: Buffer.concat(out), stderr: errText });
       });
       stream.end(stdin);
@@ -394,7 +413,10 @@ function globToRegExp(glob: string): RegExp {
     else if (c === '?') re += '[^/]';
     else if (c === '[' && glob.indexOf(']', i + 2) > 0) {
       const j = glob.indexOf(']', i + 2);
-      re += `[${glob.slice(i + 1, j).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+      re += `[${glob
+        .slice(i + 1, j)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\')}]`;
       i = j;
     } else if (c === '\\' && i + 1 < glob.length) re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -473,16 +495,22 @@ const SYNC_PARALLEL = 16;
 
 export class SshRunner implements Runner {
   constructor(readonly spec: SshSpec) {
-    if (!/^[A-Za-z0-9._:-]+$/.test(spec.host)) throw new ProviderError('invalid', `invalid ssh host ${JSON.stringify(spec.host)}`);
-    if (!/^[A-Za-z0-9._-]+$/.test(spec.user)) throw new ProviderError('invalid', `invalid ssh user ${JSON.stringify(spec.user)}`);
-    if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) throw new ProviderError('invalid', `invalid ssh port ${spec.port}`);
+    if (!/^[A-Za-z0-9._:-]+$/.test(spec.host))
+      throw new ProviderError('invalid', `invalid ssh host ${JSON.stringify(spec.host)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(spec.user))
+      throw new ProviderError('invalid', `invalid ssh user ${JSON.stringify(spec.user)}`);
+    if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535)
+      throw new ProviderError('invalid', `invalid ssh port ${spec.port}`);
   }
 
   /**
    * Run on a pooled connection; a request that never reached the node because the connection
    * had dropped is retried once on a fresh connection.
    */
-  private async withConn<T>(fn: (c: Conn) => Promise<T>, opts: { idempotent: boolean } = { idempotent: true }): Promise<T> {
+  private async withConn<T>(
+    fn: (c: Conn) => Promise<T>,
+    opts: { idempotent: boolean } = { idempotent: true },
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const conn = await getConn(this.spec);
       try {
@@ -496,7 +524,14 @@ export class SshRunner implements Runner {
     }
   }
 
-  private async script(conn: Conn, what: string, script: string, args: (string | number)[], stdin?: string, timeoutMs = 60_000): Promise<Buffer> {
+  private async script(
+    conn: Conn,
+    what: string,
+    script: string,
+    args: (string | number)[],
+    stdin?: string,
+    timeoutMs = 60_000,
+  ): Promise<Buffer> {
     const r = await runOn(this.spec, conn, bashCommand(script, args), stdin, timeoutMs);
     if (r.code !== 0) {
       const detail = r.stderr.trim().split('\n').pop() || `exit code ${r.code}`;
@@ -519,7 +554,9 @@ export class SshRunner implements Runner {
    */
   async exec(cmd: string[], opts: ExecOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
     const command = cmd.map(shq).join(' ');
-    const r = await this.withConn((c) => runOn(this.spec, c, command, opts.stdin, opts.timeoutMs ?? 60_000), { idempotent: false });
+    const r = await this.withConn((c) => runOn(this.spec, c, command, opts.stdin, opts.timeoutMs ?? 60_000), {
+      idempotent: false,
+    });
     return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
   }
 
@@ -542,7 +579,9 @@ export class SshRunner implements Runner {
   }
 
   async phaseState(jobId: number, phase: Phase): Promise<PhaseState> {
-    const out = await this.withConn(async (c) => (await this.script(c, 'reading the phase state', STATE, [this.jobDir(c, jobId), phase])).toString());
+    const out = await this.withConn(async (c) =>
+      (await this.script(c, 'reading the phase state', STATE, [this.jobDir(c, jobId), phase])).toString(),
+    );
     const [state, n] = out.trim().split(' ');
     switch (state) {
       case 'done':
@@ -554,7 +593,10 @@ export class SshRunner implements Runner {
       case 'lost':
         return { state };
       default:
-        throw new ProviderError('unknown', `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`);
+        throw new ProviderError(
+          'unknown',
+          `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`,
+        );
     }
   }
 
@@ -564,13 +606,17 @@ export class SshRunner implements Runner {
 
   async killAll(): Promise<void> {
     const jobs = await this.withConn(async (c) =>
-      (await this.script(c, 'listing the jobs', 'ls "$1" 2>/dev/null || true', [path.posix.dirname(this.jobDir(c, 0))])).toString(),
+      (
+        await this.script(c, 'listing the jobs', 'ls "$1" 2>/dev/null || true', [path.posix.dirname(this.jobDir(c, 0))])
+      ).toString(),
     );
     for (const j of jobs.split('\n').filter((x) => /^\d+$/.test(x))) await this.kill(Number(j));
   }
 
   async readLog(jobId: number, offset: number, maxBytes = 1 << 20): Promise<{ data: Buffer; offset: number }> {
-    const data = await this.withConn((c) => this.script(c, 'reading the log', READ_LOG, [`${this.jobDir(c, jobId)}/log`, offset, maxBytes]));
+    const data = await this.withConn((c) =>
+      this.script(c, 'reading the log', READ_LOG, [`${this.jobDir(c, jobId)}/log`, offset, maxBytes]),
+    );
     return { data, offset: offset + data.length };
   }
 
@@ -605,7 +651,14 @@ export class SshRunner implements Runner {
     const { files, dirs } = await listWorkdir(src);
     await this.withConn(async (c) => {
       const wd = dest(c);
-      const listing = await this.script(c, 'listing the workdir', SYNC_PREPARE, [wd], dirs.map((d) => `${d}\0`).join(''), 300_000);
+      const listing = await this.script(
+        c,
+        'listing the workdir',
+        SYNC_PREPARE,
+        [wd],
+        dirs.map((d) => `${d}\0`).join(''),
+        300_000,
+      );
       const remote = new Map<string, { size: number; mtime: number }>();
       const parts = listing.toString().split('\0');
       for (let i = 0; i + 2 < parts.length; i += 3) {

@@ -15,18 +15,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Context } from '@temporalio/activity';
-import { WithStartWorkflowOperation } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
-import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../core/cluster';
-import { ProviderError } from '../../core/errors';
-import type { Offer } from '../../core/offers';
-import { parseAccelerators } from '../../core/resources';
-import { TASK_QUEUE } from '../../core/search-attributes';
-import type { Resources } from '../../core/task';
-import { poolAssignmentsQuery, releaseHostsUpdate, reserveHostsUpdate } from '../../workflows/definitions';
+import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../core/cluster';
+import { ProviderError } from '../../../core/errors';
+import type { Offer } from '../../../core/offers';
+import { parseAccelerators } from '../../../core/resources';
+import type { Resources } from '../../../core/task';
 import { homePath } from '../home';
-import type { InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
+import type { HostLedger, InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
 
 export interface PoolHost {
   /** `ip:port`: the host's identity in its pool */
@@ -66,12 +62,14 @@ export function readPools(): Record<string, PoolHost[]> {
       const user = String(field('user') ?? os.userInfo().username);
       const identityFile = field('identity_file');
       if (!ip) throw bad(`${pool}.hosts[${i}]`, 'expected an ip');
-      if (typeof identityFile !== 'string') throw bad(`${pool}.hosts[${i}]`, 'expected identity_file (on the host or the pool)');
+      if (typeof identityFile !== 'string')
+        throw bad(`${pool}.hosts[${i}]`, 'expected identity_file (on the host or the pool)');
       const port = Number(field('port') ?? 22);
       let accelerator: PoolHost['accelerator'];
       if (entry.accelerators !== undefined) {
         const acc = parseAccelerators(entry.accelerators);
-        if (!acc.ok || acc.value.length !== 1) throw bad(`${pool}.hosts[${i}].accelerators`, 'expected one accelerator like A100:8');
+        if (!acc.ok || acc.value.length !== 1)
+          throw bad(`${pool}.hosts[${i}].accelerators`, 'expected one accelerator like A100:8');
         accelerator = acc.value[0];
       }
       const proxy = field('proxy_command');
@@ -92,17 +90,16 @@ export function readPools(): Record<string, PoolHost[]> {
 /** Hosts of a pool that can carry the request's accelerator (all of them without one). */
 function fitting(hosts: PoolHost[], acc: { name: string; count: number } | undefined): PoolHost[] {
   if (!acc) return hosts;
-  return hosts.filter((h) => h.accelerator && h.accelerator.name.toLowerCase() === acc.name.toLowerCase() && h.accelerator.count >= acc.count);
+  return hosts.filter(
+    (h) =>
+      h.accelerator && h.accelerator.name.toLowerCase() === acc.name.toLowerCase() && h.accelerator.count >= acc.count,
+  );
 }
 
 /** ssh2 is loaded only when a pool is really used: the CLI's optimizer does not need it. */
 async function sshRunner(spec: Extract<RunnerSpec, { kind: 'ssh' }>) {
   const { SshRunner } = await import('../runners/ssh');
   return new SshRunner(spec);
-}
-
-export function poolWorkflowId(pool: string): string {
-  return `ssh-pool/${pool}`;
 }
 
 /** This cluster's SkyRun folder on a pool host, relative to ~. */
@@ -125,11 +122,11 @@ function runnerSpec(h: PoolHost, cluster: string): Extract<RunnerSpec, { kind: '
 export class SshPoolProvider implements Provider {
   readonly name = 'ssh';
 
+  constructor(private readonly ledger: HostLedger) {}
+
   async check() {
     const pools = Object.keys(readPools());
-    return pools.length
-      ? { enabled: true }
-      : { enabled: false, reason: `no node pools in ${poolsFile()}` };
+    return pools.length ? { enabled: true } : { enabled: false, reason: `no node pools in ${poolsFile()}` };
   }
 
   async offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]> {
@@ -161,24 +158,12 @@ export class SshPoolProvider implements Provider {
   async provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
     const pool = req.offer.region;
     const hosts = fitting(readPools()[pool] ?? [], req.offer.accelerator);
-    const client = Context.current().client;
-    let ids: string[];
-    try {
-      ids = await client.workflow.executeUpdateWithStart(reserveHostsUpdate, {
-        args: [{ cluster: req.clusterName, hosts: hosts.map((h) => h.id), count: req.offer.numNodes }],
-        startWorkflowOperation: new WithStartWorkflowOperation('sshPoolWorkflow', {
-          workflowId: poolWorkflowId(pool),
-          taskQueue: TASK_QUEUE,
-          args: [{ pool }],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          staticSummary: `ssh node pool ${pool}`,
-        }),
-      });
-    } catch (e) {
-      const cause = (e as { cause?: { type?: string; message?: string } }).cause;
-      if (cause?.type === 'capacity') throw new ProviderError('capacity', cause.message ?? 'no free hosts');
-      throw e;
-    }
+    const ids = await this.ledger.reserve(
+      pool,
+      req.clusterName,
+      hosts.map((h) => h.id),
+      req.offer.numNodes,
+    );
     ctx.heartbeat(ids);
     const byId = new Map(hosts.map((h) => [h.id, h]));
     const nodes: NodeInfo[] = ids.map((id, rank) => {
@@ -189,7 +174,9 @@ export class SshPoolProvider implements Provider {
     // every host must answer before the cluster counts as up
     await Promise.all(
       nodes.map(async (n) => {
-        const r = await (await sshRunner(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>)).exec(['bash', '-c', 'mkdir -p "$HOME/$1"', 'bash', nodeDir(req.clusterName)]);
+        const r = await (
+          await sshRunner(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>)
+        ).exec(['bash', '-c', 'mkdir -p "$HOME/$1"', 'bash', nodeDir(req.clusterName)]);
         if (r.code !== 0) throw new ProviderError('unknown', `${n.instanceId}: ${r.stderr.trim() || `exit ${r.code}`}`);
       }),
     );
@@ -198,16 +185,9 @@ export class SshPoolProvider implements Provider {
 
   /** The hosts each pool has given to the cluster (its "tags"). */
   private async held(clusterName: string): Promise<Array<PoolHost & { pool: string }>> {
-    const client = Context.current().client;
     const out: Array<PoolHost & { pool: string }> = [];
     for (const [pool, hosts] of Object.entries(readPools())) {
-      let assignments: Record<string, string>;
-      try {
-        assignments = await client.workflow.getHandle(poolWorkflowId(pool)).query(poolAssignmentsQuery);
-      } catch (e) {
-        if ((e as Error).name === 'WorkflowNotFoundError') continue;
-        throw new ProviderError('transient', `ssh pool ${pool}: ${(e as Error).message}`);
-      }
+      const assignments = await this.ledger.assignments(pool);
       for (const h of hosts) if (assignments[h.id] === clusterName) out.push({ ...h, pool });
     }
     return out;
@@ -219,7 +199,6 @@ export class SshPoolProvider implements Provider {
 
   /** Kill the cluster's jobs on its hosts and remove its folder there, then give the hosts back. */
   async terminate(clusterName: string): Promise<void> {
-    const client = Context.current().client;
     const held = await this.held(clusterName);
     await Promise.all(
       held.map(async (h) => {
@@ -229,7 +208,7 @@ export class SshPoolProvider implements Provider {
       }),
     );
     for (const pool of new Set(held.map((h) => h.pool))) {
-      await client.workflow.getHandle(poolWorkflowId(pool)).executeUpdate(releaseHostsUpdate, { args: [clusterName] });
+      await this.ledger.release(pool, clusterName);
     }
   }
 }

@@ -3,7 +3,9 @@
  * kubernetes exec. Jobs run detached on the node, with their pid, exit code and log in a job
  * folder there, so a worker crash does not kill them and a retried activity re-attaches.
  */
-export type Phase = 'setup' | 'run';
+import type { JobPhase as Phase, PhaseState } from '../../../core/cluster';
+
+export type { Phase, PhaseState };
 
 export interface DetachedStart {
   jobId: number;
@@ -11,14 +13,6 @@ export interface DetachedStart {
   script: string;
   env: Record<string, string>;
 }
-
-export type PhaseState =
-  | { state: 'absent' }
-  | { state: 'starting' }
-  | { state: 'running'; pid: number }
-  | { state: 'done'; exitCode: number }
-  /** the process is gone without an exit code (killed with the node, or by hand) */
-  | { state: 'lost' };
 
 export interface Runner {
   /** Copy a local folder to the node's workdir (~/sky_workdir). */

@@ -36,7 +36,10 @@ export function findTemporalCli(): string | undefined {
     if (!executable(fromEnv)) throw new Error(`TEMPORAL_CLI_PATH=${fromEnv} is not an executable file`);
     return fromEnv;
   }
-  return onPath('temporal') ?? (executable(path.join(toolsDir(), 'temporal')) ? path.join(toolsDir(), 'temporal') : undefined);
+  return (
+    onPath('temporal') ??
+    (executable(path.join(toolsDir(), 'temporal')) ? path.join(toolsDir(), 'temporal') : undefined)
+  );
 }
 
 /**
@@ -64,7 +67,9 @@ async function downloadWithSdk(log: (msg: string) => void): Promise<string> {
  * Find the binary; when none exists, build it with Go (a few minutes, once), and only when Go
  * is missing too, let the SDK download one.
  */
-export async function ensureTemporalCli(log: (msg: string) => void = (m) => process.stderr.write(m + '\n')): Promise<string> {
+export async function ensureTemporalCli(
+  log: (msg: string) => void = (m) => process.stderr.write(m + '\n'),
+): Promise<string> {
   const found = findTemporalCli();
   if (found) return found;
   mkdirSync(toolsDir(), { recursive: true });
@@ -80,7 +85,9 @@ export async function ensureTemporalCli(log: (msg: string) => void = (m) => proc
       );
     }
   }
-  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${toolsDir()} (first run only; takes a few minutes)...`);
+  log(
+    `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${toolsDir()} (first run only; takes a few minutes)...`,
+  );
   const r = spawnSync(go, ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
     env: { ...process.env, GOBIN: toolsDir() },
     stdio: ['ignore', 'inherit', 'inherit'],

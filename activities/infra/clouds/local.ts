@@ -5,9 +5,9 @@
 import { promises as fsp, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ClusterHandle, NodeInfo } from '../../core/cluster';
-import type { Offer } from '../../core/offers';
-import type { Resources } from '../../core/task';
+import type { ClusterHandle, NodeInfo } from '../../../core/cluster';
+import type { Offer } from '../../../core/offers';
+import type { Resources } from '../../../core/task';
 import { homePath } from '../home';
 import { LocalRunner } from '../runners/local';
 import type { InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
@@ -54,8 +54,7 @@ export class LocalProvider implements Provider {
     if ((region !== undefined && region !== 'local') || zone !== undefined) return [];
     if (r.accelerator || r.instanceType || r.useSpot) return [];
     const m = this.machine();
-    const fits = (q: Resources['cpus'], have: number) =>
-      !q || (q.orMore ? have >= q.value : q.value <= have);
+    const fits = (q: Resources['cpus'], have: number) => !q || (q.orMore ? have >= q.value : q.value <= have);
     if (!fits(r.cpus, m.vcpus) || !fits(r.memory, m.memoryGiB)) return [];
     return [
       {

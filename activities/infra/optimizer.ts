@@ -6,10 +6,10 @@
  * provider's own order), as SkyPilot's strict `<` does. Runs as an activity (the workflow's
  * source of truth) and in the CLI for `optimize`, --dryrun and the table printed before a launch.
  */
-import { type Block, type Offer, unblocked } from '../core/offers';
-import { formatAccelerator, formatQuantity } from '../core/resources';
-import type { Resources } from '../core/task';
-import { allProviders } from './clouds';
+import { type Block, type Offer, unblocked } from '../../core/offers';
+import { formatAccelerator, formatQuantity } from '../../core/resources';
+import type { Resources } from '../../core/task';
+import { createProviders } from './clouds';
 import type { Provider } from './clouds/provider';
 
 export interface OptimizeRequest {
@@ -49,7 +49,10 @@ export function describeResources(r: Resources): string {
 export function rankOffers(perCandidate: readonly Offer[][], ordered: boolean, blocks: readonly Block[] = []): Offer[] {
   const byPrice = (a: Offer, b: Offer) => a.hourlyPrice - b.hourlyPrice;
   const lists = perCandidate.map((list) =>
-    list.map((o) => unblocked(o, blocks)).filter((o): o is Offer => o !== undefined).sort(byPrice),
+    list
+      .map((o) => unblocked(o, blocks))
+      .filter((o): o is Offer => o !== undefined)
+      .sort(byPrice),
   );
   return ordered ? lists.flat() : lists.flat().sort(byPrice);
 }
@@ -58,7 +61,7 @@ export async function optimize(req: OptimizeRequest, opts: { providers?: Provide
   const enabled: string[] = [];
   const disabled: OptimizeResult['disabled'] = [];
   const perCandidate: Offer[][] = req.candidates.map(() => []);
-  for (const p of opts.providers ?? allProviders()) {
+  for (const p of opts.providers ?? createProviders().all()) {
     const check = await p.check();
     if (!check.enabled) {
       disabled.push({ infra: p.name, reason: check.reason ?? 'disabled' });
@@ -82,11 +85,13 @@ export async function optimize(req: OptimizeRequest, opts: { providers?: Provide
         const offeredBy = new Set<string>();
         for (const c of req.candidates) {
           if (!c.accelerator) continue;
-          for (const row of catalog.accelerators({ name: c.accelerator.name, count: c.accelerator.count })) offeredBy.add(row.cloud);
+          for (const row of catalog.accelerators({ name: c.accelerator.name, count: c.accelerator.count }))
+            offeredBy.add(row.cloud);
         }
         result.offeredBy = [...offeredBy].sort();
         if (!offeredBy.size) {
-          for (const n of names) for (const x of catalog.nearestAccelerators(n)) if (!asked.has(x.toLowerCase())) near.add(x);
+          for (const n of names)
+            for (const x of catalog.nearestAccelerators(n)) if (!asked.has(x.toLowerCase())) near.add(x);
           result.nearestAccelerators = [...near];
         }
       } catch {
@@ -105,7 +110,9 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
   ];
   for (const d of res.disabled) lines.push(`Disabled: ${d.infra}: ${d.reason}`);
   const known = new Set([...res.enabled, ...res.disabled.map((d) => d.infra)]);
-  const missing = [...new Set(req.candidates.map((c) => c.infra.cloud).filter((c): c is string => !!c && !known.has(c)))];
+  const missing = [
+    ...new Set(req.candidates.map((c) => c.infra.cloud).filter((c): c is string => !!c && !known.has(c))),
+  ];
   if (missing.length) lines.push(`Not available in this SkyRun: ${missing.join(', ')} (no provider for it yet).`);
   if (res.offeredBy?.length) {
     lines.push(
@@ -120,7 +127,9 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
     lines.push('Hint: local infra has no accelerators; drop `accelerators` or pick an infra that has them.');
   }
   if (accs.length) {
-    lines.push(`Hint: \`skyrun show-gpus\` lists the accelerators the catalog offers; \`skyrun show-gpus ${formatAccelerator(accs[0]!)}\` where and at what price.`);
+    lines.push(
+      `Hint: \`skyrun show-gpus\` lists the accelerators the catalog offers; \`skyrun show-gpus ${formatAccelerator(accs[0]!)}\` where and at what price.`,
+    );
   }
   return lines.join('\n');
 }

@@ -9,10 +9,10 @@
 import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { ClusterHandle, NodeInfo } from '../../core/cluster';
-import { ProviderError } from '../../core/errors';
-import type { Offer } from '../../core/offers';
-import type { Resources } from '../../core/task';
+import type { ClusterHandle, NodeInfo } from '../../../core/cluster';
+import { ProviderError } from '../../../core/errors';
+import type { Offer } from '../../../core/offers';
+import type { Resources } from '../../../core/task';
 import { loadCatalog } from '../catalog';
 import { skyrunHome } from '../home';
 import { LocalRunner } from '../runners/local';
@@ -191,7 +191,11 @@ export class SimProvider implements Provider {
       throw new ProviderError('transient', 'RequestLimitExceeded: Request limit exceeded.', 'RequestLimitExceeded');
     }
     if (cfg.auth_error) {
-      throw new ProviderError('auth', 'AuthFailure: AWS was not able to validate the provided access credentials', 'AuthFailure');
+      throw new ProviderError(
+        'auth',
+        'AuthFailure: AWS was not able to validate the provided access credentials',
+        'AuthFailure',
+      );
     }
   }
 
@@ -202,18 +206,30 @@ export class SimProvider implements Provider {
     if (cfg.transient_failures > 0) {
       const call = await withState((s) => (s.calls = (s.calls ?? 0) + 1));
       if (call <= cfg.transient_failures) {
-        throw new ProviderError('transient', `RequestLimitExceeded: Request limit exceeded (call ${call}).`, 'RequestLimitExceeded');
+        throw new ProviderError(
+          'transient',
+          `RequestLimitExceeded: Request limit exceeded (call ${call}).`,
+          'RequestLimitExceeded',
+        );
       }
     }
     const { offer } = req;
     if (cfg.invalid_error) {
-      throw new ProviderError('invalid', `InvalidParameterValue: instance type ${offer.instanceType} is not valid for this image`, 'InvalidParameterValue');
+      throw new ProviderError(
+        'invalid',
+        `InvalidParameterValue: instance type ${offer.instanceType} is not valid for this image`,
+        'InvalidParameterValue',
+      );
     }
     if (cfg.cloud_quota_error) {
       throw new ProviderError('quota-cloud', "QUOTA_EXCEEDED: Quota 'GPUS_ALL_REGIONS' exceeded.", 'QUOTA_EXCEEDED');
     }
     if (cfg.quota_errors.includes(offer.region)) {
-      throw new ProviderError('quota-region', `VcpuLimitExceeded: You have requested more vCPU capacity than your current vCPU limit allows in ${offer.region}.`, 'VcpuLimitExceeded');
+      throw new ProviderError(
+        'quota-region',
+        `VcpuLimitExceeded: You have requested more vCPU capacity than your current vCPU limit allows in ${offer.region}.`,
+        'VcpuLimitExceeded',
+      );
     }
     const zones = offer.zones.length ? offer.zones : [offer.region];
     let lastError: ProviderError | undefined;
@@ -222,26 +238,43 @@ export class SimProvider implements Provider {
         throw new Error(`sim: the zone ${zone} answered something nobody understands`);
       }
       if (matchesPlace(cfg.capacity_errors, offer.region, zone)) {
-        lastError = new ProviderError('capacity', `InsufficientInstanceCapacity: We currently do not have sufficient ${offer.instanceType} capacity in the Availability Zone you requested (${zone}).`, 'InsufficientInstanceCapacity');
+        lastError = new ProviderError(
+          'capacity',
+          `InsufficientInstanceCapacity: We currently do not have sufficient ${offer.instanceType} capacity in the Availability Zone you requested (${zone}).`,
+          'InsufficientInstanceCapacity',
+        );
         continue;
       }
       const created = await this.createIn(req, cfg, zone, ctx);
       if (created) return created;
-      lastError = new ProviderError('capacity', `InsufficientInstanceCapacity: zone ${zone} is at its limit of ${cfg.zone_limits[`${offer.region}/${zone}`]} instances.`, 'InsufficientInstanceCapacity');
+      lastError = new ProviderError(
+        'capacity',
+        `InsufficientInstanceCapacity: zone ${zone} is at its limit of ${cfg.zone_limits[`${offer.region}/${zone}`]} instances.`,
+        'InsufficientInstanceCapacity',
+      );
     }
     throw lastError!;
   }
 
   /** Adopt what the tags say exists, create only what is missing; undefined when the zone is full. */
-  private async createIn(req: ProvisionRequest, cfg: SimConfig, zone: string, ctx: ProvisionContext): Promise<ClusterHandle | undefined> {
+  private async createIn(
+    req: ProvisionRequest,
+    cfg: SimConfig,
+    zone: string,
+    ctx: ProvisionContext,
+  ): Promise<ClusterHandle | undefined> {
     const { offer } = req;
     const ids = await withState((s) => {
       const preempted = s.instances.filter((i) => i.cluster === req.clusterName && i.reason === 'preempted').length;
       const preemptLeft = cfg.max_preemptions === null ? Infinity : cfg.max_preemptions - preempted;
-      const mine = s.instances.filter((i) => i.state === 'running' && i.cluster === req.clusterName && i.offerKey === req.offerKey);
+      const mine = s.instances.filter(
+        (i) => i.state === 'running' && i.cluster === req.clusterName && i.offerKey === req.offerKey,
+      );
       const missing = offer.numNodes - mine.length;
       const limit = cfg.zone_limits[`${offer.region}/${zone}`];
-      const live = s.instances.filter((i) => i.state === 'running' && i.region === offer.region && i.zone === zone).length;
+      const live = s.instances.filter(
+        (i) => i.state === 'running' && i.region === offer.region && i.zone === zone,
+      ).length;
       if (missing > 0 && limit !== undefined && live + missing > limit) return undefined;
       const have = new Set(mine.map((i) => i.rank));
       for (let rank = 0; rank < offer.numNodes; rank++) {
@@ -278,7 +311,9 @@ export class SimProvider implements Provider {
       nodes.push({ rank, instanceId: id, ip: '127.0.0.1', runner: { kind: 'local', root } });
     }
     // an instance that vanished meanwhile (preempted, or torn down) fails this attempt
-    const alive = new Set((await this.query(req.clusterName)).filter((i) => i.state === 'running').map((i) => i.instanceId));
+    const alive = new Set(
+      (await this.query(req.clusterName)).filter((i) => i.state === 'running').map((i) => i.instanceId),
+    );
     if (!ids.every((id) => alive.has(id))) {
       throw new ProviderError('capacity', `instances of ${req.clusterName} vanished while starting in ${zone}`);
     }

@@ -1,0 +1,43 @@
+/** What each workflow is started with (and carries across continue-as-new). */
+import type { AutostopSetting, ClusterInfo, JobRequest } from '../../core/cluster';
+import type { ManagedJobState } from '../../core/managed';
+import type { JobRecoverySpec, Resources } from '../../core/task';
+
+export interface ClusterWorkflowInput {
+  name: string;
+  /** when every candidate fails: wait (backing off from gapMs) and search again */
+  retryUntilUp?: { gapMs: number };
+  candidates: Resources[];
+  ordered: boolean;
+  numNodes: number;
+  user: string;
+  autostop?: AutostopSetting;
+  /** carried across continue-as-new */
+  carried?: CarriedState;
+}
+
+export interface CarriedState {
+  info: ClusterInfo;
+  pending: Array<{ id: number; request: JobRequest }>;
+  nextJobId: number;
+  idleSince: number;
+}
+
+export interface ManagedJobInput {
+  id: number;
+  name: string;
+  candidates: Resources[];
+  ordered: boolean;
+  numNodes: number;
+  job: JobRequest;
+  recovery: JobRecoverySpec;
+  user: string;
+  /** first wait when no candidate has capacity (then backing off) */
+  retryGapMs: number;
+  carried?: ManagedJobState;
+}
+
+export interface SshPoolInput {
+  pool: string;
+  assignments?: Record<string, string>;
+}
