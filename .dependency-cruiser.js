@@ -27,8 +27,8 @@ function only(name, from, allowed, packages = []) {
       pathNot: [
         from,
         ...allowed,
-        ...packages.map((p) => `^node_modules/${p}/`),
-        '^node_modules/@types/',
+        ...packages.map((p) => `(^|/)node_modules/${p.replace(/\/$/, '')}(/|$)`),
+        '(^|/)node_modules/@types/',
         // Node's built-ins are judged by the next rule
       ],
       dependencyTypesNot: ['core'],
@@ -86,7 +86,7 @@ module.exports = {
       comment: 'A provider never acts as a Temporal client: what it needs comes in through its context.',
       severity: 'error',
       from: { path: INFRA },
-      to: { path: '^node_modules/@temporalio/' },
+      to: { path: '(^|/)node_modules/@temporalio/' },
     },
     only(
       'activities',
@@ -105,7 +105,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|node_modules)/' },
+    exclude: { path: '^dist/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
