@@ -1,0 +1,322 @@
+/**
+ * Cluster commands: launch, exec, status, queue, logs, cancel, down, stop, start, autostop.
+ * Each reaches the cluster's workflow through the typed client (`withClient`).
+ */
+import type { Command } from 'commander';
+import type { AutostopSetting } from '../../core/cluster';
+import { ExitCode, exitCodeForJob } from '../../core/states';
+import { validateName, type TaskSpec } from '../../core/task';
+import type { SkyrunClient } from '../client';
+import { CliError, confirm, log, withClient, type Act } from './shared';
+import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
+
+export function register(program: Command, act: Act): void {
+  launch(program, act);
+  exec(program, act);
+  status(program, act);
+  queue(program, act);
+  logs(program, act);
+  cancel(program, act);
+  down(program, act);
+  stopStart(program, act);
+  autostop(program, act);
+}
+
+function checkClusterName(name: string): void {
+  const problem = validateName(name);
+  if (problem) throw new CliError(`invalid cluster name '${name}': ${problem}`, ExitCode.INVALID_INPUT);
+}
+
+function defaultClusterName(): string {
+  const user = (process.env.USER || 'user').toLowerCase().replace(/[^a-z0-9]/g, '') || 'user';
+  return `skyrun-${Math.random().toString(16).slice(2, 6)}-${user}`;
+}
+
+function minutes(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n))
+    throw new CliError(`${flag} ${value}: expected minutes, e.g. 10 (or 0.5)`, ExitCode.INVALID_INPUT);
+  return n;
+}
+
+function autostopFrom(
+  opts: { idleMinutesToAutostop?: string; down?: boolean },
+  task: TaskSpec,
+): AutostopSetting | undefined {
+  if (opts.idleMinutesToAutostop !== undefined)
+    return { idleMinutes: minutes('-i', opts.idleMinutesToAutostop), down: !!opts.down };
+  if (opts.down) return { idleMinutes: 0, down: true };
+  const a = task.candidates[0]?.autostop;
+  return a ? { idleMinutes: a.idleMinutes, down: a.down } : undefined;
+}
+
+/** Follow a job's log until it ends; Ctrl-C detaches and the job goes on. Returns the exit code. */
+async function follow(client: SkyrunClient, cluster: string, jobId: number, phases: boolean): Promise<number> {
+  const { followJob } = await import('../follow');
+  process.once('SIGINT', () => {
+    log(`\nDetached from job ${jobId}; it goes on running on '${cluster}'.`);
+    log(`  Follow it again:  skyrun logs ${cluster} ${jobId}`);
+    log(`  Cancel it:        skyrun cancel ${cluster} ${jobId}`);
+    process.exit(ExitCode.NOT_FINISHED);
+  });
+  const status = await followJob(client, cluster, jobId, { phases, follow: true });
+  if (status) log(`✓ Job ${jobId} finished: ${status}`);
+  return exitCodeForJob(status);
+}
+
+/** Keep `ssh <cluster>` entries in step with the clusters that are up. */
+async function refreshSshConfig(client: SkyrunClient): Promise<void> {
+  const { writeSshConfig } = await import('../ssh-config');
+  writeSshConfig(await client.list());
+}
+
+function hints(cluster: string, jobId: number): void {
+  log(`  Logs:    skyrun logs ${cluster} ${jobId}`);
+  log(`  Queue:   skyrun queue ${cluster}`);
+  log(`  Down:    skyrun down -y ${cluster}`);
+}
+
+function launch(program: Command, act: Act): void {
+  addTaskFlags(
+    program
+      .command('launch')
+      .description('Launch a cluster (or reuse one) and run a task on it')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-c, --cluster <name>', 'cluster name (reused when it exists)')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .option('-d, --detach-run', 'return once the job is submitted')
+      .option('--dryrun', 'print the plan and stop')
+      .option('-r, --retry-until-up', 'when every candidate fails, wait and search again until one comes up')
+      .option('-i, --idle-minutes-to-autostop <n>', 'stop the cluster after N idle minutes')
+      .option('--down', 'tear the cluster down when idle (after -i minutes, or once its jobs end)'),
+  ).action(
+    act(async (entry: string[], opts) => {
+      const task = loadTask(entry, opts);
+      refuseUnlaunchable(task);
+      const cluster: string = opts.cluster ?? defaultClusterName();
+      checkClusterName(cluster);
+      const autostop = autostopFrom(opts, task);
+      log(await planTable(task));
+      if (opts.dryrun) return ExitCode.SUCCEEDED;
+      return withClient({}, async (client) => {
+        const existing = await client.info(cluster);
+        if (!existing) await confirm(`Launching a new cluster '${cluster}'. Proceed?`, opts.yes);
+        else log(`Cluster '${cluster}' exists (${existing.status}); running the task on it.`);
+        const { jobId } = await client.launch(task, { cluster, autostop, retryUntilUp: opts.retryUntilUp });
+        log(`Submitted job ${jobId} to cluster '${cluster}'.`);
+        if (opts.detachRun) {
+          hints(cluster, jobId);
+          return ExitCode.SUCCEEDED;
+        }
+        const code = await follow(client, cluster, jobId, true);
+        await refreshSshConfig(client);
+        hints(cluster, jobId);
+        return code;
+      });
+    }),
+  );
+}
+
+function exec(program: Command, act: Act): void {
+  addTaskFlags(
+    program
+      .command('exec')
+      .description('Run a task on an existing cluster (no provisioning, no setup)')
+      .argument('<cluster>')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-d, --detach-run', 'return once the job is submitted'),
+  ).action(
+    act(async (cluster: string, entry: string[], opts) => {
+      checkClusterName(cluster);
+      const task = loadTask(entry, opts);
+      refuseUnlaunchable(task);
+      return withClient({}, async (client) => {
+        const { jobId } = await client.exec(cluster, task);
+        log(`Submitted job ${jobId} to cluster '${cluster}'.`);
+        if (opts.detachRun) return ExitCode.SUCCEEDED;
+        return follow(client, cluster, jobId, false);
+      });
+    }),
+  );
+}
+
+function status(program: Command, act: Act): void {
+  program
+    .command('status')
+    .description('List clusters')
+    .argument('[clusters...]')
+    .action(
+      act(async (names: string[]) => {
+        const { clustersTable } = await import('../display');
+        await withClient({}, async (client) => {
+          const infos = await client.list(names);
+          console.log(clustersTable(infos));
+          if (!names.length) (await import('../ssh-config')).writeSshConfig(infos);
+        });
+      }),
+    );
+}
+
+function queue(program: Command, act: Act): void {
+  program
+    .command('queue')
+    .description("Show a cluster's job queue")
+    .argument('<clusters...>')
+    .option('-s, --skip-finished', 'only pending and running jobs')
+    .action(
+      act(async (names: string[], opts) => {
+        const { queueTable } = await import('../display');
+        return withClient({}, async (client) => {
+          let code: number = ExitCode.SUCCEEDED;
+          for (const n of names) {
+            const info = await client.info(n);
+            if (!info) {
+              log(`Cluster '${n}' does not exist.`);
+              code = ExitCode.ERROR;
+              continue;
+            }
+            console.log(queueTable(info, opts));
+          }
+          return code;
+        });
+      }),
+    );
+}
+
+function logs(program: Command, act: Act): void {
+  program
+    .command('logs')
+    .description("Print (and follow) a job's log; the latest job by default")
+    .argument('<cluster>')
+    .argument('[job_id]')
+    .option('--no-follow', 'print what there is and return')
+    .option('--status', "print the job's status only; exit code tells it")
+    .action(
+      act(async (cluster: string, jobArg: string | undefined, opts) =>
+        withClient({}, async (client) => {
+          const info = await client.info(cluster);
+          if (!info) throw new CliError(`Cluster '${cluster}' does not exist.`);
+          const jobId = jobArg !== undefined ? Number(jobArg) : Math.max(0, ...info.jobs.map((j) => j.id));
+          const job = info.jobs.find((j) => j.id === jobId);
+          if (!job) {
+            log(`Job ${jobArg ?? ''} not found on cluster '${cluster}'.`.replace('  ', ' '));
+            return ExitCode.NOT_FOUND;
+          }
+          if (opts.status) {
+            console.log(`Job ${jobId}: ${job.status}`);
+            return exitCodeForJob(job.status);
+          }
+          if (!opts.follow) {
+            const { followJob } = await import('../follow');
+            await followJob(client, cluster, jobId, { follow: false });
+            return ExitCode.SUCCEEDED;
+          }
+          return follow(client, cluster, jobId, false);
+        }),
+      ),
+    );
+}
+
+function cancel(program: Command, act: Act): void {
+  program
+    .command('cancel')
+    .description('Cancel jobs on a cluster (kills every rank)')
+    .argument('<cluster>')
+    .argument('[job_ids...]')
+    .option('-a, --all', 'every pending or running job')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      act(async (cluster: string, ids: string[], opts) =>
+        withClient({}, async (client) => {
+          const info = await client.info(cluster);
+          if (!info) throw new CliError(`Cluster '${cluster}' does not exist.`);
+          let targets = ids.map(Number);
+          if (opts.all)
+            targets = info.jobs.filter((j) => ['PENDING', 'SETTING_UP', 'RUNNING'].includes(j.status)).map((j) => j.id);
+          else if (!targets.length) {
+            const latest = Math.max(0, ...info.jobs.map((j) => j.id));
+            if (latest) targets = [latest];
+          }
+          let code: number = ExitCode.SUCCEEDED;
+          for (const id of targets) {
+            if (!info.jobs.some((j) => j.id === id)) {
+              log(`Job ${id} not found on cluster '${cluster}'.`);
+              code = ExitCode.NOT_FOUND;
+              continue;
+            }
+            log(`Job ${id}: ${await client.cancel(cluster, id)}`);
+          }
+          return code;
+        }),
+      ),
+    );
+}
+
+function down(program: Command, act: Act): void {
+  program
+    .command('down')
+    .description('Tear clusters down (verified) and remove them')
+    .argument('<clusters...>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      act(async (names: string[], opts) => {
+        await confirm(`Tearing down ${names.map((n) => `'${n}'`).join(', ')}. Proceed?`, opts.yes);
+        return withClient({}, async (client) => {
+          let code: number = ExitCode.SUCCEEDED;
+          for (const n of names) {
+            try {
+              await client.down(n);
+              await refreshSshConfig(client);
+              log(`Cluster '${n}' terminated.`);
+            } catch (e) {
+              log((e as Error).message);
+              code = ExitCode.ERROR;
+            }
+          }
+          return code;
+        });
+      }),
+    );
+}
+
+function stopStart(program: Command, act: Act): void {
+  for (const [name, what] of [
+    ['stop', 'Stop clusters (jobs are cancelled; nodes kept)'],
+    ['start', 'Start stopped clusters'],
+  ] as const) {
+    program
+      .command(name)
+      .description(what)
+      .argument('<clusters...>')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action(
+        act(async (names: string[]) =>
+          withClient({}, async (client) => {
+            for (const n of names) {
+              await (name === 'stop' ? client.stop(n) : client.start(n));
+              log(`Cluster '${n}': ${name === 'stop' ? 'STOPPED' : 'UP'}`);
+            }
+          }),
+        ),
+      );
+  }
+}
+
+function autostop(program: Command, act: Act): void {
+  program
+    .command('autostop')
+    .description('Set, or cancel, the idle timer of clusters')
+    .argument('<clusters...>')
+    .option('-i, --idle-minutes <n>', 'idle minutes before stopping', '5')
+    .option('--down', 'tear down instead of stopping')
+    .option('--cancel', 'cancel autostop')
+    .action(
+      act(async (names: string[], opts) =>
+        withClient({}, async (client) => {
+          const n = minutes('-i', opts.idleMinutes);
+          for (const c of names)
+            await client.setAutostop(c, opts.cancel || n < 0 ? null : { idleMinutes: n, down: !!opts.down });
+        }),
+      ),
+    );
+}

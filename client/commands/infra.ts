@@ -1,0 +1,140 @@
+/**
+ * What runs where, without a server: check (enabled infra), optimize (the optimizer's table),
+ * show-gpus and catalog update (the instance catalogs).
+ */
+import type { Command } from 'commander';
+import { ExitCode } from '../../core/states';
+import { CliError, type Act } from './shared';
+import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
+
+export function register(program: Command, act: Act): void {
+  optimize(program, act);
+  showGpus(program, act);
+  catalog(program, act);
+  check(program, act);
+}
+
+function optimize(program: Command, act: Act): void {
+  addTaskFlags(
+    program
+      .command('optimize')
+      .description('Print the resources the optimizer considers for a task (cheapest first) and exit')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-a, --all', 'every offer (each region), not only the cheapest per infra')
+      .option('--catalog', 'rank every cloud in the catalog (aws, gcp), enabled here or not'),
+  ).action(
+    act(async (entry: string[], opts) => {
+      const task = loadTask(entry, opts);
+      refuseUnlaunchable(task);
+      console.log(await planTable(task, { all: !!opts.all, catalog: !!opts.catalog }));
+    }),
+  );
+}
+
+function showGpus(program: Command, act: Act): void {
+  program
+    .command('show-gpus')
+    .description('List the accelerators the catalog offers; with NAME[:N], where and at what price')
+    .argument('[accelerator]', 'accelerator name, optionally with a count (A100:8)')
+    .option('--infra <cloud>', 'only this cloud (aws, gcp)')
+    .option('-a, --all', 'every accelerator, TPUs included')
+    .action(act(showGpusAction));
+}
+
+async function showGpusAction(accArg: string | undefined, opts: { infra?: string; all?: boolean }): Promise<void> {
+  const { loadCatalog } = await import('../../activities/infra/inspect');
+  const { acceleratorCountsTable, acceleratorOfferingsTable } = await import('../display');
+  const catalog = await loadCatalog();
+  let cloud: string | undefined;
+  if (opts.infra !== undefined) {
+    const { parseInfra } = await import('../../core/resources');
+    const loc = parseInfra(opts.infra);
+    if (!loc.ok) throw new CliError(`--infra ${opts.infra}: ${loc.error}`, ExitCode.INVALID_INPUT);
+    cloud = loc.value.cloud;
+    if (cloud !== undefined && !catalog.clouds().includes(cloud)) {
+      throw new CliError(
+        `--infra ${opts.infra}: no catalog for '${cloud}' (catalogs: ${catalog.clouds().join(', ')})`,
+        ExitCode.INVALID_INPUT,
+      );
+    }
+  }
+  if (accArg === undefined) {
+    const list = catalog.accelerators({ cloud }).filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+    console.log(acceleratorCountsTable(list, cloud !== undefined ? [cloud] : catalog.clouds()));
+    if (!opts.all)
+      console.log(
+        '\nTPUs hidden; -a lists every accelerator. skyrun show-gpus NAME[:N] shows instance types and prices.',
+      );
+    return;
+  }
+  const { parseAcceleratorString } = await import('../../core/resources');
+  const acc = parseAcceleratorString(accArg);
+  if (!acc.ok) throw new CliError(`${accArg}: ${acc.error}`, ExitCode.INVALID_INPUT);
+  const count = accArg.includes(':') ? acc.value.count : undefined;
+  const list = catalog.accelerators({ name: acc.value.name, count, cloud });
+  if (!list.length) {
+    const near = catalog.nearestAccelerators(acc.value.name);
+    const where = cloud ? ` on ${cloud}` : '';
+    throw new CliError(
+      `Catalog (${catalog.source}) offers no ${accArg}${where}.` +
+        (near.length ? ` Try one of these offered accelerators: ${near.join(', ')}.` : ''),
+    );
+  }
+  console.log(acceleratorOfferingsTable(list));
+}
+
+function catalog(program: Command, act: Act): void {
+  const catalogCmd = program.command('catalog').description('Manage the instance catalogs (prices and offerings)');
+  catalogCmd
+    .command('update')
+    .description('Download the latest SkyPilot-schema catalogs into SKYRUN_HOME/catalogs')
+    .option(
+      '--url <base>',
+      'base URL holding <cloud>/vms.csv (default: $SKYRUN_CATALOG_URL or the public SkyPilot catalog v8)',
+    )
+    .option('--clouds <list>', 'comma-separated clouds', 'aws,gcp')
+    .option('--timeout <seconds>', 'per-download timeout', '30')
+    .action(
+      act(async (opts) => {
+        const { updateCatalog } = await import('../../activities/infra/inspect');
+        const seconds = Number(opts.timeout);
+        if (!(seconds > 0))
+          throw new CliError(
+            `--timeout ${opts.timeout}: expected a positive number of seconds`,
+            ExitCode.INVALID_INPUT,
+          );
+        const clouds = String(opts.clouds)
+          .split(',')
+          .map((c) => c.trim().toLowerCase())
+          .filter(Boolean);
+        try {
+          await updateCatalog({ url: opts.url, clouds, timeoutMs: seconds * 1000, log: (m) => console.log(m) });
+        } catch (e) {
+          throw new CliError((e as Error).message);
+        }
+      }),
+    );
+}
+
+function check(program: Command, act: Act): void {
+  program
+    .command('check')
+    .description('Which infra is enabled here, and why not')
+    .argument('[infra...]', 'only these (local, ssh, sim, aws, gcp)')
+    .action(
+      act(async (only: string[]) => {
+        const { checkInfra } = await import('../../activities/infra/inspect');
+        const { table } = await import('../../core/table');
+        const { known, rows: checks } = await checkInfra(only);
+        const unknown = only.filter((n) => !known.includes(n));
+        if (unknown.length)
+          throw new CliError(
+            `unknown infra: ${unknown.join(', ')} (known: ${known.join(', ')})`,
+            ExitCode.INVALID_INPUT,
+          );
+        const rows = checks.map((c) => [c.infra, c.enabled ? 'enabled' : 'disabled', c.reason ?? '']);
+        console.log(table(['INFRA', 'STATUS', 'REASON'], rows));
+        return rows.some((r) => r[1] === 'enabled') ? ExitCode.SUCCEEDED : ExitCode.ERROR;
+      }),
+    );
+}

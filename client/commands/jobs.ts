@@ -1,0 +1,123 @@
+/**
+ * `skyrun jobs`: managed jobs, which SkyRun launches, watches, recovers and tears down on its own.
+ */
+import type { Command } from 'commander';
+import { ExitCode } from '../../core/states';
+import type { SkyrunClient } from '../client';
+import { CliError, confirm, log, withClient, type Act } from './shared';
+import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
+
+export function register(program: Command, act: Act): void {
+  const jobs = program
+    .command('jobs')
+    .description('Managed jobs: SkyRun launches, watches, recovers and tears down their clusters');
+  launch(jobs, act);
+  queue(jobs, act);
+  cancel(jobs, act);
+  logs(jobs, act);
+}
+
+/** Follow a managed job; Ctrl-C detaches. Returns the exit code its final status maps to. */
+async function followManaged(client: SkyrunClient, id: number, followIt = true): Promise<number> {
+  const { followManagedJob } = await import('../follow');
+  const { managedExitCode } = await import('../../core/managed');
+  process.once('SIGINT', () => {
+    log(`\nDetached from managed job ${id}; it goes on. Follow it again: skyrun jobs logs ${id}`);
+    process.exit(ExitCode.NOT_FINISHED);
+  });
+  const status = await followManagedJob(client, id, { follow: followIt });
+  if (!status) {
+    log(`Managed job ${id} not found.`);
+    return ExitCode.NOT_FOUND;
+  }
+  return followIt ? managedExitCode(status) : ExitCode.SUCCEEDED;
+}
+
+function launch(jobs: Command, act: Act): void {
+  addTaskFlags(
+    jobs
+      .command('launch')
+      .description('Launch a managed job (recovers from preemption and failures on its own)')
+      .argument('[entrypoint...]', 'task YAML, or a command (after --)')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .option('-d, --detach-run', 'return once the job is submitted'),
+  ).action(
+    act(async (entry: string[], opts) => {
+      const task = loadTask(entry, opts);
+      refuseUnlaunchable(task, { managed: true });
+      log(await planTable(task));
+      return withClient({}, async (client) => {
+        await confirm(`Launching a managed job '${task.name ?? 'job'}'. Proceed?`, opts.yes);
+        const { id, name } = await client.launchManaged(task, { name: opts.name });
+        log(`Managed job ${id} (${name}) submitted.`);
+        if (opts.detachRun) {
+          log(`  Logs:    skyrun jobs logs ${id}\n  Queue:   skyrun jobs queue\n  Cancel:  skyrun jobs cancel ${id}`);
+          return ExitCode.SUCCEEDED;
+        }
+        return followManaged(client, id);
+      });
+    }),
+  );
+}
+
+function queue(jobs: Command, act: Act): void {
+  jobs
+    .command('queue')
+    .description('List managed jobs')
+    .option('-s, --skip-finished', 'only jobs still in progress')
+    .action(
+      act(async (opts: { skipFinished?: boolean }) => {
+        const { managedQueueTable } = await import('../display');
+        await withClient({ needWorker: false }, async (client) => {
+          console.log(managedQueueTable(await client.listManaged(), opts));
+        });
+      }),
+    );
+}
+
+function cancel(jobs: Command, act: Act): void {
+  jobs
+    .command('cancel')
+    .description('Cancel managed jobs: kill them and tear their clusters down')
+    .argument('[ids...]')
+    .option('-n, --name <name>', 'the jobs of this name')
+    .option('-a, --all', 'every job in progress')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      act(async (ids: string[], opts: { name?: string; all?: boolean }) => {
+        const { isManagedTerminal } = await import('../../core/managed');
+        await withClient({}, async (client) => {
+          let targets = ids.map(Number);
+          if (opts.name || opts.all) {
+            const all = await client.listManaged();
+            targets = all
+              .filter((j) => !isManagedTerminal(j.status!) && (opts.all || j.name === opts.name))
+              .map((j) => j.id);
+          }
+          if (!targets.length)
+            throw new CliError('no managed job to cancel (give IDs, -n NAME or -a)', ExitCode.INVALID_INPUT);
+          for (const id of targets) log(`Managed job ${id}: ${await client.cancelManaged(id)}`);
+        });
+      }),
+    );
+}
+
+function logs(jobs: Command, act: Act): void {
+  jobs
+    .command('logs')
+    .description("Follow a managed job's log across its recoveries")
+    .argument('[id]', 'job id (default: the latest)')
+    .option('--no-follow', 'print what there is and return')
+    .action(
+      act(async (idArg: string | undefined, opts: { follow: boolean }) =>
+        withClient({}, async (client) => {
+          const id = idArg !== undefined ? Number(idArg) : (await client.listManaged())[0]?.id;
+          if (id === undefined) {
+            log('No managed jobs.');
+            return ExitCode.NOT_FOUND;
+          }
+          return followManaged(client, id, opts.follow);
+        }),
+      ),
+    );
+}
