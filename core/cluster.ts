@@ -63,7 +63,7 @@ export interface JobRequest {
   /** file_mounts with local sources: remote path -> absolute local path */
   fileMounts?: Record<string, string>;
   envs: Record<string, string>;
-  /** secret values travel only inside encrypted payloads (see client/codec.ts) */
+  /** secret values travel only inside encrypted payloads (see worker/runtime/codec.ts) */
   secrets: Record<string, string>;
   numGpusPerNode: number;
   /** 0.5 CPU by default, like SkyPilot, so several CPU jobs share a node */

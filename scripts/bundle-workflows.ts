@@ -6,6 +6,10 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 async function main() {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
+    // refuses what is not sealed with SkyRun's key (replay and every worker get it from the bundle)
+    workflowInterceptorModules: [require.resolve('../workflows/interceptors')],
+    // failure messages travel as encoded (sealed) attributes
+    failureConverterPath: require.resolve('../workflows/contract/failure-converter'),
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } as never,
   });
   writeFileSync(path.join(__dirname, '..', 'workflow-bundle.js'), code);

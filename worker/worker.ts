@@ -10,11 +10,14 @@ import { serverSettings } from './runtime/config';
 import { buildId, startServer, workerFile } from './runtime/embedded';
 
 /** Workflow code: the bundle `npm run build` writes, or the sources (bundled at start). */
-export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'> {
   const bundle = path.join(__dirname, '..', 'workflow-bundle.js');
   return existsSync(bundle)
     ? { workflowBundle: { codePath: bundle } }
-    : { workflowsPath: require.resolve('../workflows') };
+    : {
+        workflowsPath: require.resolve('../workflows'),
+        interceptors: { workflowModules: [require.resolve('../workflows/interceptors')] },
+      };
 }
 
 export async function createWorker(connection: NativeConnection, namespace: string, opts: Partial<WorkerOptions> = {}) {

@@ -6,3 +6,4 @@ export * from './ids';
 export * from './inputs';
 export * from './messages';
 export * from './search-attributes';
+export * from './sealed';
