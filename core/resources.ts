@@ -48,10 +48,10 @@ export interface JobRecoverySpec {
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; at?: (string | number)[] };
 
-function ok<T>(value: T): Parsed<T> {
+export function ok<T>(value: T): Parsed<T> {
   return { ok: true, value };
 }
-function fail<T>(error: string, at?: (string | number)[]): Parsed<T> {
+export function fail<T>(error: string, at?: (string | number)[]): Parsed<T> {
   return at && at.length > 0 ? { ok: false, error, at } : { ok: false, error };
 }
 /** Prefixes `at` with a path component (used when a parser calls another). */
