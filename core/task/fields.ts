@@ -3,11 +3,12 @@
 // table's order is the order the fields are listed in messages.
 
 import { isMap, isScalar } from 'yaml';
-import { describe, parseEnum } from '../resources';
+import { describe, isPlainObject } from './parsed';
+import { parseEnum } from './values';
 import type { TaskSpec } from './types';
 import { ENV_NAME_RE, validateName } from './types';
 import type { Ctx, Entry } from './yaml';
-import { entries, isNullNode, isStringRecord, scalarString, unknownField } from './yaml';
+import { entries, isNullNode, scalarString, unknownField } from './yaml';
 
 /** What the field parsers fill in: the spec, and the resources node (parsed after the other fields). */
 export interface TaskDraft {
@@ -43,7 +44,7 @@ function parseWorkdir(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
     else spec.workdir = v;
     return;
   }
-  if (!isStringRecord(v)) {
+  if (!isPlainObject(v)) {
     ctx.add(e.value, e.field, `expected a local directory like "." or a git repository {url, ref}, got ${describe(v)}`);
     return;
   }
@@ -123,7 +124,7 @@ function mappingInto(key: 'config' | 'service'): TaskFieldParser {
   return (ctx, e, { spec }) => {
     const v = ctx.js(e.value);
     if (v === null) return;
-    if (!isStringRecord(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
+    if (!isPlainObject(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
     else spec[key] = v;
   };
 }
@@ -131,13 +132,13 @@ function mappingInto(key: 'config' | 'service'): TaskFieldParser {
 /** A field accepted for compatibility and ignored, once it has the right shape. */
 function ignoredMapping(ctx: Ctx, e: Entry): void {
   const v = ctx.js(e.value);
-  if (v !== null && !isStringRecord(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
+  if (v !== null && !isPlainObject(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
 }
 
 function parseVolumes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
   const v = ctx.js(e.value);
   if (v === null) return;
-  if (isStringRecord(v)) spec.volumes = v;
+  if (isPlainObject(v)) spec.volumes = v;
   else if (Array.isArray(v)) spec.volumes = { list: v };
   else ctx.add(e.value, e.field, `expected a mapping of mount path to volume name, got ${describe(v)}`);
 }
@@ -281,7 +282,7 @@ const STORAGE_FIELD_PARSERS: Readonly<Record<string, StorageFieldParser>> = {
   persistent: storageBoolean,
   mode: storageEnum(STORAGE_MODES, 'storage mode'),
   config: (ctx, f, v, obj) => {
-    if (v !== null && !isStringRecord(v)) {
+    if (v !== null && !isPlainObject(v)) {
       ctx.add(f.value, f.field, `expected a mapping, got ${describe(v)}`);
       return false;
     }

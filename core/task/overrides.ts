@@ -7,8 +7,10 @@
 // names the same flag in its issues. So a flag and the override field it sets
 // cannot drift apart: adding a TaskOverrides field without a flag does not compile.
 
-import type { Parsed } from '../resources';
-import { parseAccelerators, parseDiskSize, parseInfra, parsePorts, parseQuantity } from '../resources';
+import { parseAccelerators } from './accelerators';
+import { parseInfra } from './infra';
+import type { Parsed } from './parsed';
+import { parseDiskSize, parsePorts, parseQuantity } from './values';
 import { clone, dedupe } from './resource-fields';
 import type { PortRange, Resources, TaskIssue, TaskSpec } from './types';
 import { ENV_NAME_RE, TaskValidationError, validateName } from './types';

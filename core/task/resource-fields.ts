@@ -4,23 +4,19 @@
 // expanded into launch candidates (one per accelerator alternative).
 
 import { isMap, isSeq } from 'yaml';
+import { parseAccelerators } from './accelerators';
+import { normalizeCloud, parseInfra, parseLocationPart } from './infra';
+import { describe, fail, isPlainObject, ok } from './parsed';
+import type { Parsed } from './parsed';
 import {
-  describe,
-  fail,
-  normalizeCloud,
-  ok,
-  parseAccelerators,
   parseAutostop,
   parseDiskSize,
   parseDiskTier,
-  parseInfra,
   parseJobRecovery,
-  parseLocationPart,
   parseNetworkTier,
   parsePorts,
   parseQuantity,
-} from '../resources';
-import type { Parsed } from '../resources';
+} from './values';
 import type {
   AcceleratorRequest,
   AutostopSpec,
@@ -32,7 +28,7 @@ import type {
 } from './types';
 import { lookup } from './fields';
 import type { Ctx, Entry } from './yaml';
-import { entries, isNullNode, isStringRecord, join, scalarString, unknownField } from './yaml';
+import { entries, isNullNode, join, scalarString, unknownField } from './yaml';
 
 interface LocPart {
   kind: 'infra' | 'fields';
@@ -128,7 +124,7 @@ function locationPartField(key: 'region' | 'zone'): ResourceFieldParser {
 
 const parseAcceleratorArgs: ResourceFieldParser = (s, e, v, at) => {
   if (v === null) return;
-  if (!isStringRecord(v)) {
+  if (!isPlainObject(v)) {
     s.ctx.add(at, e.field, `expected a mapping {${ACCELERATOR_ARGS_FIELDS.join(', ')}}, got ${describe(v)}`);
     return;
   }
@@ -158,7 +154,7 @@ const parseImageId: ResourceFieldParser = (s, e, v, at) => {
   if (v === null) return;
   if (typeof v === 'string' && v.trim() !== '') {
     s.part.imageId = v.trim();
-  } else if (isStringRecord(v) && Object.keys(v).length > 0) {
+  } else if (isPlainObject(v) && Object.keys(v).length > 0) {
     const images: Record<string, string> = {};
     let good = true;
     for (const sub of entries(s.ctx, e.value, e.field)) {
@@ -264,7 +260,7 @@ const RESOURCE_FIELD_PARSERS: Readonly<Record<string, ResourceFieldParser>> = {
       : fail(`expected a positive hourly cost in dollars like 12.5, got ${describe(v)}`),
   ),
   volumes: valueField('volumes', (v) =>
-    Array.isArray(v) || isStringRecord(v)
+    Array.isArray(v) || isPlainObject(v)
       ? ok(v)
       : fail(`expected a list of volumes {path, name, disk_size, ...}, got ${describe(v)}`),
   ),
@@ -387,7 +383,7 @@ export function clone<T>(v: T): T {
 
 export function stableKey(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableKey).join(',')}]`;
-  if (isStringRecord(v)) {
+  if (isPlainObject(v)) {
     return `{${Object.keys(v)
       .filter((k) => v[k] !== undefined)
       .sort()

@@ -1,9 +1,13 @@
 // The task's types: the parsed spec, one launch candidate, and the issues a
 // bad task file or flag produces. Pure TypeScript, bundle-safe.
 
-import type { AcceleratorRequest, AutostopSpec, JobRecoverySpec, Location, PortRange, Quantity } from '../resources';
+import type { AcceleratorRequest } from './accelerators';
+import type { Location } from './infra';
+import type { AutostopSpec, JobRecoverySpec, PortRange, Quantity } from './values';
 
-export type { AcceleratorRequest, AutostopSpec, JobRecoverySpec, Location, PortRange, Quantity } from '../resources';
+export type { AcceleratorRequest } from './accelerators';
+export type { Location } from './infra';
+export type { AutostopSpec, JobRecoverySpec, PortRange, Quantity } from './values';
 
 /** ONE launch candidate, after any_of / ordered / accelerator-list expansion. */
 export interface Resources {

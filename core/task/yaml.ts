@@ -4,8 +4,8 @@
 
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Document, YAMLMap } from 'yaml';
-import { describe } from '../resources';
-import type { Parsed } from '../resources';
+import { describe } from './parsed';
+import type { Parsed } from './parsed';
 import { unknownMessage } from '../suggest';
 import { TaskValidationError } from './types';
 import type { TaskIssue, TaskSpec } from './types';
@@ -164,10 +164,6 @@ export function scalarString(ctx: Ctx, node: unknown): string | null | undefined
   if (typeof v === 'string') return v;
   if (typeof n.source === 'string' && n.type === 'PLAIN') return n.source;
   return String(v);
-}
-
-export function isStringRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** True for an absent value or an explicit YAML null. */
