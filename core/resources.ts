@@ -6,7 +6,8 @@
 //   task/accelerators.ts  accelerator names, counts and forms
 //   task/values.ts        quantities, ports, disk size, tiers, autostop, job recovery
 
-export * from './task/parsed';
+export { describe, fail, ok } from './task/parsed';
+export type { Parsed } from './task/parsed';
 export * from './task/infra';
 export * from './task/accelerators';
 export * from './task/values';
