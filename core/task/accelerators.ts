@@ -1,7 +1,6 @@
 // Accelerators: names (canonical casing when known), counts, and every form
 // `accelerators` (or --gpus) accepts. Pure TypeScript, bundle-safe.
 
-import { unknownMessage } from '../suggest';
 import { collect, describe, fail, isPlainObject, ok, within } from './parsed';
 import type { Parsed } from './parsed';
 

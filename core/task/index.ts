@@ -12,7 +12,11 @@
 //   overrides.ts       CLI flags (TASK_FLAGS) and applyOverrides
 //   launch-checks.ts   checkLaunchable
 //   env.ts             expandEnvRefs, substituteEnvs, redactSecrets
-// The value forms (accelerators, quantities, infra strings, ...) are in ../resources.ts.
+// and the value forms, imported by most callers through ../resources.ts:
+//   parsed.ts          Parsed<T> and the helpers the value parsers share
+//   infra.ts           clouds, infra strings, region / zone
+//   accelerators.ts    accelerator names, counts and forms
+//   values.ts          quantities, ports, disk size, tiers, autostop, job recovery
 
 export * from './types';
 export { STORAGE_MODES, STORAGE_STORES, TASK_FIELDS } from './fields';

@@ -63,8 +63,8 @@ type TaskFlags = { readonly [K in keyof TaskOverrides]-?: TaskFlag<NonNullable<T
 
 function setVars(kind: 'envs' | 'secrets'): TaskFlag<Record<string, string>>['apply'] {
   return ({ out, bad }, vars) => {
-    const flag = kind === 'envs' ? TASK_FLAGS.envs.flag : TASK_FLAGS.secrets.flag;
-    const otherFlag = kind === 'envs' ? TASK_FLAGS.secrets.flag : TASK_FLAGS.envs.flag;
+    const flag = TASK_FLAGS[kind].flag;
+    const otherFlag = TASK_FLAGS[kind === 'envs' ? 'secrets' : 'envs'].flag;
     const other = kind === 'envs' ? out.secrets : out.envs;
     for (const [name, value] of Object.entries(vars)) {
       if (!ENV_NAME_RE.test(name)) {
@@ -83,14 +83,16 @@ function setVars(kind: 'envs' | 'secrets'): TaskFlag<Record<string, string>>['ap
 }
 
 /** Sets one Resources field on every candidate from a parsed flag value (copied per candidate). */
-function setResource<T>(
-  key: 'infra' | 'cpus' | 'memory' | 'diskSizeGb',
-  parse: (v: string) => Parsed<T>,
+function setResource<K extends 'infra' | 'cpus' | 'memory' | 'diskSizeGb'>(
+  key: K,
+  parse: (v: string) => Parsed<NonNullable<Resources[K]>>,
 ): TaskFlag<string>['apply'] {
   return ({ parsed, eachCandidate }, v) => {
     const value = parsed(parse(v));
     if (value === undefined) return;
-    eachCandidate((r) => Object.assign(r, { [key]: typeof value === 'object' ? { ...value } : value }));
+    eachCandidate((r) => {
+      r[key] = (typeof value === 'object' ? { ...value } : value) as Resources[K];
+    });
   };
 }
 
