@@ -1,10 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { Command, Option } from 'commander';
 import {
   CLUSTER_NAME_RE,
+  TASK_FLAGS,
   TaskValidationError,
   applyOverrides,
   checkLaunchable,
+  overridesFromFlags,
   parseTask,
   expandEnvRefs,
   redactSecrets,
@@ -12,6 +15,7 @@ import {
   taskFromCommand,
   validateName,
 } from '../../core/task';
+import type { TaskOverrides } from '../../core/task';
 import {
   canonicalAcceleratorName,
   formatInfra,
@@ -151,6 +155,131 @@ describe('applyOverrides', () => {
     expect(thrown(() => applyOverrides(task, { name: 'has space' })).issues[0].field).toBe('--name');
     expect(thrown(() => applyOverrides(task, { ports: ['70000'] })).issues[0].field).toBe('--ports');
     expect(thrown(() => applyOverrides(task, { diskSize: 'big' })).issues[0].field).toBe('--disk-size');
+  });
+});
+
+/** A commander command whose options are registered from TASK_FLAGS, as the CLI does. */
+function taskCommand(): Command {
+  const cmd = new Command().exitOverride();
+  for (const f of Object.values(TASK_FLAGS)) {
+    const arg = f.arg ? ` ${f.arg}` : '';
+    const opt = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag}${arg}`, f.help);
+    if (f.repeatable) opt.argParser((v: string, prev: string[] = []) => [...prev, v]);
+    cmd.addOption(opt);
+    for (const alias of f.aliases ?? []) cmd.addOption(new Option(`${alias}${arg}`).hideHelp());
+  }
+  return cmd;
+}
+
+describe('TASK_FLAGS and overridesFromFlags', () => {
+  it('names each override flag once', () => {
+    expect(Object.values(TASK_FLAGS).map((f) => f.flag)).toEqual([
+      '--env',
+      '--secret',
+      '--infra',
+      '--cpus',
+      '--memory',
+      '--gpus',
+      '--instance-type',
+      '--use-spot',
+      '--disk-size',
+      '--ports',
+      '--image-id',
+      '--num-nodes',
+      '--name',
+      '--workdir',
+    ]);
+  });
+
+  it('what commander parsed from the table becomes TaskOverrides, and applies', () => {
+    const cmd = taskCommand();
+    cmd.parse(
+      [
+        '--env',
+        'A=1',
+        '--env',
+        'FROM_SHELL',
+        '--secret',
+        'TOKEN=x=y',
+        '--accelerators',
+        'A100:8',
+        '--instance-type',
+        'a2-highgpu-8g',
+        '--use-spot',
+        '--num-nodes',
+        '2',
+        '-n',
+        'job-1',
+        '--ports',
+        '80',
+        '--ports',
+        '90-99',
+        '--disk-size',
+        '1TB',
+        '--cpus',
+        '8+',
+      ],
+      { from: 'user' },
+    );
+    const o = overridesFromFlags(cmd.opts(), { FROM_SHELL: '/h' });
+    expect(o).toEqual({
+      envs: { A: '1', FROM_SHELL: '/h' },
+      secrets: { TOKEN: 'x=y' },
+      gpus: 'A100:8',
+      instanceType: 'a2-highgpu-8g',
+      useSpot: true,
+      numNodes: 2,
+      name: 'job-1',
+      ports: ['80', '90-99'],
+      diskSize: '1TB',
+      cpus: '8+',
+    });
+    const out = applyOverrides(parseTask(BASE, 'base.yaml'), o);
+    expect(out).toMatchObject({ name: 'job-1', numNodes: 2, secrets: { TOKEN: 'x=y' } });
+    expect(out.candidates).toEqual([
+      {
+        infra: {},
+        accelerator: { name: 'A100', count: 8 },
+        cpus: { value: 8, orMore: true },
+        instanceType: 'a2-highgpu-8g',
+        useSpot: true,
+        diskSizeGb: 1024,
+        ports: [
+          { from: 80, to: 80 },
+          { from: 90, to: 99 },
+        ],
+        labels: {},
+      },
+    ]);
+  });
+
+  it('a bare --env NAME unset in the environment names the flag', () => {
+    const err = thrown(() => overridesFromFlags({ env: ['NOPE'], secret: ['=x'] }, {}));
+    expect(err.issues.map((i) => i.field)).toEqual(['--env', '--secret']);
+    expect(err.message).toContain('--env: NOPE: expected NAME=VALUE, or NAME set in your environment');
+  });
+
+  it('a bad value of each flag is reported under that flag', () => {
+    const task = parseTask(BASE, 'base.yaml');
+    const bad: Required<Omit<TaskOverrides, 'useSpot'>> = {
+      envs: { 'B-': '1' },
+      secrets: { 'B-': '1' },
+      infra: 'awz',
+      cpus: 'x',
+      memory: '0',
+      gpus: '',
+      instanceType: 'a b',
+      diskSize: '0',
+      ports: ['x'],
+      imageId: ' ',
+      numNodes: 0,
+      name: '-',
+      workdir: ' ',
+    };
+    for (const [key, value] of Object.entries(bad)) {
+      const err = thrown(() => applyOverrides(task, { [key]: value }));
+      expect(err.issues.map((i) => i.field)).toEqual([TASK_FLAGS[key as keyof TaskOverrides].flag]);
+    }
   });
 });
 

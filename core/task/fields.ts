@@ -1,0 +1,318 @@
+// The task's top-level fields (everything but resources, see resource-fields.ts):
+// one small parser per field, in a table keyed by the field's name. The
+// table's order is the order the fields are listed in messages.
+
+import { isMap, isScalar } from 'yaml';
+import { describe, isPlainObject } from './parsed';
+import { parseEnum } from './values';
+import type { TaskSpec } from './types';
+import { ENV_NAME_RE, validateName } from './types';
+import type { Ctx, Entry } from './yaml';
+import { entries, isNullNode, scalarString, unknownField } from './yaml';
+
+/** What the field parsers fill in: the spec, and the resources node (parsed after the other fields). */
+export interface TaskDraft {
+  spec: TaskSpec;
+  resourcesNode: unknown;
+}
+
+type TaskFieldParser = (ctx: Ctx, e: Entry, draft: TaskDraft) => void;
+
+/** Own property lookup in a parser table (so keys like `toString` are unknown fields, not methods). */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
+
+function parseName(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
+  if (isNullNode(e.value)) return;
+  const v = ctx.js(e.value);
+  if (typeof v !== 'string') {
+    ctx.add(e.value, e.field, `expected a name string like "train-llama", got ${describe(v)}`);
+    return;
+  }
+  const err = validateName(v);
+  if (err) ctx.add(e.value, e.field, err);
+  else spec.name = v;
+}
+
+function parseWorkdir(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
+  const v = ctx.js(e.value);
+  if (v === null) return;
+  if (typeof v === 'string') {
+    if (v.trim() === '')
+      ctx.add(e.value, e.field, 'expected a local directory like "." or {url, ref}, got an empty string');
+    else spec.workdir = v;
+    return;
+  }
+  if (!isPlainObject(v)) {
+    ctx.add(e.value, e.field, `expected a local directory like "." or a git repository {url, ref}, got ${describe(v)}`);
+    return;
+  }
+  let ok = true;
+  for (const sub of entries(ctx, e.value, e.field)) {
+    if (sub.key !== 'url' && sub.key !== 'ref') {
+      unknownField(ctx, sub, ['url', 'ref'], 'workdir');
+      ok = false;
+    }
+  }
+  if (typeof v.url !== 'string' || v.url.trim() === '') {
+    ctx.add(e.value, `${e.field}.url`, `expected a git repository URL string, got ${describe(v.url)}`);
+    ok = false;
+  }
+  if (v.ref !== undefined && v.ref !== null && typeof v.ref !== 'string') {
+    ctx.add(e.value, `${e.field}.ref`, `expected a branch, tag or commit string, got ${describe(v.ref)}`);
+    ok = false;
+  }
+  if (ok) spec.workdir = typeof v.ref === 'string' ? { url: v.url as string, ref: v.ref } : { url: v.url as string };
+}
+
+function parseNumNodes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
+  const v = ctx.js(e.value);
+  const n = typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    ctx.add(e.value ?? e.keyNode, e.field, `expected a positive integer, got ${describe(v)}`);
+  } else {
+    spec.numNodes = n;
+  }
+}
+
+function parseEnvMap(ctx: Ctx, e: Entry, what: string): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  if (e.value === null) return out;
+  if (!isMap(e.value)) {
+    ctx.add(e.value, e.field, `expected a mapping of NAME: value, got ${describe(ctx.js(e.value))}`);
+    return out;
+  }
+  for (const sub of entries(ctx, e.value, e.field)) {
+    if (!ENV_NAME_RE.test(sub.key)) {
+      ctx.add(
+        sub.keyNode,
+        sub.field,
+        `invalid ${what} name '${sub.key}'; expected letters, digits and '_', not starting with a digit`,
+      );
+      continue;
+    }
+    const s = scalarString(ctx, sub.value);
+    if (s === undefined) {
+      ctx.add(
+        sub.value,
+        sub.field,
+        `expected a string value (or null to require it at launch), got ${describe(ctx.js(sub.value))}; quote it to pass structured text`,
+      );
+      continue;
+    }
+    out[sub.key] = s;
+  }
+  return out;
+}
+
+function scriptValue(ctx: Ctx, e: Entry): string | undefined {
+  const n = e.value;
+  if (n === null) return undefined;
+  if (isScalar(n) && n.value === null) return undefined;
+  if (isScalar(n) && typeof n.value === 'string') return n.value;
+  ctx.add(
+    n,
+    e.field,
+    `expected a shell script string (use '${e.key}: |' for several lines), got ${describe(ctx.js(n))}`,
+  );
+  return undefined;
+}
+
+/** A mapping field kept as written (config, service). */
+function mappingInto(key: 'config' | 'service'): TaskFieldParser {
+  return (ctx, e, { spec }) => {
+    const v = ctx.js(e.value);
+    if (v === null) return;
+    if (!isPlainObject(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
+    else spec[key] = v;
+  };
+}
+
+/** A field accepted for compatibility and ignored, once it has the right shape. */
+function ignoredMapping(ctx: Ctx, e: Entry): void {
+  const v = ctx.js(e.value);
+  if (v !== null && !isPlainObject(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
+}
+
+function parseVolumes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
+  const v = ctx.js(e.value);
+  if (v === null) return;
+  if (isPlainObject(v)) spec.volumes = v;
+  else if (Array.isArray(v)) spec.volumes = { list: v };
+  else ctx.add(e.value, e.field, `expected a mapping of mount path to volume name, got ${describe(v)}`);
+}
+
+function parseEventCallback(ctx: Ctx, e: Entry): void {
+  const v = ctx.js(e.value);
+  if (v !== null && typeof v !== 'string') ctx.add(e.value, e.field, `expected a command string, got ${describe(v)}`);
+}
+
+function script(key: 'setup' | 'run'): TaskFieldParser {
+  return (ctx, e, { spec }) => {
+    const s = scriptValue(ctx, e);
+    if (s !== undefined) spec[key] = s;
+  };
+}
+
+/** The top-level task fields, in the order messages list them. */
+const TASK_FIELD_PARSERS: Readonly<Record<string, TaskFieldParser>> = {
+  name: parseName,
+  workdir: parseWorkdir,
+  num_nodes: parseNumNodes,
+  resources: (_ctx, e, draft) => {
+    draft.resourcesNode = e.value;
+  },
+  envs: (ctx, e, { spec }) => {
+    spec.envs = parseEnvMap(ctx, e, 'environment variable');
+  },
+  secrets: (ctx, e, { spec }) => {
+    spec.secrets = parseEnvMap(ctx, e, 'secret');
+  },
+  file_mounts: (ctx, e, { spec }) => {
+    spec.fileMounts = parseFileMounts(ctx, e);
+  },
+  setup: script('setup'),
+  run: script('run'),
+  config: mappingInto('config'),
+  service: mappingInto('service'),
+  volumes: parseVolumes,
+  event_callback: parseEventCallback,
+  pool: ignoredMapping,
+  inputs: ignoredMapping,
+  outputs: ignoredMapping,
+};
+
+export const TASK_FIELDS: readonly string[] = Object.keys(TASK_FIELD_PARSERS);
+
+/** Parses every top-level field of `root` into `draft`, reporting unknown fields. */
+export function parseTaskFields(ctx: Ctx, root: unknown, draft: TaskDraft): void {
+  for (const e of entries(ctx, root, '')) {
+    const parse = lookup(TASK_FIELD_PARSERS, e.key);
+    if (parse) parse(ctx, e, draft);
+    else unknownField(ctx, e, TASK_FIELDS, 'task');
+  }
+}
+
+function parseFileMounts(ctx: Ctx, e: Entry): Record<string, string | Record<string, unknown>> {
+  const out: Record<string, string | Record<string, unknown>> = {};
+  if (e.value === null) return out;
+  if (!isMap(e.value)) {
+    ctx.add(
+      e.value,
+      e.field,
+      `expected a mapping of remote path to local path, URI or storage object, got ${describe(ctx.js(e.value))}`,
+    );
+    return out;
+  }
+  const expected =
+    'expected a local path, a cloud URI like s3://bucket/path, or a storage object {name, source, store, mode}';
+  for (const sub of entries(ctx, e.value, e.field)) {
+    if (sub.key.trim() === '') {
+      ctx.add(sub.keyNode, sub.field, 'expected a remote path like /data or ~/data as the key');
+      continue;
+    }
+    const s = scalarString(ctx, sub.value);
+    if (s === null) {
+      ctx.add(sub.value ?? sub.keyNode, sub.field, `${expected}, got null`);
+      continue;
+    }
+    if (typeof s === 'string') {
+      if (s.trim() === '') ctx.add(sub.value, sub.field, `${expected}, got an empty string`);
+      else out[sub.key] = s;
+      continue;
+    }
+    if (!isMap(sub.value)) {
+      ctx.add(sub.value, sub.field, `${expected}, got ${describe(ctx.js(sub.value))}`);
+      continue;
+    }
+    const storage = parseStorage(ctx, sub);
+    if (storage) out[sub.key] = storage;
+  }
+  return out;
+}
+
+export const STORAGE_STORES = ['s3', 'gcs', 'azure', 'r2', 'ibm', 'oci', 'nebius'] as const;
+export const STORAGE_MODES = ['MOUNT', 'COPY', 'MOUNT_CACHED'] as const;
+
+/** Parses one storage-object field into `obj`; false when it reported an issue. */
+type StorageFieldParser = (ctx: Ctx, f: Entry, v: unknown, obj: Record<string, unknown>) => boolean;
+
+function storageEnum(allowed: readonly string[], what: string): StorageFieldParser {
+  return (ctx, f, v, obj) => {
+    const r = parseEnum(v, allowed, what);
+    if (!ctx.report(f.value ?? f.keyNode, f.field, r)) return false;
+    obj[f.key] = r.value;
+    return true;
+  };
+}
+
+const storageBoolean: StorageFieldParser = (ctx, f, v, obj) => {
+  if (typeof v !== 'boolean') {
+    ctx.add(f.value ?? f.keyNode, f.field, `expected true or false, got ${describe(v)}`);
+    return false;
+  }
+  obj[f.key] = v;
+  return true;
+};
+
+/** The storage-object fields; those starting with '_' are internal and left out of messages. */
+const STORAGE_FIELD_PARSERS: Readonly<Record<string, StorageFieldParser>> = {
+  name: (ctx, f, v, obj) => {
+    if (typeof v !== 'string' || v.trim() === '') {
+      ctx.add(f.value ?? f.keyNode, f.field, `expected a bucket name string, got ${describe(v)}`);
+      return false;
+    }
+    obj.name = v;
+    return true;
+  },
+  source: (ctx, f, v, obj) => {
+    const good =
+      typeof v === 'string'
+        ? v.trim() !== ''
+        : Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
+    if (!good) {
+      ctx.add(f.value ?? f.keyNode, f.field, `expected a local path, a URI or a list of them, got ${describe(v)}`);
+      return false;
+    }
+    obj.source = v;
+    return true;
+  },
+  store: storageEnum(STORAGE_STORES, 'store'),
+  persistent: storageBoolean,
+  mode: storageEnum(STORAGE_MODES, 'storage mode'),
+  config: (ctx, f, v, obj) => {
+    if (v !== null && !isPlainObject(v)) {
+      ctx.add(f.value, f.field, `expected a mapping, got ${describe(v)}`);
+      return false;
+    }
+    if (v !== null) obj.config = v;
+    return true;
+  },
+  _force_delete: storageBoolean,
+  _bucket_sub_path: (_ctx, f, v, obj) => {
+    obj[f.key] = v;
+    return true;
+  },
+};
+const STORAGE_FIELDS = Object.keys(STORAGE_FIELD_PARSERS).filter((k) => !k.startsWith('_'));
+
+function parseStorage(ctx: Ctx, e: Entry): Record<string, unknown> | undefined {
+  const obj: Record<string, unknown> = {};
+  let ok = true;
+  for (const f of entries(ctx, e.value, e.field)) {
+    const v = ctx.js(f.value);
+    const parse = lookup(STORAGE_FIELD_PARSERS, f.key);
+    if (!parse) unknownField(ctx, f, STORAGE_FIELDS, 'storage object');
+    if (!parse || !parse(ctx, f, v, obj)) ok = false;
+  }
+  if (ok && obj.name === undefined && obj.source === undefined) {
+    ctx.add(
+      e.value,
+      e.field,
+      'a storage object needs a name (an existing bucket) or a source (data to upload), or both',
+    );
+    ok = false;
+  }
+  return ok ? obj : undefined;
+}

@@ -1,0 +1,93 @@
+// The task's types: the parsed spec, one launch candidate, and the issues a
+// bad task file or flag produces. Pure TypeScript, bundle-safe.
+
+import type { AcceleratorRequest } from './accelerators';
+import type { Location } from './infra';
+import type { AutostopSpec, JobRecoverySpec, PortRange, Quantity } from './values';
+
+export type { AcceleratorRequest } from './accelerators';
+export type { Location } from './infra';
+export type { AutostopSpec, JobRecoverySpec, PortRange, Quantity } from './values';
+
+/** ONE launch candidate, after any_of / ordered / accelerator-list expansion. */
+export interface Resources {
+  infra: Location;
+  accelerator?: AcceleratorRequest;
+  cpus?: Quantity;
+  memory?: Quantity;
+  instanceType?: string;
+  /** default false */
+  useSpot: boolean;
+  diskSizeGb?: number;
+  diskTier?: 'low' | 'medium' | 'high' | 'ultra' | 'best';
+  networkTier?: 'standard' | 'best';
+  ports: PortRange[];
+  imageId?: string | Record<string, string>;
+  labels: Record<string, string>;
+  autostop?: AutostopSpec;
+  jobRecovery?: JobRecoverySpec;
+  acceleratorArgs?: Record<string, unknown>;
+  maxHourlyCost?: number;
+  priority?: number;
+  /** resources.volumes (extra disks), kept as written; not supported yet (see checkLaunchable). */
+  volumes?: unknown;
+}
+
+export interface TaskSpec {
+  /** Path given to parseTask (for messages). */
+  file: string;
+  name?: string;
+  workdir?: string | { url: string; ref?: string };
+  /** default 1 */
+  numNodes: number;
+  /** >= 1 candidates; shared top-level resource keys are merged into each alternative. */
+  candidates: Resources[];
+  /** true when `ordered:` was used (try in the user's order); false = any_of (cheapest wins). */
+  ordered: boolean;
+  envs: Record<string, string | null>;
+  secrets: Record<string, string | null>;
+  /** remote path -> local path / URI, or a storage object. */
+  fileMounts: Record<string, string | Record<string, unknown>>;
+  setup?: string;
+  run?: string;
+  config?: Record<string, unknown>;
+  service?: Record<string, unknown>;
+  volumes?: Record<string, unknown>;
+}
+
+export interface TaskIssue {
+  file: string;
+  line?: number;
+  column?: number;
+  field: string;
+  message: string;
+}
+
+/** `${file}:${line}:${column}: ${field}: ${message}` (without :line:column when unknown). */
+export function formatIssue(i: TaskIssue): string {
+  const where = i.line !== undefined ? `${i.file}:${i.line}:${i.column ?? 1}` : i.file;
+  return `${where}: ${i.field}: ${i.message}`;
+}
+
+export class TaskValidationError extends Error {
+  readonly issues: TaskIssue[];
+  constructor(issues: TaskIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'TaskValidationError';
+    this.issues = issues;
+    Object.setPrototypeOf(this, TaskValidationError.prototype);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Names
+
+/** Cluster, job and task names: a letter first, a letter or digit last, `-_.` inside. */
+export const CLUSTER_NAME_RE = /^[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+export const ENV_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** undefined when `name` is a valid name, else a message saying what was expected. */
+export function validateName(name: string): string | undefined {
+  if (CLUSTER_NAME_RE.test(name)) return undefined;
+  return `expected a name of letters, digits, '-', '_' and '.' that starts with a letter and ends with a letter or digit, got ${JSON.stringify(name)}`;
+}
