@@ -7,80 +7,34 @@ import { Option, type Command } from 'commander';
 import { ExitCode } from '../../core/states';
 import {
   applyOverrides,
+  overridesFromFlags,
+  TASK_FLAGS,
   checkLaunchable,
   parseTask,
   substituteEnvs,
   taskFromCommand,
   TaskValidationError,
-  type TaskOverrides,
   type TaskSpec,
 } from '../../core/task';
 import { CliError } from './shared';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** What commander parsed for the task flags (keys as commander names them; see TASK_FLAGS). */
+export type TaskFlags = Record<string, unknown>;
 
-export interface TaskFlags {
-  env?: string[];
-  secret?: string[];
-  infra?: string;
-  cpus?: string;
-  memory?: string;
-  gpus?: string;
-  accelerators?: string;
-  instanceType?: string;
-  useSpot?: boolean;
-  numNodes?: string;
-  name?: string;
-  workdir?: string;
-}
-
+/** The task flags launch, exec, optimize and jobs launch share: registered from core's one table. */
 export function addTaskFlags(cmd: Command): Command {
-  return cmd
-    .option('--env <NAME=VALUE>', 'environment variable for setup and run (repeatable; overrides the file)', collect)
-    .option('--secret <NAME=VALUE>', 'secret variable, redacted from output (repeatable; overrides the file)', collect)
-    .option('--infra <infra>', 'where to run: local, aws, aws/us-east-1, gcp/*/us-central1-a, ...')
-    .option('--cpus <n>', "vCPUs per node, e.g. 4 or '4+'")
-    .option('--memory <gb>', "memory per node in GiB, e.g. 16 or '16+'")
-    .option('--gpus <acc>', 'accelerators, e.g. A100:8 (alias --accelerators)')
-    .addOption(new Option('--accelerators <acc>').hideHelp())
-    .option('--instance-type <type>', 'exact instance type')
-    .option('--use-spot', 'use spot instances')
-    .option('--num-nodes <n>', 'number of nodes')
-    .option('-n, --name <name>', 'task name')
-    .option('--workdir <dir>', 'local folder synced to ~/sky_workdir on every node');
-}
-
-/** KEY=VALUE, or a bare KEY taken from this shell's environment (SkyPilot's --env/--secret). */
-function keyValues(list: string[] | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list ?? []) {
-    const eq = item.indexOf('=');
-    if (eq > 0) out[item.slice(0, eq)] = item.slice(eq + 1);
-    else if (eq < 0 && process.env[item] !== undefined) out[item] = process.env[item]!;
-    else
-      throw new CliError(
-        `${flag} ${item}: expected NAME=VALUE, or NAME set in your environment`,
-        ExitCode.INVALID_INPUT,
-      );
+  for (const f of Object.values(TASK_FLAGS)) {
+    const arg = f.arg ? ` ${f.arg}` : '';
+    const opt = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag}${arg}`, f.help);
+    if (f.repeatable) opt.argParser((v: string, prev: string[] = []) => [...prev, v]);
+    cmd.addOption(opt);
+    for (const alias of f.aliases ?? []) {
+      const hidden = new Option(`${alias}${arg}`).hideHelp();
+      if (f.repeatable) hidden.argParser((v: string, prev: string[] = []) => [...prev, v]);
+      cmd.addOption(hidden);
+    }
   }
-  return out;
-}
-
-/** The task flags as overrides of the task file: the one place a flag maps to a task field. */
-export function taskOverrides(flags: TaskFlags): TaskOverrides {
-  return {
-    envs: keyValues(flags.env, '--env'),
-    secrets: keyValues(flags.secret, '--secret'),
-    infra: flags.infra,
-    cpus: flags.cpus,
-    memory: flags.memory,
-    gpus: flags.gpus ?? flags.accelerators,
-    instanceType: flags.instanceType,
-    useSpot: flags.useSpot,
-    numNodes: flags.numNodes !== undefined ? Number(flags.numNodes) : undefined,
-    name: flags.name,
-    workdir: flags.workdir,
-  };
+  return cmd;
 }
 
 /** The task of a YAML file or of a command after `--`, with the task flags applied. */
@@ -99,7 +53,7 @@ export function loadTask(entry: string[], flags: TaskFlags): TaskSpec {
     );
   }
   // ${VAR} in workdir and file_mounts come from envs, after --env has had its say
-  return substituteEnvs(applyOverrides(task, taskOverrides(flags)));
+  return substituteEnvs(applyOverrides(task, overridesFromFlags(flags, process.env)));
 }
 
 export function refuseUnlaunchable(task: TaskSpec, opts: { managed?: boolean } = {}): void {

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { addTaskFlags } from '../../client/commands/task-options';
 import { Command, Option } from 'commander';
 import {
   CLUSTER_NAME_RE,
@@ -158,17 +159,9 @@ describe('applyOverrides', () => {
   });
 });
 
-/** A commander command whose options are registered from TASK_FLAGS, as the CLI does. */
+/** A commander command with the CLI's own task flags. */
 function taskCommand(): Command {
-  const cmd = new Command().exitOverride();
-  for (const f of Object.values(TASK_FLAGS)) {
-    const arg = f.arg ? ` ${f.arg}` : '';
-    const opt = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag}${arg}`, f.help);
-    if (f.repeatable) opt.argParser((v: string, prev: string[] = []) => [...prev, v]);
-    cmd.addOption(opt);
-    for (const alias of f.aliases ?? []) cmd.addOption(new Option(`${alias}${arg}`).hideHelp());
-  }
-  return cmd;
+  return addTaskFlags(new Command().exitOverride());
 }
 
 describe('TASK_FLAGS and overridesFromFlags', () => {
