@@ -1,7 +1,7 @@
 /**
- * The cluster workflow's failover and retry_until_up, in process: the real workflow bundle on a
- * dev server, activities from createActivities over fake clouds whose provision calls fail with
- * chosen error classes. Asserts which zones were tried, in which order, and the backoff timers.
+ * The cluster workflow in process: the real workflow bundle on a dev server, activities from
+ * createActivities over fake clouds whose provision calls fail with chosen error classes.
+ * Failover (which zones were tried, in which order), retry_until_up's backoff timers, autostop.
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -171,4 +171,31 @@ test('the retry gap starts where the input says (30 s from the CLI), grows x1.6 
   while (gaps.length < 9) gaps.push(nextSearchGap(gaps[gaps.length - 1]!));
   expect(gaps).toEqual([30_000, 48_000, 76_800, 122_880, 196_608, 314_573, 503_317, 600_000, 600_000]);
   expect(MAX_SEARCH_GAP_MS).toBe(600_000);
+});
+
+test.each([false, true])('autostop: the idle timer fires and the cluster stops (down: %s)', async (down) => {
+  const f = fakeProviders(t.home, { alpha: [{ region: 'r1', zones: ['z1'], hourlyPrice: 1 }] });
+  t.use(f.providers);
+  // 0.02 min = 1.2 s of idleness
+  const inp = input({ autostop: { idleMinutes: 0.02, down } });
+  const h = await start(inp);
+  await untilUp(h);
+  if (down) {
+    // the workflow tears the cluster down and ends by itself
+    expect((await h.result()).status).toBe('TERMINATED');
+    expect(f.clouds.alpha!.terminated).toEqual([inp.name]);
+  } else {
+    await eventually(async () => (await h.query(statusQuery)).status === 'STOPPED', 30_000);
+    expect(f.clouds.alpha!.terminated).toEqual([]);
+  }
+  const timers = await timersOf(h);
+  expect(timers).toHaveLength(1);
+  expect(timers[0]!.summary).toBe('autostop in 0 min');
+  expect(timers[0]!.ms).toBeGreaterThan(0);
+  expect(timers[0]!.ms).toBeLessThanOrEqual(1200);
+  if (!down) {
+    await h.executeUpdate(downUpdate);
+    expect((await h.result()).status).toBe('TERMINATED');
+    expect(f.clouds.alpha!.terminated).toEqual([inp.name]);
+  }
 });
