@@ -6,6 +6,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -309,6 +310,16 @@ class Cluster {
     });
   }
 
+  /** Suggested by the server and nothing in flight (waking on a suggestion alone would spin). */
+  canContinueAsNew(): boolean {
+    return (
+      workflowInfo().continueAsNewSuggested &&
+      this.running.size === 0 &&
+      this.cancelRequested.size === 0 &&
+      allHandlersFinished()
+    );
+  }
+
   autostopRemaining(): number | undefined {
     const a = this.info.autostop;
     if (!a || a.idleMinutes < 0 || this.info.status !== 'UP') return undefined;
@@ -330,12 +341,7 @@ class Cluster {
         this.setPhase('Up');
       }
       if (this.info.status === 'UP') this.schedule();
-      if (
-        workflowInfo().continueAsNewSuggested &&
-        this.running.size === 0 &&
-        this.cancelRequested.size === 0 &&
-        allHandlersFinished()
-      ) {
+      if (this.canContinueAsNew()) {
         await continueAsNew<typeof clusterWorkflow>({
           ...this.input,
           carried: { info: this.info, pending: this.pending, nextJobId: this.nextJobId, idleSince: this.idleSince },
@@ -344,7 +350,7 @@ class Cluster {
       const seen = this.wake;
       const remaining = this.autostopRemaining();
       if (remaining === undefined) {
-        await condition(() => this.wake !== seen || workflowInfo().continueAsNewSuggested);
+        await condition(() => this.wake !== seen || this.canContinueAsNew());
         continue;
       }
       const woke = await condition(() => this.wake !== seen, remaining, {
@@ -403,6 +409,7 @@ export async function clusterWorkflow(input: ClusterWorkflowInput): Promise<Clus
     if (!input.carried) await c.provision();
     await c.serve();
   } catch (e) {
+    if (e instanceof ContinueAsNew) throw e; // the cluster lives on in the next run
     if (!isCancellation(e) && !c.downRequested) {
       c.info.error = e instanceof Error ? e.message : String(e);
       for (const p of c.pending.splice(0)) c.finish(c.job(p.id)!, 'CANCELLED');
