@@ -3,6 +3,7 @@
  * time-skipping test server is a separate download this machine cannot fetch, so timers are
  * kept short through workflow inputs), and one worker running the workflow bundle with
  * `createActivities` over the providers each test brings. SKYRUN_HOME is a temp folder.
+ * SKYRUN_TEST_LOG_LEVEL=DEBUG shows the worker's log.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -35,7 +36,9 @@ export interface WorkflowTestEnv {
  */
 export async function createWorkflowTestEnv(opts: { suggestContinueAsNewAt?: number } = {}): Promise<WorkflowTestEnv> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    Runtime.install({
+      logger: new DefaultLogger((process.env.SKYRUN_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'ERROR'),
+    });
     runtimeInstalled = true;
   }
   const cli = findTemporalCli();
