@@ -113,6 +113,18 @@ test.each<ErrorClass>(['config', 'quota-cloud'])('%s blocks the whole cloud', as
   await h.result();
 });
 
+test('an unrecognised error blocks only its zone', async () => {
+  const f = fakeProviders(t.home, { alpha: [{ region: 'r1', zones: ['z1', 'z2'], hourlyPrice: 1 }] });
+  f.clouds.alpha!.plan = byZone({ z1: 'unknown' });
+  t.use(f.providers);
+  const h = await start(input());
+  const info = await untilUp(h);
+  expect(f.calls.map(where)).toEqual(['alpha/r1/z1', 'alpha/r1/z2']);
+  expect(info.attempts[0]!.errorClass).toBe('unknown');
+  await h.executeUpdate(downUpdate);
+  await h.result();
+});
+
 test('an invalid request stops failover at once', async () => {
   const f = fakeProviders(t.home, {
     alpha: [
