@@ -6,12 +6,12 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
   allHandlersFinished,
   condition,
   continueAsNew,
   isCancellation,
   setHandler,
-  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -38,7 +38,7 @@ import {
   submitJobUpdate,
 } from './contract';
 import { type PhaseOutcome, runPhase } from './job-exec';
-import { type Compensation, provisionWithFailover, runCompensations } from './provision';
+import { type Compensation, runCompensations, searchAndProvision } from './provision';
 import { acts, syncActs } from './proxies';
 
 /** Finished jobs kept in state (and carried across continue-as-new). */
@@ -291,41 +291,33 @@ class Cluster {
   }
 
   /** Optimize, then fail over through the offers; with retry_until_up, wait and search again. */
-  async searchUntilUp(): Promise<ClusterHandle> {
+  searchUntilUp(): Promise<ClusterHandle> {
     const { input } = this;
-    let gap = input.retryUntilUp?.gapMs ?? 0;
-    for (let round = 1; ; round++) {
-      this.setPhase('Optimizing');
-      const res = await acts.optimizeOffers.executeWithOptions(
-        { summary: round > 1 ? `optimize (round ${round})` : 'optimize' },
-        [{ candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes }],
-      );
-      try {
-        if (!res.offers.length) {
-          throw ApplicationFailure.nonRetryable(
-            `No enabled infra can run this task (enabled: ${res.enabled.join(', ') || 'none'}).`,
-            FailureTypes.ResourcesUnavailable,
-          );
-        }
-        this.setPhase('Provisioning');
-        return await provisionWithFailover({
-          clusterName: input.name,
-          offers: res.offers,
-          attempts: this.info.attempts,
-          compensations: this.compensations,
-          candidates: input.candidates,
-        });
-      } catch (e) {
-        const retry =
-          input.retryUntilUp && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;
-        if (!retry) throw e;
-        // like SkyPilot: wait with backoff, then search again with an empty blocklist
-        await sleep(gap, {
-          summary: `retry_until_up: round ${round} found no capacity; waiting ${Math.round(gap / 1000)} s`,
-        });
-        gap = Math.min(Math.round(gap * 1.6), 10 * 60_000);
-      }
-    }
+    return searchAndProvision({
+      clusterName: input.name,
+      candidates: input.candidates,
+      ordered: input.ordered,
+      numNodes: input.numNodes,
+      attempts: this.info.attempts,
+      compensations: this.compensations,
+      noOffers: { what: 'task', type: FailureTypes.ResourcesUnavailable },
+      retry: input.retryUntilUp,
+      summaries: {
+        optimize: (round) => (round > 1 ? `optimize (round ${round})` : 'optimize'),
+        wait: (round, gap) => `retry_until_up: round ${round} found no capacity; waiting ${Math.round(gap / 1000)} s`,
+      },
+      onPhase: (phase) => this.setPhase(phase),
+    });
+  }
+
+  /** Suggested by the server and nothing in flight (waking on a suggestion alone would spin). */
+  canContinueAsNew(): boolean {
+    return (
+      workflowInfo().continueAsNewSuggested &&
+      this.running.size === 0 &&
+      this.cancelRequested.size === 0 &&
+      allHandlersFinished()
+    );
   }
 
   autostopRemaining(): number | undefined {
@@ -349,12 +341,7 @@ class Cluster {
         this.setPhase('Up');
       }
       if (this.info.status === 'UP') this.schedule();
-      if (
-        workflowInfo().continueAsNewSuggested &&
-        this.running.size === 0 &&
-        this.cancelRequested.size === 0 &&
-        allHandlersFinished()
-      ) {
+      if (this.canContinueAsNew()) {
         await continueAsNew<typeof clusterWorkflow>({
           ...this.input,
           carried: { info: this.info, pending: this.pending, nextJobId: this.nextJobId, idleSince: this.idleSince },
@@ -363,7 +350,7 @@ class Cluster {
       const seen = this.wake;
       const remaining = this.autostopRemaining();
       if (remaining === undefined) {
-        await condition(() => this.wake !== seen || workflowInfo().continueAsNewSuggested);
+        await condition(() => this.wake !== seen || this.canContinueAsNew());
         continue;
       }
       const woke = await condition(() => this.wake !== seen, remaining, {
@@ -422,6 +409,7 @@ export async function clusterWorkflow(input: ClusterWorkflowInput): Promise<Clus
     if (!input.carried) await c.provision();
     await c.serve();
   } catch (e) {
+    if (e instanceof ContinueAsNew) throw e; // the cluster lives on in the next run
     if (!isCancellation(e) && !c.downRequested) {
       c.info.error = e instanceof Error ? e.message : String(e);
       for (const p of c.pending.splice(0)) c.finish(c.job(p.id)!, 'CANCELLED');

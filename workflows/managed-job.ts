@@ -15,7 +15,6 @@ import {
   continueAsNew,
   isCancellation,
   setHandler,
-  sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -23,15 +22,14 @@ import {
 import type { ClusterHandle } from '../core/cluster';
 import { FailureTypes } from '../core/errors';
 import { isManagedTerminal, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
-import { type Offer, offerLabel } from '../core/offers';
+import { offerLabel } from '../core/offers';
 import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery } from './contract';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
-import { type Compensation, provisionWithFailover, runCompensations } from './provision';
+import { type Compensation, runCompensations, searchAndProvision } from './provision';
 import { acts, statusActs, syncActs } from './proxies';
 
 /** SkyPilot's controller checks every ~20 s; early checks come sooner (1 s, backing off). */
 const MAX_POLL_MS = 15_000;
-const KEPT_ATTEMPTS = 50;
 
 class ManagedJob {
   s: ManagedJobState;
@@ -98,45 +96,25 @@ class ManagedJob {
   // ---- launching -------------------------------------------------------------------------
 
   /** Optimize and fail over until a cluster is up; no capacity anywhere waits and tries again. */
-  async launch(): Promise<ClusterHandle> {
+  launch(): Promise<ClusterHandle> {
     const { input } = this;
-    let gap = input.retryGapMs;
-    for (let round = 1; ; round++) {
-      const res = await acts.optimizeOffers.executeWithOptions({ summary: `attempt ${this.s.attempt + 1}: optimize` }, [
-        { candidates: input.candidates, ordered: input.ordered, numNodes: input.numNodes, blocks: this.s.blocks },
-      ]);
-      let offers: Offer[] = res.offers;
-      if (!offers.length && this.s.blocks.length) {
-        this.s.blocks = []; // the blocked region was the only place: try it again after all
-        continue;
-      }
-      if (!offers.length) {
-        throw ApplicationFailure.nonRetryable(
-          `No enabled infra can run this job (enabled: ${res.enabled.join(', ') || 'none'}).`,
-          FailureTypes.InvalidRequest,
-        );
-      }
-      if (this.s.preferRegion) {
-        const here = offers.filter((o) => o.region === this.s.preferRegion);
-        offers = [...here, ...offers.filter((o) => o.region !== this.s.preferRegion)];
-      }
-      try {
-        return await provisionWithFailover({
-          clusterName: this.s.clusterName,
-          offers,
-          attempts: this.s.attempts,
-          compensations: this.compensations,
-          candidates: input.candidates,
-        });
-      } catch (e) {
-        if (!(e instanceof ApplicationFailure) || e.type !== FailureTypes.ResourcesUnavailable) throw e;
-        if (this.s.attempts.length > KEPT_ATTEMPTS) this.s.attempts.splice(0, this.s.attempts.length - KEPT_ATTEMPTS);
-        // like SkyPilot's controller: keep trying, backing off, with an empty blocklist
-        this.s.blocks = [];
-        await sleep(gap, { summary: `no capacity (round ${round}); waiting ${Math.round(gap / 1000)} s` });
-        gap = Math.min(Math.round(gap * 1.6), 10 * 60_000);
-      }
-    }
+    return searchAndProvision({
+      clusterName: this.s.clusterName,
+      candidates: input.candidates,
+      ordered: input.ordered,
+      numNodes: input.numNodes,
+      attempts: this.s.attempts,
+      compensations: this.compensations,
+      blocks: this.s.blocks,
+      preferRegion: this.s.preferRegion,
+      noOffers: { what: 'job', type: FailureTypes.InvalidRequest },
+      // like SkyPilot's controller: keep trying, backing off
+      retry: { gapMs: input.retryGapMs },
+      summaries: {
+        optimize: () => `attempt ${this.s.attempt + 1}: optimize`,
+        wait: (round, gap) => `no capacity (round ${round}); waiting ${Math.round(gap / 1000)} s`,
+      },
+    });
   }
 
   // ---- running -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 /**
- * Provisioning with failover: the routine the cluster and managed-job workflows share.
- * For each ranked offer: register its teardown first, then provision; on failure classify,
- * run that offer's teardown, block the scope and go on. Cleanup runs non-cancellable.
+ * Provisioning with failover: the routines the cluster and managed-job workflows share.
+ * `searchAndProvision` optimizes, fails over through the offers and, when nothing had capacity,
+ * waits (backing off) and searches again. `provisionWithFailover` is one round: for each ranked
+ * offer register its teardown first, then provision; on failure classify, run that offer's
+ * teardown, block the scope and go on. Cleanup runs non-cancellable.
  */
 import {
   ApplicationFailure,
@@ -12,7 +14,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { provisionActs, teardownActs } from './proxies';
+import { acts, provisionActs, teardownActs } from './proxies';
 import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
 import { type ErrorClass, FailureTypes, isErrorClass, scopeOf } from '../core/errors';
 import { type Block, blockFor, type Offer, offerLabel, offerWhere, unblocked } from '../core/offers';
@@ -148,4 +150,84 @@ function exhausted(cluster: string, attempts: ProvisionAttempt[], type: string):
     `Failed to provision '${cluster}' on every candidate:\n${attemptsText(attempts)}`,
     type,
   );
+}
+
+/** Attempts kept in state across rounds (the oldest go first). */
+const KEPT_ATTEMPTS = 50;
+/** The longest wait between two searches. */
+export const MAX_SEARCH_GAP_MS = 10 * 60_000;
+
+/** The wait after `gapMs` when a round found no capacity: x1.6, at most 10 minutes (like SkyPilot). */
+export function nextSearchGap(gapMs: number): number {
+  return Math.min(Math.round(gapMs * 1.6), MAX_SEARCH_GAP_MS);
+}
+
+export interface SearchOptions {
+  clusterName: string;
+  candidates: Resources[];
+  ordered: boolean;
+  numNodes: number;
+  attempts: ProvisionAttempt[];
+  compensations: Compensation[];
+  /**
+   * Scopes the optimizer leaves out at first (managed-job recovery blocks the region that
+   * preempted). The caller's array: emptied in place when it leaves no offer at all, and
+   * after a round that found no capacity (every search after the first starts unblocked).
+   */
+  blocks?: Block[];
+  /** offers in this region go first (FAILOVER recovery: the same region before the others) */
+  preferRegion?: string;
+  /** when no enabled infra has an offer: what the request is called and the failure type thrown */
+  noOffers: { what: string; type: string };
+  /** when a round ends ResourcesUnavailable: wait gapMs (backing off) and search again; absent: fail */
+  retry?: { gapMs: number };
+  /** activity and timer summaries of round `round` (1-based) */
+  summaries: { optimize(round: number): string; wait(round: number, gapMs: number): string };
+  onPhase?(phase: 'Optimizing' | 'Provisioning'): void;
+}
+
+function preferred(offers: Offer[], region: string | undefined): Offer[] {
+  if (!region) return offers;
+  return [...offers.filter((o) => o.region === region), ...offers.filter((o) => o.region !== region)];
+}
+
+/** Optimize and fail over until a cluster is up; with `retry`, no capacity waits and searches again. */
+export async function searchAndProvision(opts: SearchOptions): Promise<ClusterHandle> {
+  const { attempts } = opts;
+  const blocks = opts.blocks ?? [];
+  let gap = opts.retry?.gapMs ?? 0;
+  for (let round = 1; ; round++) {
+    opts.onPhase?.('Optimizing');
+    const res = await acts.optimizeOffers.executeWithOptions({ summary: opts.summaries.optimize(round) }, [
+      { candidates: opts.candidates, ordered: opts.ordered, numNodes: opts.numNodes, blocks: opts.blocks },
+    ]);
+    if (!res.offers.length && blocks.length) {
+      blocks.splice(0); // the blocked scope was the only place: try it again after all
+      continue;
+    }
+    try {
+      if (!res.offers.length) {
+        throw ApplicationFailure.nonRetryable(
+          `No enabled infra can run this ${opts.noOffers.what} (enabled: ${res.enabled.join(', ') || 'none'}).`,
+          opts.noOffers.type,
+        );
+      }
+      opts.onPhase?.('Provisioning');
+      return await provisionWithFailover({
+        clusterName: opts.clusterName,
+        offers: preferred(res.offers, opts.preferRegion),
+        attempts,
+        compensations: opts.compensations,
+        candidates: opts.candidates,
+      });
+    } catch (e) {
+      const retry = opts.retry && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;
+      if (!retry) throw e;
+      if (attempts.length > KEPT_ATTEMPTS) attempts.splice(0, attempts.length - KEPT_ATTEMPTS);
+      // like SkyPilot: wait with backoff, then search again with an empty blocklist
+      blocks.splice(0);
+      await sleep(gap, { summary: opts.summaries.wait(round, gap) });
+      gap = nextSearchGap(gap);
+    }
+  }
 }
