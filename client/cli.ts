@@ -794,7 +794,7 @@ export function buildProgram(): Command {
       act(async (opts: { all?: boolean }) => {
         const { readSimInstances } = await import('../activities/infra/inspect');
         const { table } = await import('../core/table');
-        const rows = (await readSimInstances()).filter((i) => opts.all || i.state === 'running');
+        const rows = (await readSimInstances()).filter((i) => opts.all || i.state !== 'terminated');
         console.log(
           table(
             ['ID', 'CLUSTER', 'ZONE', 'TYPE', 'SPOT', 'STATE'],
