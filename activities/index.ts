@@ -4,11 +4,12 @@
  */
 import { Context } from '@temporalio/activity';
 import { type ClusterHandle, type NodeInfo, nodesNotRunning } from '../core/cluster';
+import { ProviderError } from '../core/errors';
 import { jobEnv } from '../core/job-env';
 import type { JobRequest } from '../core/cluster';
 import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
-import type { InstanceState, ProvisionRequest } from './infra/clouds/provider';
+import { type InstanceState, type ProvisionContext, type ProvisionRequest, stopRefusal } from './infra/clouds/provider';
 import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
@@ -52,6 +53,21 @@ export interface PhaseRequest {
   job: JobRequest;
 }
 
+/** What a provider may do inside an activity: report instance ids, sleep (cancellably). */
+function provisionContext(details: { set(d: unknown): void }): ProvisionContext {
+  const ctx = Context.current();
+  return {
+    heartbeat: (ids) => {
+      details.set({ instanceIds: ids });
+      ctx.heartbeat({ instanceIds: ids });
+    },
+    // rejects as soon as a cancel arrives (with a heartbeat)
+    sleep: (ms) => ctx.sleep(ms),
+    // shared by this activity's retries; a new attempt (or a new run) gets a new one
+    attemptId: `${ctx.info.workflowExecution?.runId ?? ''}|${ctx.info.activityId}`,
+  };
+}
+
 /** What the activities are built from; tests pass their own. */
 export interface ActivityDeps {
   providers: Providers;
@@ -71,20 +87,36 @@ export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
     },
 
     async provision(req: ProvisionRequest): Promise<ClusterHandle> {
-      const ctx = Context.current();
       return heartbeating((details) =>
-        mapped(() =>
-          providerFor(req.offer.cloud).provision(req, {
-            heartbeat: (ids) => {
-              details.set({ instanceIds: ids });
-              ctx.heartbeat({ instanceIds: ids });
-            },
-            // rejects as soon as a cancel arrives (with a heartbeat)
-            sleep: (ms) => ctx.sleep(ms),
-            // shared by this activity's retries; a new attempt (or a new run) gets a new one
-            attemptId: `${ctx.info.workflowExecution?.runId ?? ''}|${ctx.info.activityId}`,
-          }),
-        ),
+        mapped(() => providerFor(req.offer.cloud).provision(req, provisionContext(details))),
+      );
+    },
+
+    /** Why the cluster cannot be stopped (e.g. spot instances), or null: asked before anything changes. */
+    async stopRefusal(req: { handle: ClusterHandle }): Promise<string | null> {
+      return stopRefusal(providerFor(req.handle.offer.cloud), req.handle) ?? null;
+    },
+
+    /** Stop the cluster's nodes (their jobs die with them); disks, node folders and hosts stay. */
+    async stopCluster(req: { handle: ClusterHandle }): Promise<void> {
+      const p = providerFor(req.handle.offer.cloud);
+      return heartbeating((details) =>
+        mapped(async () => {
+          const refusal = stopRefusal(p, req.handle);
+          if (refusal) throw new ProviderError('invalid', refusal);
+          await p.stop!(req.handle, provisionContext(details));
+        }),
+      );
+    },
+
+    /** Start a stopped cluster's nodes again: the same instances, as they are reached now. */
+    async startCluster(req: { handle: ClusterHandle }): Promise<ClusterHandle> {
+      const p = providerFor(req.handle.offer.cloud);
+      return heartbeating((details) =>
+        mapped(async () => {
+          if (!p.start) throw new ProviderError('invalid', `Starting is not supported on ${p.name}`);
+          return p.start(req.handle, provisionContext(details));
+        }),
       );
     },
 

@@ -151,16 +151,39 @@ describe('provider', () => {
     expect((await aws.query('p1')).map((s) => s.state)).toEqual(['running', 'running']);
   });
 
-  test('stop, then start (and provision resumes stopped nodes)', async () => {
-    await aws.stop('p1');
-    await eventually(async () => (await aws.query('p1')).every((s) => s.state === 'stopped'));
-    await aws.start('p1');
-    await eventually(async () => (await instancesOf('p1')).every((i) => i.State?.Name === 'running'));
-    await aws.stop('p1');
-    await eventually(async () => (await aws.query('p1')).every((s) => s.state === 'stopped'));
-    const h = await aws.provision(request('p1'), ctx);
-    expect(h.nodes).toHaveLength(2);
+  test('stop, then start: the same instances, stopped then running; provision also resumes stopped nodes', async () => {
+    const handle = await aws.provision(request('p1'), ctx);
+    const ids = handle.nodes.map((n) => n.instanceId);
+    expect(aws.stopRefusal(handle)).toBeUndefined();
+    await aws.stop(handle, ctx);
+    expect((await aws.query('p1')).map((s) => s.state)).toEqual(['stopped', 'stopped']);
+    const stopped = await instancesOf('p1');
+    expect(stopped.map((i) => i.State?.Name)).toEqual(['stopped', 'stopped']);
+    const stops = moto.requests.filter((r) => r.action === 'StopInstances');
+    // the head goes last, as SkyPilot does it
+    expect([...stops.at(-1)!.params.entries()].filter(([k]) => k.startsWith('InstanceId')).map(([, v]) => v)).toEqual(
+      [...ids].reverse(),
+    );
+    const from = moto.requests.length;
+    const started = await aws.start(handle, ctx);
+    expect(started.nodes.map((n) => n.instanceId)).toEqual(ids);
+    expect(started.zone).toBe(handle.zone);
     expect((await instancesOf('p1')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
+    expect(moto.requests.slice(from).filter((r) => r.action === 'RunInstances')).toHaveLength(0);
+    expect(moto.requests.slice(from).filter((r) => r.action === 'StartInstances')).toHaveLength(1);
+    await aws.stop(handle, ctx);
+    const h = await aws.provision(request('p1'), ctx);
+    expect(h.nodes.map((n) => n.instanceId)).toEqual(ids);
+    expect((await instancesOf('p1')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
+  });
+
+  test('terminate of a stopped cluster terminates its instances', async () => {
+    const handle = await aws.provision(request('p2', { numNodes: 1 }), ctx);
+    await aws.stop(handle, ctx);
+    expect((await instancesOf('p2')).map((i) => i.State?.Name)).toEqual(['stopped']);
+    await aws.terminate('p2');
+    expect(await instancesOf('p2')).toEqual([]);
+    expect((await instancesOf('p2', ['terminated'])).map((i) => i.InstanceId)).toEqual([handle.nodes[0]!.instanceId]);
   });
 
   test('terminate is verified and removes the security group', async () => {
@@ -174,11 +197,12 @@ describe('provider', () => {
   });
 
   test('spot requests carry InstanceMarketOptions', async () => {
-    await aws.provision(request('spot1', { spot: true, numNodes: 1 }), ctx);
+    const handle = await aws.provision(request('spot1', { spot: true, numNodes: 1 }), ctx);
     const run = moto.requests.filter((r) => r.action === 'RunInstances').at(-1)!;
     expect(run.params.get('InstanceMarketOptions.MarketType')).toBe('spot');
     const [i] = await instancesOf('spot1');
     expect(i!.InstanceLifecycle).toBe('spot');
+    expect(aws.stopRefusal(handle)).toBe('Stopping spot instances is not supported on aws');
     await aws.terminate('spot1');
   });
 

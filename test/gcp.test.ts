@@ -195,6 +195,26 @@ test('a stopped (preempted) node is started again, not replaced', async () => {
   await provider.terminate('resume');
 });
 
+test('stop keeps the VMs (TERMINATED, disks kept); start runs the same VMs again; down deletes stopped ones', async () => {
+  const h = await provider.provision(request('halt', { numNodes: 2 }), ctx);
+  const names = h.nodes.map((n) => n.instanceId);
+  expect(provider.stopRefusal(h)).toBeUndefined();
+  await provider.stop(h, ctx);
+  expect((await provider.query('halt')).map((s) => s.state)).toEqual(['stopped', 'stopped']);
+  expect(gce.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stop'))).toHaveLength(2);
+  gce.requests.length = 0;
+  const started = await provider.start(h, ctx);
+  expect(started.nodes.map((n) => n.instanceId)).toEqual(names);
+  expect(gce.inserts()).toHaveLength(0);
+  expect((await provider.query('halt')).map((s) => s.state)).toEqual(['running', 'running']);
+  await provider.stop(h, ctx);
+  await provider.terminate('halt');
+  expect(gce.live('halt')).toEqual([]);
+  expect(provider.stopRefusal({ ...h, offer: { ...h.offer, spot: true } })).toBe(
+    'Stopping spot instances is not supported on gcp',
+  );
+});
+
 test('spot, N1 + T4 and a2-highgpu: scheduling and guestAccelerators as GCP wants them', async () => {
   await provider.provision(
     request('t4spot', { instanceType: 'n1-standard-8', accelerator: { name: 'T4', count: 1 }, spot: true }),

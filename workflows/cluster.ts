@@ -11,6 +11,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -39,7 +40,13 @@ import {
 } from './contract';
 import { type PhaseOutcome, runPhase } from './job-exec';
 import { type Compensation, runCompensations, searchAndProvision } from './provision';
-import { acts, syncActs } from './proxies';
+import { acts, statusActs, stopStartActs, syncActs } from './proxies';
+
+/** An activity failure's own message (the cause's), for an update to fail with. */
+function failureMessage(e: unknown): string {
+  const err = e as { message?: string; cause?: { message?: string } };
+  return err?.cause?.message ?? err?.message ?? String(e);
+}
 
 /** Finished jobs kept in state (and carried across continue-as-new). */
 const KEPT_JOBS = 1000;
@@ -70,6 +77,9 @@ class Cluster {
   downRequested = false;
   stopRequested = false;
   startRequested = false;
+  /** why the last stop or start failed (its update fails with it) */
+  stopError?: string;
+  startError?: string;
   compensations: Compensation[] = [];
   provisionScope?: CancellationScope;
   /** bumped by every event the main loop or a job watcher may wait for */
@@ -168,16 +178,38 @@ class Cluster {
   async stop(): Promise<void> {
     if (this.info.status !== 'UP')
       throw ApplicationFailure.nonRetryable(`cluster is ${this.info.status}`, FailureTypes.ClusterNotUp);
+    // a cluster its infra cannot stop (spot instances) is refused before anything changes
+    const refusal = await this.stopRefusal();
+    if (refusal) throw ApplicationFailure.nonRetryable(refusal, FailureTypes.InvalidRequest);
     this.stopRequested = true;
+    this.stopError = undefined;
     this.wake++;
-    await condition(() => this.info.status !== 'UP');
+    await condition(() => this.info.status !== 'UP' || this.stopError !== undefined);
+    if (this.stopError) throw ApplicationFailure.nonRetryable(this.stopError, FailureTypes.InvalidRequest);
   }
 
   async start(): Promise<void> {
     if (this.info.status === 'UP') return;
     this.startRequested = true;
+    this.startError = undefined;
     this.wake++;
-    await condition(() => this.info.status !== 'STOPPED');
+    await condition(() => this.info.status !== 'STOPPED' || this.startError !== undefined);
+    if (this.startError) throw ApplicationFailure.nonRetryable(this.startError, FailureTypes.InvalidRequest);
+  }
+
+  /** Whether stop and start really stop and start the nodes (histories from before only marked them). */
+  realStopStart(): boolean {
+    return !!this.info.handle && patched('real-stop-start');
+  }
+
+  /** Why the infra cannot stop this cluster (asked of its provider), undefined when it can. */
+  async stopRefusal(): Promise<string | undefined> {
+    if (!this.realStopStart()) return undefined;
+    const handle = this.info.handle!;
+    return (
+      (await statusActs.stopRefusal.executeWithOptions({ summary: 'can the nodes be stopped?' }, [{ handle }])) ??
+      undefined
+    );
   }
 
   setAutostop(a: AutostopSetting | null): void {
@@ -336,9 +368,8 @@ class Cluster {
       }
       if (this.startRequested) {
         this.startRequested = false;
-        this.info.status = 'UP';
-        this.idleSince = Date.now();
-        this.setPhase('Up');
+        await this.doStart();
+        if (this.downRequested) return;
       }
       if (this.info.status === 'UP') this.schedule();
       if (this.canContinueAsNew()) {
@@ -358,19 +389,53 @@ class Cluster {
       });
       if (!woke && this.autostopRemaining() === 0) {
         if (this.info.autostop!.down) this.downRequested = true;
+        else if (await this.stopRefusal())
+          this.info.autostop = undefined; // it cannot stop: it stays UP
         else await this.doStop();
       }
     }
   }
 
+  /** Cancel the running jobs, then stop the nodes (disks kept); STOPPED, or UP with stopError when that fails. */
   async doStop(): Promise<void> {
-    // local nodes have nothing to power off; clouds stop their instances (later issues)
     for (const id of this.running.keys()) this.cancelRequested.add(id);
     if (this.info.handle)
       for (const id of this.running.keys()) await acts.cancelJob({ handle: this.info.handle, jobId: id });
     await condition(() => this.running.size === 0);
+    if (this.realStopStart()) {
+      try {
+        await stopStartActs.stopCluster.executeWithOptions({ summary: `stop ${offerLabel(this.info.handle!.offer)}` }, [
+          { handle: this.info.handle! },
+        ]);
+      } catch (e) {
+        this.stopError = failureMessage(e);
+        this.idleSince = Date.now();
+        return;
+      }
+    }
     this.info.status = 'STOPPED';
     this.setPhase('Stopped');
+  }
+
+  /** Start the stopped nodes again (a down cancels it); UP with the handle as they are reached now. */
+  async doStart(): Promise<void> {
+    if (this.realStopStart() && this.info.status === 'STOPPED') {
+      this.provisionScope = new CancellationScope();
+      try {
+        const handle = this.info.handle!;
+        this.info.handle = await this.provisionScope.run(() =>
+          stopStartActs.startCluster.executeWithOptions({ summary: `start ${offerLabel(handle.offer)}` }, [{ handle }]),
+        );
+      } catch (e) {
+        if (!(isCancellation(e) && this.downRequested)) this.startError = failureMessage(e);
+        return;
+      } finally {
+        this.provisionScope = undefined;
+      }
+    }
+    this.info.status = 'UP';
+    this.idleSince = Date.now();
+    this.setPhase('Up');
   }
 
   async teardown(): Promise<void> {

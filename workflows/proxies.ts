@@ -35,3 +35,11 @@ export const teardownActs = proxyActivities<Activities>({
   heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
 });
+
+/** Stopping and starting a cluster's nodes heartbeat; a cancel (a down during start) waits for the activity. */
+export const stopStartActs = proxyActivities<Activities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '15 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
+});

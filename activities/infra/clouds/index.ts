@@ -1,4 +1,4 @@
-/** The registry of infra providers, one module each, built from what they depend on. */
+/** The registry of infra providers, one folder each, built from what they depend on. */
 import { AwsProvider } from './aws';
 import { GcpProvider } from './gcp';
 import { LocalProvider } from './local';

@@ -1,7 +1,11 @@
 /**
- * The one provider interface every infra implements (SkyPilot's sky/provision/<cloud> in
- * spirit): offers, provision (idempotent, adopting what tags say exists), query, terminate
- * (by tag, verified). Errors are ProviderErrors carrying a class of the core taxonomy.
+ * The one provider interface every infra implements, shaped like SkyPilot's provisioner
+ * (sky/provision/<cloud>/instance.py): bootstrap (keys, security groups, firewall), run
+ * instances (idempotent, adopting what tags say exists, resuming stopped ones), wait until they
+ * run, cluster info (the handle), then SSH readiness (runners/ssh-wait.ts); query, terminate (by
+ * tag, verified); and stop/start where the infra can. `provisionCluster` (lifecycle.ts) composes
+ * the steps of an `InstanceLifecycle`. Errors are ProviderErrors carrying a class of the core
+ * taxonomy. Providers never import Temporal: what they need comes in through the context.
  */
 import type { ClusterHandle } from '../../../core/cluster';
 import type { Offer } from '../../../core/offers';
@@ -19,7 +23,7 @@ export interface ProvisionRequest {
   imageId?: string;
 }
 
-/** What a provision call may do besides its own work: report ids, wait (cancellably). */
+/** What a long provider call may do besides its own work: report ids, wait (cancellably). */
 export interface ProvisionContext {
   /** Record instance ids as soon as they exist (the activity heartbeats them). */
   heartbeat(instanceIds: string[]): void;
@@ -52,6 +56,27 @@ export interface InstanceState {
   reason?: string;
 }
 
+/** Where run_instances put the cluster (what wait and cluster info look at). */
+export interface Placement {
+  /** the zone the nodes are in ('' for an infra without zones) */
+  zone: string;
+}
+
+/**
+ * SkyPilot's per-cloud provisioning steps. Each is idempotent: a retried activity runs them
+ * all again and converges on the same instances.
+ */
+export interface InstanceLifecycle<Boot = void> {
+  /** Per-account and per-cluster setup: key pair, security group or firewall, image, config checks. */
+  bootstrap(req: ProvisionRequest, ctx: ProvisionContext): Promise<Boot>;
+  /** Adopt the tagged instances (starting stopped ones), create only the missing ones; zone failover inside. */
+  runInstances(req: ProvisionRequest, boot: Boot, ctx: ProvisionContext): Promise<Placement>;
+  /** Until every node runs; one that dies meanwhile fails the attempt (a capacity error). */
+  waitInstances(req: ProvisionRequest, placement: Placement, ctx: ProvisionContext): Promise<void>;
+  /** The handle: nodes head first, their IPs and how to reach them. */
+  clusterInfo(req: ProvisionRequest, placement: Placement): Promise<ClusterHandle>;
+}
+
 export interface Provider {
   readonly name: string;
   /** Whether this infra can be used now, and why not. */
@@ -60,8 +85,36 @@ export interface Provider {
   offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]>;
   /** Converge to `offer.numNodes` running nodes in one of `offer.zones`, adopting tagged ones. */
   provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle>;
-  /** Instances carrying the cluster's tag. */
+  /** Instances carrying the cluster's tag (stopped ones as `stopped`). */
   query(clusterName: string): Promise<InstanceState[]>;
-  /** Terminate every instance tagged for the cluster and wait until they are gone. */
+  /** Terminate every instance tagged for the cluster (stopped ones too) and wait until they are gone. */
   terminate(clusterName: string): Promise<void>;
+
+  // ---- optional: stop and start (SkyPilot's stop_instances, and run_instances resuming) ----
+
+  /** Why this cluster cannot be stopped (e.g. spot instances); undefined when it can. */
+  stopRefusal?(handle: ClusterHandle): string | undefined;
+  /** Stop the cluster's nodes and kill their jobs; disks (node folders, hosts) are kept. */
+  stop?(handle: ClusterHandle, ctx: ProvisionContext): Promise<void>;
+  /** Start the stopped nodes again (the same instances); the handle as they run now (IPs may change). */
+  start?(handle: ClusterHandle, ctx: ProvisionContext): Promise<ClusterHandle>;
+}
+
+/** Why `provider` cannot stop this cluster (SkyPilot's wording), or undefined when it can. */
+export function stopRefusal(provider: Provider, handle: ClusterHandle): string | undefined {
+  const why = !provider.stop || !provider.start ? `Stopping is not supported on ${provider.name}` : undefined;
+  const refusal = why ?? provider.stopRefusal?.(handle);
+  return refusal
+    ? `${refusal}: cluster '${handle.clusterName}' stays UP (take it down with: skyrun down ${handle.clusterName})`
+    : undefined;
+}
+
+/** The refusal of clouds whose spot instances cannot be stopped (as in SkyPilot). */
+export function spotStopRefusal(handle: ClusterHandle): string | undefined {
+  return handle.offer.spot ? `Stopping spot instances is not supported on ${handle.offer.cloud}` : undefined;
+}
+
+/** The request that starts a stopped cluster again: its own offer and key, so its instances are adopted. */
+export function restartRequest(handle: ClusterHandle): ProvisionRequest {
+  return { clusterName: handle.clusterName, offer: handle.offer, offerKey: handle.offerKey, labels: {} };
 }

@@ -4,6 +4,7 @@
  * `accelerators`). A task asks for one with `infra: ssh/<pool>`. Hosts are handed out by the
  * pool's own workflow (`ssh-pool/<pool>`), so two clusters never get the same host and a failed
  * launch gives its hosts back; not enough free hosts is a capacity error, and failover moves on.
+ * Stopping a cluster kills its jobs and keeps its hosts (still reserved); starting it adopts them.
  *
  *   my-pool:
  *     user: ubuntu
@@ -12,93 +13,29 @@
  *       - 10.0.0.11
  *       - {ip: 10.0.0.12, port: 2222, accelerators: A100:8}
  */
-import { existsSync, readFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../core/cluster';
-import { ProviderError } from '../../../core/errors';
-import type { Offer } from '../../../core/offers';
-import { parseAccelerators } from '../../../core/resources';
-import type { Resources } from '../../../core/task';
-import { homePath } from '../home';
-import type { HostLedger, InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
+import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../../core/cluster';
+import { ProviderError } from '../../../../core/errors';
+import type { Offer } from '../../../../core/offers';
+import type { Resources } from '../../../../core/task';
+import { waitForSsh } from '../../runners/ssh-wait';
+import {
+  type HostLedger,
+  type InstanceState,
+  type Provider,
+  type ProvisionContext,
+  type ProvisionRequest,
+  restartRequest,
+} from '../provider';
+import { type PoolHost, fitting, poolsFile, readPools } from './pools';
 
-export interface PoolHost {
-  /** `ip:port`: the host's identity in its pool */
-  id: string;
-  ip: string;
-  port: number;
-  user: string;
-  identityFile: string;
-  proxyCommand?: string;
-  accelerator?: { name: string; count: number };
-}
+export { type PoolHost, poolsFile, readPools } from './pools';
 
-export function poolsFile(): string {
-  return process.env.SKYRUN_SSH_NODE_POOLS || homePath('ssh_node_pools.yaml');
-}
-
-function expandHome(p: string): string {
-  return p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
-}
-
-/** The pools, validated; a mistake names the file, the pool and the field. */
-export function readPools(): Record<string, PoolHost[]> {
-  const file = poolsFile();
-  if (!existsSync(file)) return {};
-  const raw = parseYaml(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>> | null;
-  const bad = (where: string, what: string) => new ProviderError('config', `${file}: ${where}: ${what}`);
-  const pools: Record<string, PoolHost[]> = {};
-  for (const [pool, cfg] of Object.entries(raw ?? {})) {
-    if (!/^[a-zA-Z0-9][-_.a-zA-Z0-9]*$/.test(pool)) throw bad(pool, 'a pool name is letters, digits, -, _ and .');
-    if (!cfg || typeof cfg !== 'object' || !Array.isArray(cfg.hosts) || !cfg.hosts.length) {
-      throw bad(pool, 'expected `hosts:` with at least one host');
-    }
-    pools[pool] = cfg.hosts.map((h: unknown, i: number) => {
-      const entry = (typeof h === 'string' ? { ip: h } : h) as Record<string, unknown>;
-      const field = (k: string) => entry[k] ?? cfg[k];
-      const ip = String(entry.ip ?? '');
-      const user = String(field('user') ?? os.userInfo().username);
-      const identityFile = field('identity_file');
-      if (!ip) throw bad(`${pool}.hosts[${i}]`, 'expected an ip');
-      if (typeof identityFile !== 'string')
-        throw bad(`${pool}.hosts[${i}]`, 'expected identity_file (on the host or the pool)');
-      const port = Number(field('port') ?? 22);
-      let accelerator: PoolHost['accelerator'];
-      if (entry.accelerators !== undefined) {
-        const acc = parseAccelerators(entry.accelerators);
-        if (!acc.ok || acc.value.length !== 1)
-          throw bad(`${pool}.hosts[${i}].accelerators`, 'expected one accelerator like A100:8');
-        accelerator = acc.value[0];
-      }
-      const proxy = field('proxy_command');
-      return {
-        id: `${ip}:${port}`,
-        ip,
-        port,
-        user,
-        identityFile: expandHome(identityFile),
-        proxyCommand: typeof proxy === 'string' ? proxy : undefined,
-        accelerator,
-      };
-    });
-  }
-  return pools;
-}
-
-/** Hosts of a pool that can carry the request's accelerator (all of them without one). */
-function fitting(hosts: PoolHost[], acc: { name: string; count: number } | undefined): PoolHost[] {
-  if (!acc) return hosts;
-  return hosts.filter(
-    (h) =>
-      h.accelerator && h.accelerator.name.toLowerCase() === acc.name.toLowerCase() && h.accelerator.count >= acc.count,
-  );
-}
+/** Pool hosts are up already: how long one may take to answer before the attempt fails. */
+const SSH_TIMEOUT_MS = 30_000;
 
 /** ssh2 is loaded only when a pool is really used: the CLI's optimizer does not need it. */
 async function sshRunner(spec: Extract<RunnerSpec, { kind: 'ssh' }>) {
-  const { SshRunner } = await import('../runners/ssh');
+  const { SshRunner } = await import('../../runners/ssh');
   return new SshRunner(spec);
 }
 
@@ -171,14 +108,15 @@ export class SshPoolProvider implements Provider {
       if (!h) throw new ProviderError('config', `host ${id} of pool ${pool} is no longer in ${poolsFile()}`);
       return { rank, instanceId: id, ip: h.ip, runner: runnerSpec(h, req.clusterName) };
     });
-    // every host must answer before the cluster counts as up
+    // every host must answer (and have this cluster's folder) before the cluster counts as up
     await Promise.all(
-      nodes.map(async (n) => {
-        const r = await (
-          await sshRunner(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>)
-        ).exec(['bash', '-c', 'mkdir -p "$HOME/$1"', 'bash', nodeDir(req.clusterName)]);
-        if (r.code !== 0) throw new ProviderError('unknown', `${n.instanceId}: ${r.stderr.trim() || `exit ${r.code}`}`);
-      }),
+      nodes.map((n) =>
+        waitForSsh(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>, {
+          sleep: (ms) => ctx.sleep(ms),
+          timeoutMs: SSH_TIMEOUT_MS,
+          command: ['bash', '-c', 'mkdir -p "$HOME/$1"', 'bash', nodeDir(req.clusterName)],
+        }),
+      ),
     );
     return { clusterName: req.clusterName, offer: req.offer, offerKey: req.offerKey, nodes };
   }
@@ -195,6 +133,17 @@ export class SshPoolProvider implements Provider {
 
   async query(clusterName: string): Promise<InstanceState[]> {
     return (await this.held(clusterName)).map((h) => ({ instanceId: h.id, state: 'running' as const }));
+  }
+
+  /** The hosts stay on (and reserved for the cluster): stopping kills the cluster's jobs there. */
+  async stop(handle: ClusterHandle): Promise<void> {
+    const held = await this.held(handle.clusterName);
+    await Promise.all(held.map(async (h) => (await sshRunner(runnerSpec(h, handle.clusterName))).killAll()));
+  }
+
+  /** The same hosts again (the ledger gives a cluster the hosts it holds first). */
+  start(handle: ClusterHandle, ctx: ProvisionContext): Promise<ClusterHandle> {
+    return this.provision(restartRequest(handle), ctx);
   }
 
   /** Kill the cluster's jobs on its hosts and remove its folder there, then give the hosts back. */

@@ -1,16 +1,23 @@
 /**
  * `local` infra: this machine. A node is a folder under SKYRUN_HOME/clusters/<name>/nodes/<rank>
- * holding a node.json (its tags); jobs run there as detached process groups.
+ * holding a node.json (its tags); jobs run there as detached process groups. Stopping a cluster
+ * kills its jobs and keeps the node folders; starting it adopts them again.
  */
 import { promises as fsp, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ClusterHandle, NodeInfo } from '../../../core/cluster';
-import type { Offer } from '../../../core/offers';
-import type { Resources } from '../../../core/task';
-import { homePath } from '../home';
-import { LocalRunner } from '../runners/local';
-import type { InstanceState, Provider, ProvisionContext, ProvisionRequest } from './provider';
+import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
+import type { Offer } from '../../../../core/offers';
+import type { Resources } from '../../../../core/task';
+import { homePath } from '../../home';
+import { LocalRunner } from '../../runners/local';
+import {
+  type InstanceState,
+  type Provider,
+  type ProvisionContext,
+  type ProvisionRequest,
+  restartRequest,
+} from '../provider';
 
 export function clusterDir(clusterName: string): string {
   return homePath('clusters', clusterName);
@@ -31,6 +38,14 @@ async function readTags(dir: string): Promise<NodeTags | undefined> {
     return JSON.parse(await fsp.readFile(path.join(dir, 'node.json'), 'utf8')) as NodeTags;
   } catch {
     return undefined;
+  }
+}
+
+/** Kill every job on every node of the cluster. */
+async function killAllOn(cluster: string): Promise<void> {
+  const nodesDir = path.join(clusterDir(cluster), 'nodes');
+  for (const e of await fsp.readdir(nodesDir).catch(() => [] as string[])) {
+    await new LocalRunner(path.join(nodesDir, e)).killAll();
   }
 }
 
@@ -102,13 +117,19 @@ export class LocalProvider implements Provider {
     return out;
   }
 
+  /** This machine keeps running: stopping kills the cluster's jobs; its node folders stay. */
+  async stop(handle: ClusterHandle): Promise<void> {
+    await killAllOn(handle.clusterName);
+  }
+
+  start(handle: ClusterHandle, ctx: ProvisionContext): Promise<ClusterHandle> {
+    return this.provision(restartRequest(handle), ctx);
+  }
+
   async terminate(clusterName: string): Promise<void> {
     const dir = clusterDir(clusterName);
-    const nodesDir = path.join(dir, 'nodes');
     // stop whatever still runs on the nodes before their folders go
-    for (const e of await fsp.readdir(nodesDir).catch(() => [] as string[])) {
-      await new LocalRunner(path.join(nodesDir, e)).killAll();
-    }
+    await killAllOn(clusterName);
     await fsp.rm(dir, { recursive: true, force: true });
     if (existsSync(dir)) throw new Error(`could not remove ${dir}`);
   }

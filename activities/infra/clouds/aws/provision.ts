@@ -1,0 +1,151 @@
+/**
+ * The provisioning steps on EC2 (SkyPilot's sky/provision/aws/instance.py in spirit). A
+ * cluster lives in one zone of one region: run_instances adopts what the tags say exists (waits
+ * out `stopping`, starts `stopped`), creates only what is missing, and fails over between the
+ * offer's zones on capacity errors.
+ */
+import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
+import { ProviderError } from '../../../../core/errors';
+import type { InstanceLifecycle, Placement, ProvisionContext, ProvisionRequest } from '../provider';
+import { ensureKeyPair, ensureSecurityGroup } from './bootstrap';
+import { type Instance, zoneIdOf, zoneNames } from './client';
+import { awsError } from './errors';
+import { defaultImage } from './images';
+import {
+  LIVE,
+  STATE_TIMEOUT_MS,
+  createInstances,
+  ensureHead,
+  idsOf,
+  listInstances,
+  pollInstances,
+  runnerSpec,
+  startInstances,
+  stateOf,
+} from './instances';
+
+export interface AwsBoot {
+  /** the offer's zones, as this account names them */
+  zones: string[];
+  key: string;
+  sg: string;
+}
+
+/** The region each cluster was last provisioned in (query's fast path; a scan otherwise). */
+export const clusterRegion = new Map<string, string>();
+
+/** The cluster's live instances once none is `stopping` (they cannot be started before). */
+export function settled(region: string, cluster: string, ctx: ProvisionContext): Promise<Instance[]> {
+  return pollInstances(
+    region,
+    cluster,
+    LIVE,
+    (is) => !is.some((i) => stateOf(i) === 'stopping'),
+    'are still stopping',
+    ctx.sleep,
+  );
+}
+
+/** Create `missing` instances in the zone the cluster is in, else in the offer's zones in turn. */
+async function createMissing(
+  req: ProvisionRequest,
+  boot: AwsBoot,
+  existing: Instance[],
+  missing: number,
+): Promise<Instance[]> {
+  const placed = existing[0]?.Placement?.AvailabilityZone;
+  const tryZones = placed ? [placed] : boot.zones.length ? boot.zones : [''];
+  const image = req.imageId ?? (await defaultImage(req.offer.region, req.offer.instanceType));
+  let last: ProviderError | undefined;
+  for (const zone of tryZones) {
+    try {
+      return await createInstances(req, zone, missing, existing.length, { ...boot, image });
+    } catch (e) {
+      last = awsError(e);
+      if (last.errorClass !== 'capacity') throw last;
+    }
+  }
+  throw last!;
+}
+
+export const awsLifecycle: InstanceLifecycle<AwsBoot> = {
+  async bootstrap(req) {
+    const { offer, clusterName: cluster } = req;
+    clusterRegion.set(cluster, offer.region);
+    const zones = await zoneNames(offer.region, offer.zones);
+    if (offer.zones.length && !zones.length) {
+      throw new ProviderError(
+        'config',
+        `none of the zones ${offer.zones.join(', ')} exists in ${offer.region} for this account`,
+      );
+    }
+    const key = await ensureKeyPair(offer.region);
+    const sg = await ensureSecurityGroup(offer.region, cluster, req.ports ?? []);
+    return { zones, key, sg };
+  },
+
+  async runInstances(req, boot, ctx): Promise<Placement> {
+    const { offer, clusterName: cluster } = req;
+    let existing = await settled(offer.region, cluster, ctx);
+    const wrongType = existing.find((i) => i.InstanceType !== offer.instanceType);
+    if (wrongType) {
+      throw new ProviderError(
+        'config',
+        `cluster ${cluster} already has ${wrongType.InstanceType} instances in ${offer.region}; take it down first to use ${offer.instanceType}`,
+      );
+    }
+    if (existing.length) ctx.heartbeat(idsOf(existing));
+    await startInstances(offer.region, idsOf(existing.filter((i) => stateOf(i) === 'stopped')));
+    const missing = offer.numNodes - existing.length;
+    if (missing > 0) {
+      existing = [...existing, ...(await createMissing(req, boot, existing, missing))];
+      ctx.heartbeat(idsOf(existing));
+    }
+    return { zone: existing[0]?.Placement?.AvailabilityZone ?? '' };
+  },
+
+  /** Until `numNodes` instances run; one that dies meanwhile fails the attempt. */
+  async waitInstances(req, _placement, ctx) {
+    const { offer, clusterName: cluster } = req;
+    await pollInstances(
+      offer.region,
+      cluster,
+      [...LIVE, 'shutting-down', 'terminated'],
+      (all) => {
+        const live = all.filter((i) => LIVE.includes(stateOf(i)));
+        const running = live.filter((i) => stateOf(i) === 'running');
+        if (live.length < offer.numNodes) {
+          const gone = all.find((i) => !LIVE.includes(stateOf(i)) && i.StateReason?.Message);
+          throw new ProviderError(
+            'capacity',
+            `instances of ${cluster} vanished while starting in ${offer.region}${gone ? `: ${gone.StateReason!.Message}` : ''}`,
+          );
+        }
+        return running.length >= offer.numNodes && running.length === live.length;
+      },
+      `did not reach running in ${STATE_TIMEOUT_MS / 60_000} min`,
+      ctx.sleep,
+    );
+  },
+
+  async clusterInfo(req): Promise<ClusterHandle> {
+    const { offer, clusterName: cluster } = req;
+    const running = await listInstances(offer.region, cluster, ['running']);
+    const nodes = await ensureHead(offer.region, cluster, running);
+    const handleNodes: NodeInfo[] = nodes.map((i, rank) => ({
+      rank,
+      instanceId: i.InstanceId!,
+      ip: i.PrivateIpAddress ?? i.PublicIpAddress ?? '',
+      runner: runnerSpec(i, offer.region),
+    }));
+    const zone = nodes[0]?.Placement?.AvailabilityZone;
+    const zoneId = zoneIdOf(offer.region, zone);
+    return {
+      clusterName: cluster,
+      offer: zoneId ? { ...offer, zones: [zoneId] } : offer,
+      zone: zoneId ?? zone,
+      offerKey: req.offerKey,
+      nodes: handleNodes,
+    };
+  },
+};
