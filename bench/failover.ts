@@ -3,6 +3,8 @@
  * (sim, capacity errors everywhere, no create delay): each attempt is a provision activity that
  * fails plus its teardown compensation. Measured from workflow history timestamps (start of the
  * first provision attempt to the workflow's failure), divided by the attempts made.
+ * The sim takes its offers (so the attempts it makes) from the SkyPilot-schema catalog folder
+ * SKYRUN_CATALOG_DIR names, else the repository's test/fixtures/catalog/subset.
  * Run by hand: `npm run build && node dist/bench/failover.js [launches]`. Prints figures.
  */
 import { spawnSync } from 'node:child_process';
@@ -10,11 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { CATALOG_SUBSET } from '../test/helpers/sim';
 import { freePort } from '../test/helpers/skyrun';
 import { stats } from './stats';
 
 const CLI = path.join(__dirname, '..', 'client', 'cli.js');
-const CATALOG = path.resolve(__dirname, '..', '..', '..', 'shared', 'catalog');
+const CATALOG = process.env.SKYRUN_CATALOG_DIR || CATALOG_SUBSET;
 
 function ms(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
   return Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;

@@ -1,8 +1,10 @@
 /**
- * bench/optimizer: how long the catalog takes to load (full AWS subset + full GCP from
- * ../shared/catalog), the memory it holds, and how long the optimizer takes to rank offers for
- * five typical requests over offers-only aws and gcp providers.
- * Run by hand: `npx tsc -p tsconfig.json && node dist/bench/optimizer.js [runs]`. Prints figures; asserts nothing.
+ * bench/optimizer: how long the catalog takes to load, the memory it holds, and how long the
+ * optimizer takes to rank offers for five typical requests over offers-only aws and gcp providers.
+ * The catalog is the SkyPilot-schema catalog folder SKYRUN_CATALOG_DIR names (pass a full one for
+ * figures that mean something), else the repository's small test/fixtures/catalog/subset.
+ * Run by hand: `npx tsc -p tsconfig.json && [SKYRUN_CATALOG_DIR=...] node dist/bench/optimizer.js [runs]`.
+ * Prints figures; asserts nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,10 +13,10 @@ import * as path from 'node:path';
 import { catalogOnlyProvider, loadCatalog, loadCatalogUncached } from '../activities/infra/catalog';
 import { optimize, type OptimizeRequest } from '../activities/infra/optimizer';
 import type { Resources } from '../core/task';
+import { CATALOG_SUBSET } from '../test/helpers/sim';
 import { stats } from './stats';
 
-const REPO = path.resolve(__dirname, '..', '..');
-const SHARED = path.resolve(REPO, '..', 'shared', 'catalog');
+const CATALOG = process.env.SKYRUN_CATALOG_DIR || CATALOG_SUBSET;
 const CATALOG_JS = path.join(__dirname, '..', 'activities', 'infra', 'catalog', 'index.js');
 
 const mb = (x: number) => `${(x / 2 ** 20).toFixed(1)} MiB`;
@@ -82,8 +84,8 @@ const REQUESTS: Array<{ label: string; req: OptimizeRequest }> = [
 async function main() {
   const runs = Number(process.argv[2] ?? 7);
   const home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-bench-'));
-  const env = { ...process.env, SKYRUN_CATALOG_DIR: SHARED, SKYRUN_HOME: home };
-  Object.assign(process.env, { SKYRUN_CATALOG_DIR: SHARED, SKYRUN_HOME: home });
+  const env = { ...process.env, SKYRUN_CATALOG_DIR: CATALOG, SKYRUN_HOME: home };
+  Object.assign(process.env, { SKYRUN_CATALOG_DIR: CATALOG, SKYRUN_HOME: home });
   try {
     const first = await loadCatalogUncached();
     console.log(`catalog: ${first.source}`);

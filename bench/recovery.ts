@@ -2,6 +2,8 @@
  * bench/recovery: (1) time from a spot preemption to the managed job running again, on the sim
  * with instant provisioning, as a median; (2) how many managed jobs one worker watches at once,
  * with its memory and CPU, for 100 and 1000 concurrent sleeping jobs on the sim.
+ * The sim takes its offers from the SkyPilot-schema catalog folder SKYRUN_CATALOG_DIR names, else
+ * the repository's test/fixtures/catalog/small.
  * Run by hand: `npm run build && node dist/bench/recovery.js [recoveries=5] [counts=100,1000]`.
  */
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -9,11 +11,12 @@ import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readSimInstances } from '../activities/infra/clouds/sim';
+import { FIXTURES } from '../test/helpers/sim';
 import { freePort } from '../test/helpers/skyrun';
 import { stats } from './stats';
 
 const CLI = path.join(__dirname, '..', 'client', 'cli.js');
-const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'shared', 'catalog', 'fixtures-small');
+const CATALOG = process.env.SKYRUN_CATALOG_DIR || FIXTURES;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function setup(name: string) {
@@ -23,7 +26,7 @@ async function setup(name: string) {
     SKYRUN_HOME: home,
     SKYRUN_TEMPORAL_PORT: String(await freePort()),
     SKYRUN_UI_PORT: String(await freePort()),
-    SKYRUN_CATALOG_DIR: FIXTURES,
+    SKYRUN_CATALOG_DIR: CATALOG,
   };
   const sky = (...a: string[]) => {
     const r = spawnSync(process.execPath, [CLI, ...a], { env, encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -1,7 +1,7 @@
 /**
  * The catalog: SkyPilot-schema CSVs read by header name with their quirks, the source order
  * (SKYRUN_CATALOG_DIR, then the cache, then the built-in catalog) and `catalog update` against a
- * loopback HTTP server. The shared catalogs are read in place, never copied.
+ * loopback HTTP server, over the catalog fixtures in test/fixtures/catalog.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -12,10 +12,8 @@ import * as path from 'node:path';
 import { Catalog, loadCatalog, loadCatalogUncached, updateCatalog } from '../activities/infra/catalog';
 import { parseCsv } from '../activities/infra/catalog/csv';
 import type { Resources } from '../core/task';
-import { CLI, REPO } from './helpers/skyrun';
-
-const SHARED = path.resolve(REPO, '..', 'shared', 'catalog');
-const FIXTURES = path.join(SHARED, 'fixtures-small');
+import { CLI } from './helpers/skyrun';
+import { CATALOG_SUBSET, FIXTURES } from './helpers/sim';
 
 const res = (r: Partial<Resources> = {}): Resources => ({ infra: {}, useSpot: false, ports: [], labels: {}, ...r });
 
@@ -55,23 +53,23 @@ describe('CSV reader', () => {
   });
 });
 
-describe('full catalogs', () => {
+describe('the catalog subset (every row of the types the tests name)', () => {
   let cat: Catalog;
   beforeAll(async () => {
-    process.env.SKYRUN_CATALOG_DIR = SHARED;
-    process.env.SKYRUN_HOME = mkdtempSync(path.join(os.tmpdir(), 'skyrun-catalog-full-'));
+    process.env.SKYRUN_CATALOG_DIR = CATALOG_SUBSET;
+    process.env.SKYRUN_HOME = mkdtempSync(path.join(os.tmpdir(), 'skyrun-catalog-subset-'));
     cat = await loadCatalogUncached();
   });
 
   test('both files load from SKYRUN_CATALOG_DIR (aws from vms.subset.csv), rows counted after dedupe', () => {
-    expect(cat.source).toContain(path.join(SHARED, 'aws', 'vms.subset.csv'));
-    expect(cat.source).toContain(path.join(SHARED, 'gcp', 'vms.csv'));
-    expect(cat.stats('aws')).toMatchObject({ rows: 731, duplicates: 0 });
-    expect(cat.stats('gcp')).toMatchObject({ rows: 31285 - 154, duplicates: 154 });
+    expect(cat.source).toContain(path.join(CATALOG_SUBSET, 'aws', 'vms.subset.csv'));
+    expect(cat.source).toContain(path.join(CATALOG_SUBSET, 'gcp', 'vms.csv'));
+    expect(cat.stats('aws')).toMatchObject({ rows: 270, duplicates: 0 });
+    expect(cat.stats('gcp')).toMatchObject({ rows: 702 - 1, duplicates: 1 }); // a tpu-v4-8 row twice
     // 5 AWS rows have neither price (p5e.48xlarge): not offered at all
-    expect(cat.stats('aws')!.entries).toBe(726);
-    expect(cat.regions('gcp')).toHaveLength(44);
-    expect(cat.regions('aws')).toHaveLength(24);
+    expect(cat.stats('aws')!.entries).toBe(265);
+    expect(cat.regions('gcp')).toHaveLength(41);
+    expect(cat.regions('aws')).toHaveLength(23);
   });
 
   test('GCP accelerator rows are priced on their host: a2-highgpu-1g + A100:1 = 3.67339 in us-central1-a', () => {

@@ -2,7 +2,7 @@
  * The optimizer over catalog-priced clouds: Catalog.offers per candidate and the ranking
  * (any_of, ordered, blocklist with wildcard scopes, stable ties), through `optimize` with
  * offers-only aws/gcp providers (the real adapters do not exist yet), plus the CLI's
- * show-gpus and optimize. Reads ../shared/catalog in place.
+ * show-gpus and optimize, over the catalog rows in test/fixtures/catalog/subset.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,8 +13,8 @@ import { noOfferMessage, optimize, rankOffers, type OptimizeRequest } from '../a
 import type { Block, Offer } from '../core/offers';
 import type { Resources } from '../core/task';
 import { CLI, REPO } from './helpers/skyrun';
+import { CATALOG_SUBSET } from './helpers/sim';
 
-const SHARED = path.resolve(REPO, '..', 'shared', 'catalog');
 const res = (r: Partial<Resources> = {}): Resources => ({ infra: {}, useSpot: false, ports: [], labels: {}, ...r });
 const providers = [catalogOnlyProvider('aws'), catalogOnlyProvider('gcp')];
 
@@ -22,7 +22,7 @@ const saved = { dir: process.env.SKYRUN_CATALOG_DIR, home: process.env.SKYRUN_HO
 let home: string;
 beforeAll(() => {
   home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-optimizer-'));
-  process.env.SKYRUN_CATALOG_DIR = SHARED;
+  process.env.SKYRUN_CATALOG_DIR = CATALOG_SUBSET;
   process.env.SKYRUN_HOME = home;
 });
 afterAll(() => {
@@ -211,7 +211,7 @@ describe('CLI', () => {
       execFile(
         process.execPath,
         [CLI, ...args],
-        { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: SHARED, SKYRUN_HOME: home, ...env } },
+        { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: CATALOG_SUBSET, SKYRUN_HOME: home, ...env } },
         (e, stdout, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });

