@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError, Help } from 'commander';
 import { ExitCode } from '../core/states';
+import { InvalidNameError } from '../core/names';
 import { TaskValidationError } from '../core/task';
 import * as cluster from './commands/cluster';
 import * as infra from './commands/infra';
@@ -72,7 +73,7 @@ export function buildProgram(): Command {
 }
 
 function report(e: unknown): number {
-  if (e instanceof TaskValidationError) {
+  if (e instanceof TaskValidationError || e instanceof InvalidNameError) {
     log(e.message);
     return ExitCode.INVALID_INPUT;
   }

@@ -4,6 +4,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { assertClusterName, assertName } from '../core/names';
 import {
   Client,
   Connection,
@@ -132,11 +133,13 @@ export class SkyrunClient {
   }
 
   handle(cluster: string): WorkflowHandle {
+    assertClusterName(cluster);
     return this.client.workflow.getHandle(clusterWorkflowId(cluster));
   }
 
   /** Create the cluster if missing (one workflow per name, ever) and queue the task's job. */
   async launch(task: TaskSpec, opts: LaunchOptions): Promise<SubmitJobResult> {
+    assertName(opts.cluster, 'cluster name');
     const input: ClusterWorkflowInput = {
       name: opts.cluster,
       candidates: task.candidates,
@@ -251,6 +254,7 @@ export class SkyrunClient {
    */
   async launchManaged(task: TaskSpec, opts: { name?: string } = {}): Promise<{ id: number; name: string }> {
     const name = opts.name ?? task.name ?? 'job';
+    assertName(name, 'managed job name');
     const recovery = task.candidates[0]?.jobRecovery ?? DEFAULT_RECOVERY;
     let id = (await this.client.workflow.count(MANAGED_JOBS)).count + 1;
     for (let tries = 0; ; tries++, id++) {

@@ -25,6 +25,7 @@ import type {
   SubmitJobResult,
 } from '../core/cluster';
 import { FailureTypes } from '../core/errors';
+import { validateClusterName } from '../core/names';
 import { offerLabel } from '../core/offers';
 import { type ClusterWorkflowInput, SA } from './contract';
 import { isTerminal, type JobStatus, type Phase } from '../core/states';
@@ -459,6 +460,9 @@ class Cluster {
 }
 
 export async function clusterWorkflow(input: ClusterWorkflowInput): Promise<ClusterInfo> {
+  // names become folders, tags and instance names: a bad one never reaches an activity
+  const problem = validateClusterName(input.name);
+  if (problem) throw ApplicationFailure.nonRetryable(`cluster: ${problem}`, FailureTypes.InvalidRequest);
   const c = new Cluster(input);
   setHandler(statusQuery, () => c.info);
   setHandler(submitJobUpdate, (req) => c.submit(req), { validator: (req) => c.validateSubmit(req) });

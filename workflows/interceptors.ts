@@ -18,11 +18,12 @@ function refuse(what: string, reason: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`SkyRun refused ${what}: ${reason}`, REFUSED);
 }
 
+// No handler here is `async`: an extra await would move the handler's first commands behind other
+// coroutines' in the same activation, and recorded histories would no longer replay.
 class RefuseUnsealed implements WorkflowInboundCallsInterceptor {
-  execute: WorkflowInboundCallsInterceptor['execute'] = async (input, next) => {
+  execute: WorkflowInboundCallsInterceptor['execute'] = (input, next) => {
     const reason = unsealedReason(input.args);
-    if (reason) throw refuse('to start this workflow', reason);
-    return next(input);
+    return reason ? Promise.reject(refuse('to start this workflow', reason)) : next(input);
   };
 
   validateUpdate: WorkflowInboundCallsInterceptor['validateUpdate'] = (input, next) => {
@@ -31,26 +32,22 @@ class RefuseUnsealed implements WorkflowInboundCallsInterceptor {
     next(input);
   };
 
-  handleUpdate: WorkflowInboundCallsInterceptor['handleUpdate'] = async (input, next) => {
+  handleUpdate: WorkflowInboundCallsInterceptor['handleUpdate'] = (input, next) => {
     // handlers without a validator get here without validateUpdate
     const reason = unsealedReason(input.args);
-    if (reason) throw refuse(`the update '${input.name}'`, reason);
-    return next(input);
+    return reason ? Promise.reject(refuse(`the update '${input.name}'`, reason)) : next(input);
   };
 
-  handleSignal: WorkflowInboundCallsInterceptor['handleSignal'] = async (input, next) => {
+  handleSignal: WorkflowInboundCallsInterceptor['handleSignal'] = (input, next) => {
     const reason = unsealedReason(input.args);
-    if (reason) {
-      log.warn(`dropped the signal '${input.signalName}': ${reason}`);
-      return;
-    }
-    return next(input);
+    if (!reason) return next(input);
+    log.warn(`dropped the signal '${input.signalName}': ${reason}`);
+    return Promise.resolve();
   };
 
-  handleQuery: WorkflowInboundCallsInterceptor['handleQuery'] = async (input, next) => {
+  handleQuery: WorkflowInboundCallsInterceptor['handleQuery'] = (input, next) => {
     const reason = unsealedReason(input.args);
-    if (reason) throw refuse(`the query '${input.queryName}'`, reason);
-    return next(input);
+    return reason ? Promise.reject(refuse(`the query '${input.queryName}'`, reason)) : next(input);
   };
 }
 

@@ -18,10 +18,12 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
+  patched,
 } from '@temporalio/workflow';
 import type { ClusterHandle } from '../core/cluster';
 import { FailureTypes } from '../core/errors';
 import { isManagedTerminal, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
+import { validateClusterName, managedClusterName, validateName } from '../core/names';
 import { offerLabel } from '../core/offers';
 import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery } from './contract';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
@@ -49,7 +51,10 @@ class ManagedJob {
       restarts: 0,
       attempt: 0,
       taskId: `skyrun-managed-${input.id}_${input.name}`,
-      clusterName: `${input.name}-${input.id}`,
+      // a name space users cannot type (a leading digit), so no user cluster meets it
+      clusterName: patched('managed-cluster-namespace')
+        ? managedClusterName(input.id, input.name)
+        : `${input.name}-${input.id}`,
       stage: 'launch',
       blocks: [],
       events: [],
@@ -251,7 +256,11 @@ class ManagedJob {
 }
 
 export async function managedJobWorkflow(input: ManagedJobInput): Promise<ManagedJobState> {
+  const problem = validateName(input.name) ?? (Number.isSafeInteger(input.id) && input.id > 0 ? undefined : 'bad id');
+  if (problem) throw ApplicationFailure.nonRetryable(`managed job: ${problem}`, FailureTypes.InvalidRequest);
   const m = new ManagedJob(input);
+  const bad = validateClusterName(m.s.clusterName);
+  if (bad) throw ApplicationFailure.nonRetryable(`managed job ${input.id}: ${bad}`, FailureTypes.InvalidRequest);
   setHandler(managedJobQuery, () => m.s);
   setHandler(cancelManagedJobUpdate, async () => {
     if (!isManagedTerminal(m.s.status)) {

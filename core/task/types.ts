@@ -82,12 +82,6 @@ export class TaskValidationError extends Error {
 // ---------------------------------------------------------------------------
 // Names
 
-/** Cluster, job and task names: a letter first, a letter or digit last, `-_.` inside. */
-export const CLUSTER_NAME_RE = /^[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+/** Cluster, job and task names: one rule, in core/names.ts. */
+export { NAME_RE as CLUSTER_NAME_RE, validateName } from '../names';
 export const ENV_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-/** undefined when `name` is a valid name, else a message saying what was expected. */
-export function validateName(name: string): string | undefined {
-  if (CLUSTER_NAME_RE.test(name)) return undefined;
-  return `expected a name of letters, digits, '-', '_' and '.' that starts with a letter and ends with a letter or digit, got ${JSON.stringify(name)}`;
-}

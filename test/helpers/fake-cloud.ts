@@ -101,7 +101,11 @@ export class FakeCloud implements Provider {
 
   async query(clusterName: string): Promise<InstanceState[]> {
     const h = this.live.get(clusterName);
-    const state = this.preempted.has(clusterName) ? 'terminated' : 'running';
+    const state = this.preempted.has(clusterName)
+      ? 'terminated'
+      : this.stopped.has(clusterName)
+        ? 'stopped'
+        : 'running';
     return (h?.nodes ?? []).map((n) => ({ instanceId: n.instanceId, state }));
   }
 
@@ -113,6 +117,19 @@ export class FakeCloud implements Provider {
     }
     await fsp.rm(dir, { recursive: true, force: true });
     this.live.delete(clusterName);
+  }
+
+  /** Clusters whose nodes are stopped now (jobs killed, folders kept). */
+  readonly stopped = new Set<string>();
+
+  async stop(h: ClusterHandle): Promise<void> {
+    for (const n of h.nodes) if (n.runner.kind === 'local') await new LocalRunner(n.runner.root).killAll();
+    this.stopped.add(h.clusterName);
+  }
+
+  async start(h: ClusterHandle): Promise<ClusterHandle> {
+    this.stopped.delete(h.clusterName);
+    return this.live.get(h.clusterName) ?? h;
   }
 
   /** The infra takes the cluster's nodes away (a spot preemption). */

@@ -199,6 +199,8 @@ test.each([false, true])('autostop: the idle timer fires and the cluster stops (
   } else {
     await eventually(async () => (await h.query(statusQuery)).status === 'STOPPED', 30_000);
     expect(f.clouds.alpha!.terminated).toEqual([]);
+    // the provider really stopped the nodes (not only the workflow's status)
+    expect([...f.clouds.alpha!.stopped]).toEqual([inp.name]);
   }
   const timers = await timersOf(h);
   expect(timers).toHaveLength(1);

@@ -109,7 +109,7 @@ test('a long-watched managed job continues as new, re-attaches to its process an
   // the job's time spans the runs
   expect(s.jobDurationMs).toBeGreaterThanOrEqual(4_000);
   expect(f.calls.map(where)).toEqual(['alpha/r1/z1']);
-  expect(f.clouds.alpha!.terminated).toEqual(['mjcan-1']);
+  expect(f.clouds.alpha!.terminated).toEqual(['1-mjcan']);
   // the process was started once, not again by the next run
   expect(readFileSync(`${t.home}/runs`, 'utf8').trim().split('\n')).toEqual(['started']);
 });

@@ -3,6 +3,7 @@
  * createActivities over fake clouds (jobs run as real local processes; preemption is the fake
  * cloud reporting the nodes gone). Recovery strategies, restarts, exit codes, no-capacity waits.
  */
+import { managedClusterName } from '../../core/names';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { JobRecoverySpec } from '../../core/task';
@@ -69,7 +70,7 @@ async function preemptedOnce(
   const inp = jobInput(firstTime(mark, 'sleep 60'), { strategy });
   const h = await start(inp);
   await eventually(() => existsSync(mark), 30_000);
-  f.clouds.alpha!.preempt(`${inp.name}-${inp.id}`);
+  f.clouds.alpha!.preempt(managedClusterName(inp.id, inp.name));
   const s = await h.result();
   return { s, f };
 }
@@ -81,7 +82,7 @@ test('EAGER_NEXT_REGION: after a preemption the region that preempted is blocked
   expect(s.events.map((e) => e.kind)).toContain('preempted');
   // r1 is cheaper, but it preempted: the next launch goes to r2
   expect(f.calls.map(where)).toEqual(['alpha/r1/z1', 'alpha/r2/z2']);
-  expect(f.clouds.alpha!.terminated).toEqual([`mj-${n}`, `mj-${n}`]);
+  expect(f.clouds.alpha!.terminated).toEqual([managedClusterName(n, 'mj'), managedClusterName(n, 'mj')]);
 });
 
 test('FAILOVER: after a preemption the same region is tried first', async () => {

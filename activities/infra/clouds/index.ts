@@ -2,6 +2,8 @@
 import { AwsProvider } from './aws';
 import { GcpProvider } from './gcp';
 import { LocalProvider } from './local';
+import { validateClusterName } from '../../../core/names';
+import { ProviderError } from '../../../core/errors';
 import type { HostLedger, Provider } from './provider';
 import { SimProvider } from './sim';
 import { SshPoolProvider } from './ssh';
@@ -32,13 +34,38 @@ export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
     new SimProvider(),
     new SshPoolProvider(deps.hostLedger ?? noLedger),
   ];
-  const byName = new Map(list.map((p) => [p.name, p]));
+  const byName = new Map(list.map((p) => [p.name, guarded(p)]));
   return {
     get(cloud) {
       const p = byName.get(cloud);
       if (!p) throw new Error(`no provider for infra '${cloud}'`);
       return p;
     },
-    all: () => list,
+    all: () => [...byName.values()],
   };
+}
+
+function checkName(name: string): void {
+  const problem = validateClusterName(name);
+  if (problem) throw new ProviderError('invalid', problem);
+}
+
+/**
+ * The provider with every cluster name checked before it reaches the infra: names become folder
+ * names, tags, labels and instance names, so one that no provider can hold (or that walks out of
+ * a folder) is refused here, as a permanent error, whoever sent it.
+ */
+function guarded(p: Provider): Provider {
+  const g: Provider = {
+    name: p.name,
+    check: () => p.check(),
+    offers: (r, n, c) => p.offers(r, n, c),
+    provision: async (req, ctx) => (checkName(req.clusterName), p.provision(req, ctx)),
+    query: async (name) => (checkName(name), p.query(name)),
+    terminate: async (name) => (checkName(name), p.terminate(name)),
+  };
+  if (p.stopRefusal) g.stopRefusal = (h) => (checkName(h.clusterName), p.stopRefusal!(h));
+  if (p.stop) g.stop = async (h, ctx) => (checkName(h.clusterName), p.stop!(h, ctx));
+  if (p.start) g.start = async (h, ctx) => (checkName(h.clusterName), p.start!(h, ctx));
+  return g;
 }

@@ -3,6 +3,7 @@
  * holding a node.json (its tags); jobs run there as detached process groups. Stopping a cluster
  * kills its jobs and keeps the node folders; starting it adopts them again.
  */
+import { ProviderError } from '../../../../core/errors';
 import { promises as fsp, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,8 +20,14 @@ import {
   restartRequest,
 } from '../provider';
 
+/** The cluster's folder: always a direct child of SKYRUN_HOME/clusters, whatever the name says. */
 export function clusterDir(clusterName: string): string {
-  return homePath('clusters', clusterName);
+  const root = homePath('clusters');
+  const dir = path.resolve(root, clusterName);
+  if (path.dirname(dir) !== root || !clusterName || clusterName.startsWith('.')) {
+    throw new ProviderError('invalid', `cluster name ${JSON.stringify(clusterName)} does not name a folder inside ${root}`);
+  }
+  return dir;
 }
 
 function nodeDir(clusterName: string, rank: number): string {
