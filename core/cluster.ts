@@ -6,7 +6,7 @@ import type { ClusterStatus, JobStatus, Phase } from './states';
 import type { Offer } from './offers';
 import type { Resources } from './task';
 
-/** How to reach a node's shell: a local folder, or (later) ssh / kubernetes exec. */
+/** How to reach a node's shell: a local folder (local and sim infra), or SSH (clouds, ssh pools). */
 export type RunnerSpec =
   | { kind: 'local'; root: string }
   /** a node reached over SSH; its SkyRun root is ~/.skyrun-node and its workdir ~/sky_workdir */

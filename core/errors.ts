@@ -1,7 +1,8 @@
 /**
- * The error taxonomy (DESIGN.md, "Error taxonomy"). Providers map their own errors to one of
- * these classes; non-transient classes travel as non-retryable ApplicationFailures whose
- * `type` is the class, so the workflow (not the retry policy) decides what comes next.
+ * The error taxonomy. Providers map their own errors to one of these classes (scopeOf says what
+ * each blocks before failover moves on); non-transient classes travel as non-retryable
+ * ApplicationFailures whose `type` is the class, so the workflow (not the retry policy) decides
+ * what comes next.
  */
 export const ERROR_CLASSES = [
   'transient',

@@ -125,6 +125,7 @@ describe('provider', () => {
 
   test('provision creates tagged instances with a ClientToken; a retry adopts them', async () => {
     const req = request('p1');
+    const from = moto.requests.length;
     const handle = await aws.provision(req, ctx);
     expect(handle.nodes.map((n) => n.rank)).toEqual([0, 1]);
     expect(handle.zone).toBe('use1-az2');
@@ -139,7 +140,7 @@ describe('provider', () => {
     expect(live.filter((i) => tagOf(i, TAG_NODE) === 'worker')).toHaveLength(1);
     expect(handle.nodes[0]!.runner).toMatchObject({ kind: 'ssh', user: 'root', port: 22 });
     expect(beats.at(-1)!.sort()).toEqual(live.map((i) => i.InstanceId!).sort());
-    const runs = moto.requests.filter((r) => r.action === 'RunInstances');
+    const runs = moto.requests.slice(from).filter((r) => r.action === 'RunInstances');
     expect(runs).toHaveLength(1);
     expect(runs[0]!.params.get('ClientToken')).toBe(clientToken(req.offerKey, 'us-east-1c', 0));
     expect(runs[0]!.params.get('ClientToken')!.length).toBeLessThanOrEqual(64);
@@ -147,17 +148,18 @@ describe('provider', () => {
     const again = await aws.provision(req, ctx);
     expect(again.nodes.map((n) => n.instanceId)).toEqual(handle.nodes.map((n) => n.instanceId));
     expect(await instancesOf('p1')).toHaveLength(2);
-    expect(moto.requests.filter((r) => r.action === 'RunInstances')).toHaveLength(1);
+    expect(moto.requests.slice(from).filter((r) => r.action === 'RunInstances')).toHaveLength(1);
     expect((await aws.query('p1')).map((s) => s.state)).toEqual(['running', 'running']);
+    await aws.terminate('p1');
   });
 
   test('stop, then start: the same instances, stopped then running; provision also resumes stopped nodes', async () => {
-    const handle = await aws.provision(request('p1'), ctx);
+    const handle = await aws.provision(request('halt'), ctx);
     const ids = handle.nodes.map((n) => n.instanceId);
     expect(aws.stopRefusal(handle)).toBeUndefined();
     await aws.stop(handle, ctx);
-    expect((await aws.query('p1')).map((s) => s.state)).toEqual(['stopped', 'stopped']);
-    const stopped = await instancesOf('p1');
+    expect((await aws.query('halt')).map((s) => s.state)).toEqual(['stopped', 'stopped']);
+    const stopped = await instancesOf('halt');
     expect(stopped.map((i) => i.State?.Name)).toEqual(['stopped', 'stopped']);
     const stops = moto.requests.filter((r) => r.action === 'StopInstances');
     // the head goes last, as SkyPilot does it
@@ -168,13 +170,14 @@ describe('provider', () => {
     const started = await aws.start(handle, ctx);
     expect(started.nodes.map((n) => n.instanceId)).toEqual(ids);
     expect(started.zone).toBe(handle.zone);
-    expect((await instancesOf('p1')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
+    expect((await instancesOf('halt')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
     expect(moto.requests.slice(from).filter((r) => r.action === 'RunInstances')).toHaveLength(0);
     expect(moto.requests.slice(from).filter((r) => r.action === 'StartInstances')).toHaveLength(1);
     await aws.stop(handle, ctx);
-    const h = await aws.provision(request('p1'), ctx);
+    const h = await aws.provision(request('halt'), ctx);
     expect(h.nodes.map((n) => n.instanceId)).toEqual(ids);
-    expect((await instancesOf('p1')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
+    expect((await instancesOf('halt')).map((i) => i.State?.Name)).toEqual(['running', 'running']);
+    await aws.terminate('halt');
   });
 
   test('terminate of a stopped cluster terminates its instances', async () => {
@@ -187,13 +190,14 @@ describe('provider', () => {
   });
 
   test('terminate is verified and removes the security group', async () => {
-    expect(await securityGroups('p1')).toHaveLength(1);
-    await aws.terminate('p1');
-    expect(await instancesOf('p1')).toEqual([]);
-    expect((await instancesOf('p1', ['terminated'])).length).toBe(2);
-    expect(await securityGroups('p1')).toEqual([]);
-    expect(await aws.query('p1')).toEqual([]);
-    await aws.terminate('p1'); // gone is done
+    await aws.provision(request('p3'), ctx);
+    expect(await securityGroups('p3')).toHaveLength(1);
+    await aws.terminate('p3');
+    expect(await instancesOf('p3')).toEqual([]);
+    expect((await instancesOf('p3', ['terminated'])).length).toBe(2);
+    expect(await securityGroups('p3')).toEqual([]);
+    expect(await aws.query('p3')).toEqual([]);
+    await aws.terminate('p3'); // gone is done
   });
 
   test('spot requests carry InstanceMarketOptions', async () => {
@@ -315,7 +319,6 @@ describe('end to end: CLI, dev server, worker', () => {
     const pid = await sr.killWorker();
     moto.clear();
     expect(await instancesOf('awsk')).toHaveLength(1);
-    await sleep(700);
     // the next command brings a new worker up; the provision activity is retried there
     await eventually(async () => /^1\s.*SUCCEEDED$/m.test((await sr.run(['queue', 'awsk'])).stdout), 120_000);
     expect(sr.workerPid()).not.toBe(pid);

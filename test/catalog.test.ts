@@ -56,9 +56,15 @@ describe('CSV reader', () => {
 describe('the catalog subset (every row of the types the tests name)', () => {
   let cat: Catalog;
   beforeAll(async () => {
+    // the subset has both clouds, so no cache under the (empty) home is read
+    const subsetHome = mkdtempSync(path.join(os.tmpdir(), 'skyrun-catalog-subset-'));
     process.env.SKYRUN_CATALOG_DIR = CATALOG_SUBSET;
-    process.env.SKYRUN_HOME = mkdtempSync(path.join(os.tmpdir(), 'skyrun-catalog-subset-'));
-    cat = await loadCatalogUncached();
+    process.env.SKYRUN_HOME = subsetHome;
+    try {
+      cat = await loadCatalogUncached();
+    } finally {
+      rmSync(subsetHome, { recursive: true, force: true });
+    }
   });
 
   test('both files load from SKYRUN_CATALOG_DIR (aws from vms.subset.csv), rows counted after dedupe', () => {

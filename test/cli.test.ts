@@ -193,9 +193,10 @@ test('the Temporal UI and CLI can tell what each workflow is: search attributes 
   expect((await sr.run(['down', '-y', 'visible'])).code).toBe(0);
 });
 
-test('README quick start task file exists and is the one the tests launch', () => {
+test("the README's quick start launches examples/hello.yaml (the file the first test launches), which exists", () => {
   const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
   expect(readme).toContain('npx skyrun launch -y examples/hello.yaml');
+  expect(existsSync(path.join(REPO, 'examples', 'hello.yaml'))).toBe(true);
   expect(readme).toContain('npm test');
 });
 

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
+import { SkyrunEnv, eventually } from './helpers/skyrun';
 
 let sr: SkyrunEnv;
 
@@ -28,7 +28,6 @@ test('worker SIGKILL during a job: restarted, the job finishes once with all its
 
   for (let round = 0; round < 2; round++) {
     const pid = await sr.killWorker();
-    await sleep(700);
     // the next command brings a new worker up (the embedded default)
     const q = await sr.run(['queue', 'crash']);
     expect(q.stderr).toBe('');

@@ -1,12 +1,15 @@
 /**
- * Provisioning with failover on the sim infra, through the real CLI, dev server and worker:
- * the failover order, each error class's action, cancel and down during provisioning, and
- * retry_until_up.
+ * Provisioning with failover on the sim infra, through the real CLI, dev server and worker: the
+ * sim's faults as the CLI reports them (its attempt lines and table), the attempts' summaries and
+ * search attributes, cancel and down during provisioning, and `-r` reaching the workflow. What
+ * each error class blocks, transient retries and retry_until_up's backoff are tested in process,
+ * in test/workflows/cluster.test.ts.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { SkyrunEnv, eventually } from './helpers/skyrun';
+import { activitiesOf, timersOf } from './helpers/workflow-env';
 import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
 
 let sr: SkyrunEnv;
@@ -23,11 +26,9 @@ afterAll(async () => {
 });
 
 /** The provision attempts of a cluster workflow, as their activity summaries say. */
-async function provisionSummaries(cluster: string): Promise<string[]> {
-  const history = await client.workflow.getHandle(`cluster/${cluster}`).fetchHistory();
-  return (history.events ?? [])
-    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provision')
-    .map((e) => JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString()) as string);
+async function provisionSummaries(cluster: string): Promise<Array<string | undefined>> {
+  const activities = await activitiesOf(client.workflow.getHandle(`cluster/${cluster}`));
+  return activities.filter((a) => a.type === 'provision').map((a) => a.summary);
 }
 
 const A100 = ['--infra', 'sim', '--gpus', 'A100:8'];
@@ -72,42 +73,16 @@ test('quota-region blocks the whole region; unknown errors block the zone and sa
   expect((await sr.run(['down', '-y', 'quota'])).code).toBe(0);
 });
 
-test.each([
-  ['auth', { auth_error: true }, /auth: AuthFailure/],
-  ['quota-cloud', { cloud_quota_error: true }, /quota-cloud: QUOTA_EXCEEDED/],
-  ['invalid', { invalid_error: true }, /invalid: InvalidParameterValue/],
-])(
-  '%s stops the whole cloud after one attempt, with a table of attempts, and leaks nothing',
-  async (cls, cfg, reason) => {
-    writeSimConfig(sr, cfg);
-    const name = `stop-${cls}`;
-    const r = await sr.run(['launch', '-y', '-c', name, ...A100, '--', 'true']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`Failed to provision '${name}' on every candidate`);
-    expect(r.stderr).toMatch(/INFRA\s+INSTANCE\s+REASON/);
-    expect(r.stderr).toMatch(reason);
-    expect(await provisionSummaries(name)).toHaveLength(1);
-    expect((await client.workflow.getHandle(`cluster/${name}`).describe()).status.name).toBe('FAILED');
-    expect(liveInstances(sr, name)).toEqual([]);
-  },
-);
-
-test('transient errors are retried in place, without failing over', async () => {
-  writeSimConfig(sr, { transient_failures: 2 });
-  const r = await sr.run(['launch', '-y', '-c', 'flaky', ...A100, '--', 'echo fine']);
-  expect(r.stdout).toContain('fine');
-  const history = await client.workflow.getHandle('cluster/flaky').fetchHistory();
-  const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes && e.eventId);
-  const provisionStarts = started.filter((e) => {
-    const sched = history.events!.find(
-      (s) => s.eventId?.toString() === e.activityTaskStartedEventAttributes!.scheduledEventId?.toString(),
-    );
-    return sched?.activityTaskScheduledEventAttributes?.activityType?.name === 'provision';
-  });
-  expect(provisionStarts).toHaveLength(1);
-  expect(provisionStarts[0]!.activityTaskStartedEventAttributes!.attempt).toBe(3);
-  expect(await provisionSummaries('flaky')).toHaveLength(1);
-  expect((await sr.run(['down', '-y', 'flaky'])).code).toBe(0);
+test('auth stops the whole cloud after one attempt: the CLI prints the table of attempts, nothing leaks', async () => {
+  writeSimConfig(sr, { auth_error: true });
+  const r = await sr.run(['launch', '-y', '-c', 'stop-auth', ...A100, '--', 'true']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`Failed to provision 'stop-auth' on every candidate`);
+  expect(r.stderr).toMatch(/INFRA\s+INSTANCE\s+REASON/);
+  expect(r.stderr).toMatch(/auth: AuthFailure/);
+  expect(await provisionSummaries('stop-auth')).toHaveLength(1);
+  expect((await client.workflow.getHandle('cluster/stop-auth').describe()).status.name).toBe('FAILED');
+  expect(liveInstances(sr, 'stop-auth')).toEqual([]);
 });
 
 test.each(['cancel', 'down'])('%s during provisioning tears down what was created; nothing is left', async (how) => {
@@ -125,20 +100,24 @@ test.each(['cancel', 'down'])('%s during provisioning tears down what was create
   expect(existsSync(nodes) ? readdirSync(nodes) : []).toEqual([]);
 });
 
-test('retry_until_up waits and searches again until capacity returns', async () => {
+test('-r reaches the workflow: a round without capacity waits (SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS) and searches again', async () => {
   writeSimConfig(sr, { capacity_errors: ['*'] });
   const child = sr.spawn(['launch', '-y', '-r', '-c', 'patient', ...A100, '--', 'echo finally up'], {
     env: { SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS: '1' },
   });
   const handle = client.workflow.getHandle('cluster/patient');
-  // two full rounds over every zone fail first
-  await eventually(async () => (await provisionSummaries('patient').catch(() => [])).length >= 16, 90_000);
+  // every zone failed once and the workflow waits instead of failing
+  const timers = await eventually(async () => {
+    const t = await timersOf(handle).catch(() => []);
+    return t.length > 0 && t;
+  });
+  expect(timers[0]!.ms).toBe(1000);
+  expect(timers[0]!.summary).toMatch(/^retry_until_up: round 1 found no capacity/);
   expect(liveInstances(sr, 'patient')).toEqual([]);
   writeSimConfig(sr, {});
   const r = await child.result;
   expect(r.stdout).toContain('finally up');
   expect(r.code).toBe(0);
-  expect((await handle.describe()).status.name).toBe('RUNNING');
   expect(liveInstances(sr, 'patient')).toHaveLength(1);
   expect((await sr.run(['down', '-y', 'patient'])).code).toBe(0);
   expect(existsSync(path.join(sr.home, 'clusters', 'patient'))).toBe(false);

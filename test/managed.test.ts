@@ -1,13 +1,16 @@
 /**
  * Managed jobs on the sim infra with preemption, through the real CLI, dev server and worker:
- * recovery strategies, restarts, recover_on_exit_codes, cancel while recovering, and crashes of
- * the worker and of the dev server mid-job.
+ * recovery across regions (with the job's log, task id and continue-as-new), a job that keeps
+ * failing (the CLI's exit code and the queue's reason), cancel while recovering, and crashes of
+ * the worker and of the dev server mid-job. The recovery rules themselves (strategies, restart
+ * budget, recover_on_exit_codes, no-capacity waits) are tested in process, in
+ * test/workflows/managed-job.test.ts; their YAML in test/task/.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { readSimInstances } from '../activities/infra/clouds/sim';
-import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
+import { SkyrunEnv, eventually } from './helpers/skyrun';
 import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
 
 let sr: SkyrunEnv;
@@ -76,7 +79,7 @@ test('a spot job preempted twice recovers in another region each time and succee
   expect(r.code).toBe(0);
   const q = await sr.run(['jobs', 'queue']);
   const id = jobId(r.stderr);
-  expect(queueRow(q.stdout, id)).toMatch(/^1\s+eager\s+1x sim\/\S+ p4d\.24xlarge spot\s.*\s2\s+SUCCEEDED$/);
+  expect(queueRow(q.stdout, id)).toMatch(/^\d+\s+eager\s+1x sim\/\S+ p4d\.24xlarge spot\s.*\s2\s+SUCCEEDED$/);
   expect(lines('eager-done')).toEqual(['done']);
   const ids = lines('eager-task-ids');
   expect(ids).toHaveLength(3);
@@ -98,66 +101,17 @@ test('a spot job preempted twice recovers in another region each time and succee
   expect(runs.length).toBeGreaterThan(1);
 });
 
-test('FAILOVER recovers in the same region when it has capacity', async () => {
-  writeSimConfig(sr, { preempt_after_ms: 2000, max_preemptions: 1 });
-  const yaml = file('failover.yaml');
-  require('node:fs').writeFileSync(
-    yaml,
-    [
-      'name: same',
-      'resources:',
-      '  infra: sim',
-      '  accelerators: A100:8',
-      '  use_spot: true',
-      '  job_recovery: FAILOVER',
-      'run: sleep 4',
-      '',
-    ].join('\n'),
-  );
-  const r = await sr.run(['jobs', 'launch', '-y', yaml]);
-  expect(r.code).toBe(0);
-  const id = jobId(r.stderr);
-  const regions = regionsOf(`same-${id}`);
-  expect(regions).toHaveLength(2);
-  expect(regions[1]).toBe(regions[0]);
-  expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, id)).toMatch(/\s1\s+SUCCEEDED$/);
-});
-
-test('an exit code in recover_on_exit_codes recovers without using the restart budget', async () => {
+test('a job that keeps failing: restarted once (max_restarts_on_errors: 1), then FAILED with the reason in the queue, exit 100, nothing left', async () => {
   writeSimConfig(sr, {});
-  const yaml = file('exitcodes.yaml');
-  require('node:fs').writeFileSync(
-    yaml,
-    [
-      'name: codes',
-      'resources:',
-      '  infra: sim',
-      '  cpus: 2+',
-      '  job_recovery: {max_restarts_on_errors: 0, recover_on_exit_codes: [75]}',
-      'run: |',
-      `  echo run >> ${file('codes-runs')}`,
-      `  if [ ! -f ${file('codes-marker')} ]; then touch ${file('codes-marker')}; exit 75; fi`,
-      '  echo second time lucky',
-      '',
-    ].join('\n'),
-  );
-  const r = await sr.run(['jobs', 'launch', '-y', yaml]);
-  expect(r.stdout).toContain('second time lucky');
-  expect(r.code).toBe(0);
-  expect(lines('codes-runs')).toEqual(['run', 'run']);
-  expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, jobId(r.stderr))).toMatch(/\s1\s+SUCCEEDED$/);
-});
-
-test('user failures restart up to max_restarts_on_errors, then FAILED (exit 100), nothing left', async () => {
   const yaml = file('restarts.yaml');
-  require('node:fs').writeFileSync(
+  writeFileSync(
     yaml,
     [
       'name: flaky',
       'resources:',
       '  infra: sim',
       '  cpus: 2+',
-      '  job_recovery: {max_restarts_on_errors: 2}',
+      '  job_recovery: {max_restarts_on_errors: 1}',
       'run: |',
       `  echo run >> ${file('flaky-runs')}`,
       '  exit 3',
@@ -166,7 +120,7 @@ test('user failures restart up to max_restarts_on_errors, then FAILED (exit 100)
   );
   const r = await sr.run(['jobs', 'launch', '-y', yaml]);
   expect(r.code).toBe(100);
-  expect(lines('flaky-runs')).toHaveLength(3);
+  expect(lines('flaky-runs')).toHaveLength(2);
   expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, jobId(r.stderr))).toMatch(
     /\s0\s+FAILED \(run exited with code 3 on rank 0\)$/,
   );
@@ -223,10 +177,8 @@ test('the worker and the dev server killed and restarted mid-job: the job comple
   expect(launched.code).toBe(0);
   const id = jobId(launched.stderr);
   await eventually(() => lines('crash-runs').length === 1);
-  process.kill(sr.workerPid()!, 'SIGKILL');
-  const server = JSON.parse(readFileSync(path.join(sr.home, 'server', 'server.json'), 'utf8')) as { pid: number };
-  process.kill(server.pid, 'SIGKILL');
-  await sleep(1000);
+  await sr.killWorker();
+  await sr.killServer();
   expect((await sr.run(['server', 'start'])).stdout).toMatch(/^Started/);
   const logs = await sr.run(['jobs', 'logs', String(id)]);
   expect(logs.code).toBe(0);

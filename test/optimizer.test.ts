@@ -1,11 +1,12 @@
 /**
  * The optimizer over catalog-priced clouds: Catalog.offers per candidate and the ranking
  * (any_of, ordered, blocklist with wildcard scopes, stable ties), through `optimize` with
- * offers-only aws/gcp providers (the real adapters do not exist yet), plus the CLI's
- * show-gpus and optimize, over the catalog rows in test/fixtures/catalog/subset.
+ * offers-only aws/gcp providers (catalogOnlyProvider: the same offers as the real adapters,
+ * without credentials), plus the CLI's show-gpus and optimize, over the catalog rows in
+ * test/fixtures/catalog/subset.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { catalogOnlyProvider, loadCatalog } from '../activities/infra/catalog';
@@ -265,6 +266,9 @@ describe('CLI', () => {
       const r = await cli(['launch', '--dryrun', '--gpus', 'A100:8', '--', 'nvidia-smi'], { SKYRUN_HOME: simHome });
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/^sim \(us-east-2\)\s+p4d\.24xlarge\s+96\s+1152\s+A100:8\s+21\.96\s+✔$/m);
+      // no dev server, no worker: nothing was started
+      expect(existsSync(path.join(simHome, 'server'))).toBe(false);
+      expect(existsSync(path.join(simHome, 'worker.json'))).toBe(false);
       const all = await cli(['optimize', '-a', '--gpus', 'A100:8', '--num-nodes', '2', '--', 'x'], {
         SKYRUN_HOME: simHome,
       });

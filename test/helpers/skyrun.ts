@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { processAlive } from '../../activities/infra/runners/local';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(REPO, 'dist', 'client', 'cli.js');
@@ -94,15 +95,14 @@ export class SkyrunEnv {
   /** SIGKILL the background worker and wait until it is gone; returns its pid. */
   async killWorker(): Promise<number> {
     const pid = this.workerPid()!;
-    process.kill(pid, 'SIGKILL');
-    await eventually(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await killAndWait(pid);
+    return pid;
+  }
+
+  /** SIGKILL the dev server and wait until it is gone; returns its pid. */
+  async killServer(): Promise<number> {
+    const { pid } = JSON.parse(readFileSync(path.join(this.home, 'server', 'server.json'), 'utf8')) as { pid: number };
+    await killAndWait(pid);
     return pid;
   }
 
@@ -120,6 +120,12 @@ export class SkyrunEnv {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SIGKILL a process and wait until it is gone (a zombie counts as gone). */
+export async function killAndWait(pid: number): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  await eventually(() => !processAlive(pid));
+}
 
 /** Poll until `fn` returns a truthy value (bounded: this is a wait, not a timing assertion). */
 export async function eventually<T>(

@@ -5,7 +5,6 @@ import { Command, Option } from 'commander';
 import {
   CLUSTER_NAME_RE,
   TASK_FLAGS,
-  TaskValidationError,
   applyOverrides,
   checkLaunchable,
   overridesFromFlags,
@@ -29,21 +28,12 @@ import {
   parseQuantity,
 } from '../../core/resources';
 import { editDistance, nearest } from '../../core/suggest';
+import { rejection } from '../helpers/task';
 
 const validDir = path.join(__dirname, '../../../test/task/valid');
 function loadValid(name: string) {
   const file = path.join(validDir, name);
   return parseTask(fs.readFileSync(file, 'utf8'), file);
-}
-
-function thrown(f: () => unknown): TaskValidationError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TaskValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected a TaskValidationError');
 }
 
 const BASE = `
@@ -135,7 +125,7 @@ describe('applyOverrides', () => {
 
   it('bad flag values name the flag and have no line', () => {
     const task = parseTask(BASE, 'base.yaml');
-    const err = thrown(() => applyOverrides(task, { cpus: 'many', gpus: 'A100:x', infra: 'awz', numNodes: 0 }));
+    const err = rejection(() => applyOverrides(task, { cpus: 'many', gpus: 'A100:x', infra: 'awz', numNodes: 0 }));
     expect(err.issues.map((i) => i.field).sort()).toEqual(['--cpus', '--gpus', '--infra', '--num-nodes']);
     for (const i of err.issues) {
       expect(i.line).toBeUndefined();
@@ -149,13 +139,13 @@ describe('applyOverrides', () => {
 
   it('rejects bad env names, env/secret clashes and bad names', () => {
     const task = parseTask(BASE, 'base.yaml');
-    expect(thrown(() => applyOverrides(task, { envs: { 'BAD-NAME': '1' } })).issues[0].field).toBe('--env');
-    expect(thrown(() => applyOverrides(task, { envs: { TOKEN: '1' } })).message).toContain(
+    expect(rejection(() => applyOverrides(task, { envs: { 'BAD-NAME': '1' } })).issues[0].field).toBe('--env');
+    expect(rejection(() => applyOverrides(task, { envs: { TOKEN: '1' } })).message).toContain(
       'give it with --secret TOKEN=VALUE',
     );
-    expect(thrown(() => applyOverrides(task, { name: 'has space' })).issues[0].field).toBe('--name');
-    expect(thrown(() => applyOverrides(task, { ports: ['70000'] })).issues[0].field).toBe('--ports');
-    expect(thrown(() => applyOverrides(task, { diskSize: 'big' })).issues[0].field).toBe('--disk-size');
+    expect(rejection(() => applyOverrides(task, { name: 'has space' })).issues[0].field).toBe('--name');
+    expect(rejection(() => applyOverrides(task, { ports: ['70000'] })).issues[0].field).toBe('--ports');
+    expect(rejection(() => applyOverrides(task, { diskSize: 'big' })).issues[0].field).toBe('--disk-size');
   });
 });
 
@@ -247,7 +237,7 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
   });
 
   it('a bare --env NAME unset in the environment names the flag', () => {
-    const err = thrown(() => overridesFromFlags({ env: ['NOPE'], secret: ['=x'] }, {}));
+    const err = rejection(() => overridesFromFlags({ env: ['NOPE'], secret: ['=x'] }, {}));
     expect(err.issues.map((i) => i.field)).toEqual(['--env', '--secret']);
     expect(err.message).toContain('--env: NOPE: expected NAME=VALUE, or NAME set in your environment');
   });
@@ -270,7 +260,7 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
       workdir: ' ',
     };
     for (const [key, value] of Object.entries(bad)) {
-      const err = thrown(() => applyOverrides(task, { [key]: value }));
+      const err = rejection(() => applyOverrides(task, { [key]: value }));
       expect(err.issues.map((i) => i.field)).toEqual([TASK_FLAGS[key as keyof TaskOverrides].flag]);
     }
   });

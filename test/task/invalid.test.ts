@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { TaskValidationError, formatIssue, parseTask } from '../../core/task';
+import { formatIssue, parseTask } from '../../core/task';
+import { rejection } from '../helpers/task';
 
 // Every file under test/task/invalid/ is a broken task whose first line says
 // what is expected: `# expect: <line>: <message fragment>` (or without <line>).
@@ -26,14 +27,7 @@ describe('invalid task files', () => {
     const file = path.join(dir, name);
     const text = fs.readFileSync(file, 'utf8');
     const want = expectation(text);
-    let error: unknown;
-    try {
-      parseTask(text, file);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(TaskValidationError);
-    const err = error as TaskValidationError;
+    const err = rejection(() => parseTask(text, file));
     expect(err.issues.length).toBeGreaterThan(0);
     expect(err.message).toContain(file);
     for (const issue of err.issues) {
@@ -64,14 +58,8 @@ describe('issue reporting', () => {
       '  clod: aws',
       'runn: echo',
     ].join('\n');
-    let err: TaskValidationError | undefined;
-    try {
-      parseTask(text, 'multi.yaml');
-    } catch (e) {
-      err = e as TaskValidationError;
-    }
-    expect(err).toBeInstanceOf(TaskValidationError);
-    expect(err!.issues.map((i) => [i.line, i.field])).toEqual([
+    const err = rejection(() => parseTask(text, 'multi.yaml'));
+    expect(err.issues.map((i) => [i.line, i.field])).toEqual([
       [1, 'name'],
       [2, 'num_nodes'],
       [4, 'resources.accelerators'],
@@ -79,7 +67,7 @@ describe('issue reporting', () => {
       [6, 'resources.clod'],
       [7, 'runn'],
     ]);
-    const lines = err!.message.split('\n');
+    const lines = err.message.split('\n');
     expect(lines).toHaveLength(6);
     expect(lines[0]).toMatch(/^multi\.yaml:1:7: name: /);
     expect(lines[4]).toBe(
@@ -92,15 +80,10 @@ describe('issue reporting', () => {
 
   it('points at the value for bad values and at the key for unknown fields', () => {
     const text = 'run: echo\nresources:\n  disk_size:    huge\n  acclerators: T4\n';
-    try {
-      parseTask(text, 't.yaml');
-      throw new Error('expected failure');
-    } catch (e) {
-      const issues = (e as TaskValidationError).issues;
-      expect(issues[0]).toMatchObject({ line: 3, column: 17, field: 'resources.disk_size' });
-      expect(issues[1]).toMatchObject({ line: 4, column: 3, field: 'resources.acclerators' });
-      expect(issues[1].message).toContain("did you mean 'accelerators'?");
-    }
+    const { issues } = rejection(() => parseTask(text, 't.yaml'));
+    expect(issues[0]).toMatchObject({ line: 3, column: 17, field: 'resources.disk_size' });
+    expect(issues[1]).toMatchObject({ line: 4, column: 3, field: 'resources.acclerators' });
+    expect(issues[1].message).toContain("did you mean 'accelerators'?");
   });
 
   it('formats issues without a position as file: field: message', () => {
@@ -111,15 +94,9 @@ describe('issue reporting', () => {
   });
 
   it('reports YAML syntax errors with line and column', () => {
-    try {
-      parseTask('run: echo\nresources: {cpus: 4\n', 's.yaml');
-      throw new Error('expected failure');
-    } catch (e) {
-      const err = e as TaskValidationError;
-      expect(err).toBeInstanceOf(TaskValidationError);
-      expect(err.issues[0].field).toBe('yaml');
-      expect(err.issues[0].line).toBeGreaterThanOrEqual(2);
-      expect(err.message).toMatch(/^s\.yaml:\d+:\d+: yaml: invalid YAML: /);
-    }
+    const err = rejection(() => parseTask('run: echo\nresources: {cpus: 4\n', 's.yaml'));
+    expect(err.issues[0].field).toBe('yaml');
+    expect(err.issues[0].line).toBeGreaterThanOrEqual(2);
+    expect(err.message).toMatch(/^s\.yaml:\d+:\d+: yaml: invalid YAML: /);
   });
 });
