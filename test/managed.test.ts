@@ -6,6 +6,7 @@
  * budget, recover_on_exit_codes, no-capacity waits) are tested in process, in
  * test/workflows/managed-job.test.ts; their YAML in test/task/.
  */
+import { managedClusterName } from '../core/names';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -84,7 +85,7 @@ test('a spot job preempted twice recovers in another region each time and succee
   const ids = lines('eager-task-ids');
   expect(ids).toHaveLength(3);
   expect(new Set(ids).size).toBe(1); // SKYPILOT_TASK_ID is stable across recoveries
-  const regions = regionsOf(`eager-${id}`);
+  const regions = regionsOf(managedClusterName(id, 'eager'));
   expect(regions).toHaveLength(3);
   expect(regions[1]).not.toBe(regions[0]);
   expect(regions[2]).not.toBe(regions[1]);
@@ -146,14 +147,16 @@ test('cancel while RECOVERING tears down the cluster being launched: zero live i
   ]);
   expect(r.code).toBe(0);
   const id = jobId(r.stderr);
-  await eventually(() => liveInstances(sr, `doomed-${id}`).length === 1);
+  await eventually(() => liveInstances(sr, managedClusterName(id, 'doomed')).length === 1);
   // the recovery's create hangs, so the job stays RECOVERING with an instance being created
   writeSimConfig(sr, { create_delay_ms: 120_000 });
   await eventually(async () => queueRow((await sr.run(['jobs', 'queue'])).stdout, id).endsWith('RECOVERING'), 60_000);
-  await eventually(() => readSimInstances(sr.home).filter((i) => i.cluster === `doomed-${id}`).length === 2);
+  await eventually(
+    () => readSimInstances(sr.home).filter((i) => i.cluster === managedClusterName(id, 'doomed')).length === 2,
+  );
   const c = await sr.run(['jobs', 'cancel', String(id)]);
   expect(c.stderr).toContain(`Managed job ${id}: CANCELLED`);
-  expect(liveInstances(sr, `doomed-${id}`)).toEqual([]);
+  expect(liveInstances(sr, managedClusterName(id, 'doomed'))).toEqual([]);
   expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, id)).toMatch(/CANCELLED$/);
 });
 

@@ -25,7 +25,10 @@ export function clusterDir(clusterName: string): string {
   const root = homePath('clusters');
   const dir = path.resolve(root, clusterName);
   if (path.dirname(dir) !== root || !clusterName || clusterName.startsWith('.')) {
-    throw new ProviderError('invalid', `cluster name ${JSON.stringify(clusterName)} does not name a folder inside ${root}`);
+    throw new ProviderError(
+      'invalid',
+      `cluster name ${JSON.stringify(clusterName)} does not name a folder inside ${root}`,
+    );
   }
   return dir;
 }
