@@ -50,8 +50,15 @@ test('the workflow page shows one summary per provision attempt and the attempts
   ]) {
     await page.getByText(summary).first().waitFor({ timeout: 30_000 });
   }
-  // current details: the Markdown table of attempts (read through the worker)
-  await page.getByText('capacity').first().waitFor({ timeout: 30_000 });
+  // current details: the Markdown table of attempts (read through the worker), in User Metadata
+  // (failure messages themselves are sealed, so the history shows "Encoded failure" for them)
+  await page.getByText('User Metadata').first().click();
+  // the UI renders Markdown details in a sandboxed frame
+  await page
+    .frameLocator('#user-metadata-current-details')
+    .getByText(/InsufficientInstanceCapacity/)
+    .first()
+    .waitFor({ timeout: 30_000 });
   await page.screenshot({ path: path.join(sr.home, '..', 'skyrun-ui-history.png'), fullPage: false });
 
   // the list view filters by SkyRun's search attributes
