@@ -13,6 +13,8 @@ let key: string;
 let a: FakeHost;
 let b: FakeHost;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'skyrun-ssh-test-'));
+// host keys are recorded (trust on first use) under SKYRUN_HOME: never the user's own
+process.env.SKYRUN_HOME = path.join(tmp, 'skyrun-home');
 
 const spec = (h: FakeHost, extra: Partial<SshSpec> = {}): SshSpec => ({
   kind: 'ssh',

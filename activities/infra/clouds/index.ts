@@ -1,4 +1,5 @@
 /** The registry of infra providers, one folder each, built from what they depend on. */
+import { forgetHostKeys } from '../runners/host-keys';
 import { AwsProvider } from './aws';
 import { GcpProvider } from './gcp';
 import { LocalProvider } from './local';
@@ -32,6 +33,7 @@ export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
     new SimProvider(),
     new SshPoolProvider(deps.hostLedger ?? noLedger),
   ];
+  for (const p of list) forgetHostKeysOnTerminate(p);
   const byName = new Map(list.map((p) => [p.name, p]));
   return {
     get(cloud) {
@@ -40,5 +42,14 @@ export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
       return p;
     },
     all: () => list,
+  };
+}
+
+/** A cluster's recorded SSH host keys go with it: a new cluster of that name trusts afresh. */
+function forgetHostKeysOnTerminate(p: Provider): void {
+  const terminate = p.terminate.bind(p);
+  p.terminate = async (clusterName: string) => {
+    await terminate(clusterName);
+    forgetHostKeys(clusterName);
   };
 }
