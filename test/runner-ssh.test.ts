@@ -208,6 +208,7 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
   put('data/ok.txt', 'ok');
   put('.git/HEAD', 'ref');
   put('dir with space/it\'s "odd".txt', 'odd');
+  put('-m000/-p.txt', 'a folder name that looks like an option'); // mkdir must not take it as one
   const runner = new SshRunner(spec(b));
   const remote = path.join(b.home, 'sky_workdir');
   await runner.syncWorkdir(src);
@@ -219,6 +220,7 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
     'sub/top.txt',
     'data/ok.txt',
     'dir with space/it\'s "odd".txt',
+    '-m000/-p.txt',
   ])
     expect([rel, has(rel)]).toEqual([rel, true]);
   for (const rel of ['a.log', 'top.txt', 'build', 'sub/build', 'data/x/y/z.bin', 'data/z.bin', '.git'])
