@@ -62,7 +62,8 @@ export function readPools(): Record<string, PoolHost[]> {
         accelerator = acc.value[0];
       }
       const proxy = field('proxy_command');
-      const pin = field('host_key_fingerprint') ?? field('host_key');
+      // a host's own pin (either form) before its pool's
+      const pin = entry.host_key_fingerprint ?? entry.host_key ?? cfg.host_key_fingerprint ?? cfg.host_key;
       const hostKeyFingerprint = typeof pin === 'string' ? normalizePin(pin) : undefined;
       if (pin !== undefined && !hostKeyFingerprint)
         throw bad(
