@@ -1,5 +1,5 @@
 /** The registry of infra providers, one folder each, built from what they depend on. */
-import { forgetHostKeys } from '../runners/host-keys';
+import { forgettingHostKeys } from '../runners/host-keys';
 import { AwsProvider } from './aws';
 import { GcpProvider } from './gcp';
 import { LocalProvider } from './local';
@@ -27,13 +27,12 @@ const noLedger: HostLedger = {
 
 export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
   const list: Provider[] = [
-    new AwsProvider(),
-    new GcpProvider(),
+    forgettingHostKeys(new AwsProvider()),
+    forgettingHostKeys(new GcpProvider()),
     new LocalProvider(),
     new SimProvider(),
-    new SshPoolProvider(deps.hostLedger ?? noLedger),
+    forgettingHostKeys(new SshPoolProvider(deps.hostLedger ?? noLedger)),
   ];
-  for (const p of list) forgetHostKeysOnTerminate(p);
   const byName = new Map(list.map((p) => [p.name, p]));
   return {
     get(cloud) {
@@ -42,14 +41,5 @@ export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
       return p;
     },
     all: () => list,
-  };
-}
-
-/** A cluster's recorded SSH host keys go with it: a new cluster of that name trusts afresh. */
-function forgetHostKeysOnTerminate(p: Provider): void {
-  const terminate = p.terminate.bind(p);
-  p.terminate = async (clusterName: string) => {
-    await terminate(clusterName);
-    forgetHostKeys(clusterName);
   };
 }

@@ -33,7 +33,11 @@ export interface HostKeyRecord {
   pinned?: string;
 }
 
-const token = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '-');
+/** A name as a file name and alias word: never a path, `.` or `..`, nor our `_by-address`. */
+function token(s: string): string {
+  const safe = s.replace(/[^A-Za-z0-9._-]/g, '-');
+  return /^[A-Za-z0-9]/.test(safe) ? safe : `-${safe}`;
+}
 
 export function hostKeyRecord(spec: SshSpec): HostKeyRecord {
   const id = spec.hostKey;
@@ -118,9 +122,9 @@ export function checkHostKey(spec: SshSpec, blob: Buffer): ProviderError | undef
   }
   if (known && known.equals(blob)) return undefined;
   const expected = known ? `${fingerprintOf(known)} (${keyType(known)})` : 'a recorded key';
-  const clear = spec.hostKey
-    ? `\`skyrun down ${spec.hostKey.cluster}\` removes the cluster's records, or delete the line "${rec.alias} ..." from ${rec.file}`
-    : `delete the line "${rec.alias} ..." from ${rec.file}`;
+  const clear =
+    `delete the line "${rec.alias} ..." from ${rec.file}` +
+    (spec.hostKey ? ` (\`skyrun down ${spec.hostKey.cluster}\` also removes the cluster's records)` : '');
   return new ProviderError(
     'config',
     `ssh ${who(spec)}: host key changed (possibly a machine in the middle): expected ${expected}, got ${got}; ` +
@@ -144,4 +148,14 @@ export function withHostKeyIds(handle: ClusterHandle): ClusterHandle {
         : n,
     ),
   };
+}
+
+/** The provider, its terminate also removing the cluster's recorded host keys: a new cluster of the name trusts afresh. */
+export function forgettingHostKeys<P extends { terminate(clusterName: string): Promise<void> }>(p: P): P {
+  const terminate = p.terminate.bind(p);
+  p.terminate = async (clusterName: string) => {
+    await terminate(clusterName);
+    forgetHostKeys(clusterName);
+  };
+  return p;
 }
