@@ -1,13 +1,14 @@
 /**
  * `ssh <cluster>` and VS Code Remote: an ssh config entry per node of every cluster reached
  * over SSH (SKYRUN_HOME/ssh/config; the head is `<cluster>`, workers `<cluster>-worker<N>`),
- * included from ~/.ssh/config the way SkyPilot does it.
+ * included from ~/.ssh/config the way SkyPilot does it. Host keys are checked against the ones
+ * SkyRun recorded on first contact (SKYRUN_HOME/ssh/known_hosts/<cluster>).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ClusterInfo, NodeInfo } from '../core/cluster';
-import { homePath } from '../activities/infra/inspect';
+import { homePath, hostKeyRecord } from '../activities/infra/inspect';
 
 export function sshConfigFile(): string {
   return homePath('ssh', 'config');
@@ -22,18 +23,27 @@ export function hostAlias(cluster: string, rank: number): string {
   return rank === 0 ? cluster : `${cluster}-worker${rank}`;
 }
 
+/** A file path as an ssh config argument: `%` is a token there, and a space ends the word. */
+function pathArg(p: string): string {
+  const escaped = p.replace(/%/g, '%%');
+  return /\s/.test(escaped) ? `"${escaped}"` : escaped;
+}
+
 function entry(alias: string, n: NodeInfo): string[] {
   if (n.runner.kind !== 'ssh') return [];
   const r = n.runner;
+  const known = hostKeyRecord(r);
   return [
     `Host ${alias}`,
     `  HostName ${r.host}`,
     `  Port ${r.port}`,
     `  User ${r.user}`,
-    `  IdentityFile ${r.identityFile}`,
+    `  IdentityFile ${pathArg(r.identityFile)}`,
     '  IdentitiesOnly yes',
-    '  StrictHostKeyChecking no',
-    '  UserKnownHostsFile /dev/null',
+    // the key SkyRun recorded on first contact (or the pinned one): a changed key is refused
+    `  UserKnownHostsFile ${pathArg(known.file)}`,
+    `  HostKeyAlias ${known.alias}`,
+    '  StrictHostKeyChecking yes',
     '  LogLevel ERROR',
     ...(r.proxyCommand ? [`  ProxyCommand ${r.proxyCommand}`] : []),
     '',

@@ -19,6 +19,12 @@ export type RunnerSpec =
       proxyCommand?: string;
       /** this cluster's SkyRun folder on the node, relative to ~ (default .skyrun-node) */
       nodeDir?: string;
+      /**
+       * Whose host key this is: recorded on first contact under the cluster and node (instance
+       * id), and refused when it changes; `fingerprint` (SHA256:...) is pinned from the start.
+       * Without it the record is kept by address.
+       */
+      hostKey?: { cluster: string; node: string; fingerprint?: string };
     };
 
 export interface NodeInfo {

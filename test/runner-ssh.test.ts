@@ -13,6 +13,8 @@ let key: string;
 let a: FakeHost;
 let b: FakeHost;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'skyrun-ssh-test-'));
+// host keys are recorded (trust on first use) under SKYRUN_HOME: never the user's own
+process.env.SKYRUN_HOME = path.join(tmp, 'skyrun-home');
 
 const spec = (h: FakeHost, extra: Partial<SshSpec> = {}): SshSpec => ({
   kind: 'ssh',
@@ -206,6 +208,7 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
   put('data/ok.txt', 'ok');
   put('.git/HEAD', 'ref');
   put('dir with space/it\'s "odd".txt', 'odd');
+  put('-m000/-p.txt', 'a folder name that looks like an option'); // mkdir must not take it as one
   const runner = new SshRunner(spec(b));
   const remote = path.join(b.home, 'sky_workdir');
   await runner.syncWorkdir(src);
@@ -217,6 +220,7 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
     'sub/top.txt',
     'data/ok.txt',
     'dir with space/it\'s "odd".txt',
+    '-m000/-p.txt',
   ])
     expect([rel, has(rel)]).toEqual([rel, true]);
   for (const rel of ['a.log', 'top.txt', 'build', 'sub/build', 'data/x/y/z.bin', 'data/z.bin', '.git'])

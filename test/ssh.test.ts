@@ -2,7 +2,7 @@
  * The ssh infra end to end with real sshd processes on loopback: node pools, multi-node gangs
  * (ranks, IPs, per-rank logs, a failing rank), workdir and file_mounts sync, host reservation
  * under concurrent launches, a worker SIGKILL and a dropped connection during a job, autostop
- * after a worker restart, autodown, and `ssh <cluster>`.
+ * after a worker restart, autodown, and `ssh <cluster>` (with the host keys recorded on first use).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -61,6 +61,10 @@ test('a 3-node gang: every rank runs with the right env vars, logs prefixed per 
     encoding: 'utf8',
   });
   expect(plain.stdout.trim()).toBe(`head-at ${hosts[0]!.home}`);
+  // ... checking the host keys recorded on first contact, one per node
+  const knownHosts = path.join(sr.home, 'ssh', 'known_hosts', 'gang');
+  expect(readFileSync(path.join(sr.home, 'ssh', 'config'), 'utf8')).toContain('StrictHostKeyChecking yes');
+  expect(readFileSync(knownHosts, 'utf8').trim().split('\n')).toHaveLength(3);
 
   // a failing rank fails the job with its exit code; the other ranks are killed
   const fail = await sr.run([
@@ -78,6 +82,7 @@ test('a 3-node gang: every rank runs with the right env vars, logs prefixed per 
   if (down.code !== 0) throw new Error(down.stderr);
   for (const h of hosts) expect(existsSync(path.join(h.home, '.skyrun-node', 'gang'))).toBe(false);
   expect(readFileSync(path.join(sr.home, 'ssh', 'config'), 'utf8')).not.toContain('Host gang');
+  expect(existsSync(knownHosts)).toBe(false); // down forgets the cluster's host keys
 });
 
 test('workdir (.gitignore respected) and file_mounts reach every node', async () => {

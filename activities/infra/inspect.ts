@@ -19,6 +19,7 @@ export type { AcceleratorOffering } from './catalog';
 export type { OptimizeRequest, OptimizeResult } from './optimizer';
 export type { SimInstance } from './clouds/sim';
 export { homePath, skyrunHome } from './home';
+export { hostKeyRecord } from './runners/host-keys';
 
 /** Ranked offers of every enabled infra (or, `catalog`, of every catalog cloud as if enabled). */
 export async function planOffers(req: OptimizeRequest, opts: { catalog?: boolean } = {}): Promise<OptimizeResult> {

@@ -1,8 +1,9 @@
 /**
  * Real OpenSSH servers for tests and benchmarks: each fake host is an `sshd -D -e` child process
  * on its own loopback address (127.0.0.2, 127.0.0.3, ...) and a free port, with its own host key,
- * config and HOME, all in a temp dir. Every host is this machine as root; `SetEnv HOME=...` in
- * sshd_config gives each one a different `~`.
+ * config and HOME, all in a temp dir (a new host key each start, also on an address and port
+ * used before: a machine in the middle, as the client sees it). Every host is this machine as
+ * root; `SetEnv HOME=...` in sshd_config gives each one a different `~`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,10 @@ export interface FakeHost {
   user: string;
   /** the private key authorized on this host (mode 0600) */
   identityFile: string;
+  /** its host key's fingerprint as `ssh-keygen -lf` prints it (SHA256:...) */
+  hostKeyFingerprint: string;
+  /** its host public key line (`ssh-ed25519 AAAA... comment`) */
+  hostPublicKey: string;
   /** what `~` is for sessions on this host */
   home: string;
   dir: string;
@@ -109,6 +114,10 @@ export async function startSshd(opts: { clientKey?: string; port?: number; host?
     port,
     user: 'root',
     identityFile,
+    hostKeyFingerprint: execFileSync('ssh-keygen', ['-lf', `${dir}/host_ed25519.pub`], { encoding: 'utf8' }).split(
+      ' ',
+    )[1]!,
+    hostPublicKey: readFileSync(`${dir}/host_ed25519.pub`, 'utf8').trim(),
     home,
     dir,
     proc,

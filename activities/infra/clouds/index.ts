@@ -1,4 +1,5 @@
 /** The registry of infra providers, one folder each, built from what they depend on. */
+import { forgettingHostKeys } from '../runners/host-keys';
 import { AwsProvider } from './aws';
 import { GcpProvider } from './gcp';
 import { LocalProvider } from './local';
@@ -28,11 +29,11 @@ const noLedger: HostLedger = {
 
 export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
   const list: Provider[] = [
-    new AwsProvider(),
-    new GcpProvider(),
+    forgettingHostKeys(new AwsProvider()),
+    forgettingHostKeys(new GcpProvider()),
     new LocalProvider(),
     new SimProvider(),
-    new SshPoolProvider(deps.hostLedger ?? noLedger),
+    forgettingHostKeys(new SshPoolProvider(deps.hostLedger ?? noLedger)),
   ];
   const byName = new Map(list.map((p) => [p.name, guarded(p)]));
   return {

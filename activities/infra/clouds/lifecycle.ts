@@ -3,6 +3,7 @@
  * instances, wait for them, cluster info, then wait until each node answers SSH.
  */
 import type { ClusterHandle } from '../../../core/cluster';
+import { withHostKeyIds } from '../runners/host-keys';
 import { waitForSshOnNodes } from '../runners/ssh-wait';
 import type { InstanceLifecycle, ProvisionContext, ProvisionRequest } from './provider';
 
@@ -22,7 +23,8 @@ export async function provisionCluster<Boot>(
   const boot = await steps.bootstrap(req, ctx);
   const placement = await steps.runInstances(req, boot, ctx);
   await steps.waitInstances(req, placement, ctx);
-  const handle = await steps.clusterInfo(req, placement);
+  // host keys are recorded (trust on first use) per cluster and instance id, not by IP
+  const handle = withHostKeyIds(await steps.clusterInfo(req, placement));
   await waitForSshOnNodes(handle.nodes, {
     sleep: (ms) => ctx.sleep(ms),
     timeoutMs: opts.sshTimeoutMs,

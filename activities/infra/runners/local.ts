@@ -2,24 +2,31 @@
  * The local runner: a node is a folder; phases run as detached process groups (setsid) whose
  * pid, exit code and log live in the node's job folder.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ProviderError } from '../../../core/errors';
-import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
+import { checkEnvValues, type DetachedStart, type Phase, type PhaseState, type Runner } from './runner';
 
 /**
  * The wrapper every phase runs in (locally and over SSH). It takes a lock so that two starts of
  * one phase run it once, records its pid, runs the user's script with the log appended, then
  * records the exit code atomically. User values reach it only through the environment, or
- * (over SSH) through `<phase>.env`, a file of shell-quoted exports it sources.
+ * (over SSH, SKYRUN_ENV_FILE set) through `<phase>.env`, a file of shell-quoted exports it
+ * sources. A missing script (or env file) is a failure (127) with the reason in the log, never
+ * an empty run that succeeds. Its environment (SKYRUN_JOB_DIR, SKYRUN_PHASE) marks the process
+ * as this phase's wrapper, so a stale pid file never gets another process killed.
  */
 export const WRAPPER = `
 d="$SKYRUN_JOB_DIR"; p="$SKYRUN_PHASE"
 mkdir "$d/$p.lock" 2>/dev/null || exit 0
 echo $$ > "$d/$p.pid.tmp" && mv "$d/$p.pid.tmp" "$d/$p.pid"
-cd "$SKYRUN_CWD" || exit 1
-[ ! -f "$d/$p.env" ] || . "$d/$p.env"
+fail() { echo "skyrun: $1" >> "$d/log"; echo 127 > "$d/$p.exit.tmp" && mv "$d/$p.exit.tmp" "$d/$p.exit"; exit 0; }
+[ -f "$d/$p.sh" ] || fail "the $p script is missing from $d; nothing was run"
+[ -z "$SKYRUN_ENV_FILE" ] || [ -f "$d/$p.env" ] || fail "the $p environment is missing from $d; nothing was run"
+cd "$SKYRUN_CWD" || fail "cannot enter the workdir $SKYRUN_CWD"
+[ -z "$SKYRUN_ENV_FILE" ] || . "$d/$p.env"
 bash "$d/$p.sh" >> "$d/log" 2>&1 < /dev/null
 c=$?
 echo $c > "$d/$p.exit.tmp" && mv "$d/$p.exit.tmp" "$d/$p.exit"
@@ -54,7 +61,86 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` is still the wrapper of this job's phase: its environment names the job folder
+ * and the phase. Without /proc (not Linux) there is no telling, and it counts as ours.
+ */
+export function isWrapper(pid: number, dir: string, phase: Phase): boolean {
+  if (!existsSync('/proc/self/environ')) return true;
+  try {
+    const vars = readFileSync(`/proc/${pid}/environ`).toString('utf8').split('\0');
+    return vars.includes(`SKYRUN_JOB_DIR=${dir}`) && vars.includes(`SKYRUN_PHASE=${phase}`);
+  } catch {
+    return false; // gone, or another user's
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** TERM, then KILL, the process group `pid` leads; waits (briefly) for it to end. */
+async function killGroup(pid: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* group already gone */
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+  signal('SIGKILL');
+  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(20);
+}
+
+/**
+ * Write a file whole, once: to a unique temporary name, then hard-linked into place. A link
+ * never replaces a file, so the first writer wins and nobody truncates a file that a wrapper
+ * may be reading; a later writer's copy is dropped.
+ */
+export async function writeOnce(file: string, data: string, mode: number): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+  try {
+    await fsp.link(tmp, file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  } finally {
+    await fsp.unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * Start the wrapper detached in its own process group. A failure to start (the OS refusing the
+ * environment, no bash, no processes left) is a ProviderError whose message names the condition
+ * and never holds an environment value: Node's own messages may quote one, and values may be
+ * secrets.
+ */
+async function spawnWrapper(cwd: string, env: Record<string, string>): Promise<void> {
+  const failed = (e: unknown): ProviderError => {
+    const code = (e as NodeJS.ErrnoException)?.code ?? 'unknown';
+    if (code === 'E2BIG')
+      return new ProviderError(
+        'invalid',
+        "cannot start the phase: the job's environment is too large for the OS (E2BIG)",
+        code,
+      );
+    if (code === 'ERR_INVALID_ARG_VALUE')
+      return new ProviderError('invalid', 'cannot start the phase: an environment value holds a NUL byte', code);
+    return new ProviderError('transient', `cannot start the phase: spawning bash failed (${code})`, code);
+  };
+  let child: ChildProcess;
+  try {
+    child = spawn('bash', ['-c', WRAPPER], { detached: true, stdio: 'ignore', cwd, env });
+  } catch (e) {
+    throw failed(e);
+  }
+  child.unref();
+  // some failures (EAGAIN, ENOENT) arrive as an event: unheard, it would crash the process
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (e) => reject(failed(e)));
+  });
+}
 
 export class LocalRunner implements Runner {
   constructor(readonly root: string) {}
@@ -84,20 +170,15 @@ export class LocalRunner implements Runner {
   }
 
   async startDetached(req: DetachedStart): Promise<void> {
+    checkEnvValues(req.env);
     const d = jobDir(this.root, req.jobId);
     const pidFile = path.join(d, `${req.phase}.pid`);
     const exitFile = path.join(d, `${req.phase}.exit`);
     if (existsSync(exitFile) || existsSync(pidFile)) return; // started before: adopt
     await fsp.mkdir(d, { recursive: true });
     await fsp.mkdir(this.workdir, { recursive: true });
-    await fsp.writeFile(path.join(d, `${req.phase}.sh`), req.script, { mode: 0o700 });
-    const child = spawn('bash', ['-c', WRAPPER], {
-      detached: true,
-      stdio: 'ignore',
-      cwd: this.root,
-      env: { ...req.env, SKYRUN_JOB_DIR: d, SKYRUN_PHASE: req.phase, SKYRUN_CWD: this.workdir },
-    });
-    child.unref();
+    await writeOnce(path.join(d, `${req.phase}.sh`), req.script, 0o700);
+    await spawnWrapper(this.root, { ...req.env, SKYRUN_JOB_DIR: d, SKYRUN_PHASE: req.phase, SKYRUN_CWD: this.workdir });
     // wait for the wrapper (or an earlier one holding the lock) to record its pid
     for (let i = 0; i < 500; i++) {
       if (existsSync(pidFile) || existsSync(exitFile)) return;
@@ -111,7 +192,7 @@ export class LocalRunner implements Runner {
     if (exitCode !== undefined) return { state: 'done', exitCode };
     const pid = readInt(path.join(d, `${phase}.pid`));
     if (pid !== undefined) {
-      if (processAlive(pid)) return { state: 'running', pid };
+      if (processAlive(pid) && isWrapper(pid, d, phase)) return { state: 'running', pid };
       // it may have written its exit code between our two reads
       const late = readInt(path.join(d, `${phase}.exit`));
       return late !== undefined ? { state: 'done', exitCode: late } : { state: 'lost' };
@@ -126,17 +207,8 @@ export class LocalRunner implements Runner {
     for (const phase of ['setup', 'run'] as const) {
       const pid = readInt(path.join(d, `${phase}.pid`));
       if (pid === undefined || existsSync(path.join(d, `${phase}.exit`))) continue;
-      const signal = (sig: NodeJS.Signals) => {
-        try {
-          process.kill(-pid, sig);
-        } catch {
-          /* group already gone */
-        }
-      };
-      signal('SIGTERM');
-      for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
-      signal('SIGKILL');
-      for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(20);
+      // a stale pid file may name a process that is not ours any more: leave it alone
+      if (pid > 1 && processAlive(pid) && isWrapper(pid, d, phase)) await killGroup(pid);
       // the wrapper died with its group: record the signal's exit code for it
       if (!existsSync(path.join(d, `${phase}.exit`))) {
         await fsp.writeFile(path.join(d, `${phase}.exit`), '143\n');

@@ -4,6 +4,7 @@
  * folder there, so a worker crash does not kill them and a retried activity re-attaches.
  */
 import type { JobPhase as Phase, PhaseState } from '../../../core/cluster';
+import { ProviderError } from '../../../core/errors';
 
 export type { Phase, PhaseState };
 
@@ -28,4 +29,29 @@ export interface Runner {
   killAll(): Promise<void>;
   /** Read the job's log from a byte offset. */
   readLog(jobId: number, offset: number, maxBytes?: number): Promise<{ data: Buffer; offset: number }>;
+}
+
+/** Linux's limit on one `NAME=value` string handed to exec (MAX_ARG_STRLEN, with its NUL). */
+export const MAX_ENV_STRING = 128 * 1024;
+
+/**
+ * Values no process can be started with: a NUL byte, or one variable over MAX_ENV_STRING. The
+ * message names the variable, never its value (values may be secrets).
+ */
+export function checkEnvValues(env: Record<string, string>): void {
+  for (const [k, v] of Object.entries(env)) {
+    if (v.includes('\0'))
+      throw new ProviderError('invalid', `environment variable ${safeName(k)}: a value holds a NUL byte`);
+    const size = Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
+    if (size > MAX_ENV_STRING)
+      throw new ProviderError(
+        'invalid',
+        `environment variable ${safeName(k)} is too large for the OS (E2BIG): ${size} bytes, at most ${MAX_ENV_STRING}`,
+      );
+  }
+}
+
+/** A variable's name for a message: a short printable form (a name is no secret, but may be garbage). */
+export function safeName(k: string): string {
+  return JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}...` : k);
 }

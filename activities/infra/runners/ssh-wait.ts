@@ -5,7 +5,7 @@
  * the last reason is in the error then. ssh2 is loaded only when an SSH node is waited for.
  */
 import type { NodeInfo, RunnerSpec } from '../../../core/cluster';
-import { ProviderError } from '../../../core/errors';
+import { ProviderError, type ErrorClass } from '../../../core/errors';
 
 type SshSpec = Extract<RunnerSpec, { kind: 'ssh' }>;
 
@@ -23,7 +23,10 @@ export interface SshWaitOptions {
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
 /** Why the node does not answer yet (undefined: it does), and whether that may pass. */
-async function tryOnce(spec: SshSpec, command: string[]): Promise<{ why: string; retry: boolean } | undefined> {
+async function tryOnce(
+  spec: SshSpec,
+  command: string[],
+): Promise<{ why: string; retry: boolean; errorClass: ErrorClass } | undefined> {
   try {
     const { SshRunner } = await import('./ssh');
     const r = await new SshRunner(spec).exec(command);
@@ -31,15 +34,21 @@ async function tryOnce(spec: SshSpec, command: string[]): Promise<{ why: string;
     return {
       why: `\`${command.join(' ')}\` exited ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`,
       retry: true,
+      errorClass: 'unknown',
     };
   } catch (e) {
     const err = e instanceof ProviderError ? e : new ProviderError('transient', String((e as Error)?.message ?? e));
     // refused, timed out, key not (yet) accepted: a booting node; anything else will not pass
-    return { why: err.message, retry: err.errorClass === 'transient' || err.errorClass === 'auth' };
+    // (a refused host key is 'config': it will not pass, and it blocks the infra)
+    const retry = err.errorClass === 'transient' || err.errorClass === 'auth';
+    return { why: err.message, retry, errorClass: err.errorClass };
   }
 }
 
-/** Until `command` runs on the node; a ProviderError('unknown') naming the last reason at the deadline. */
+/**
+ * Until `command` runs on the node; a ProviderError('unknown') naming the last reason at the
+ * deadline, or at once when it will not pass ('config' for a refused host key).
+ */
 export async function waitForSsh(spec: SshSpec, opts: SshWaitOptions): Promise<void> {
   const command = opts.command ?? ['true'];
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -47,6 +56,8 @@ export async function waitForSsh(spec: SshSpec, opts: SshWaitOptions): Promise<v
   for (let round = 1; ; round++) {
     const failed = await tryOnce(spec, command);
     if (!failed) return;
+    // a 'config' error (a refused host key, an unreadable identity file) stays one: it blocks the infra
+    if (!failed.retry && failed.errorClass === 'config') throw new ProviderError('config', failed.why);
     if (!failed.retry || Date.now() > deadline) {
       const after = failed.retry ? ` after ${Math.round(timeoutMs / 1000)} s` : '';
       throw new ProviderError(

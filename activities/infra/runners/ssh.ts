@@ -2,101 +2,41 @@
  * The SSH runner (ssh2): SSH node pools and cloud VMs. A node's SkyRun root is ~/.skyrun-node
  * (jobs under jobs/<id>/ with the local runner's file names) and its workdir ~/sky_workdir.
  * Phases run in the local runner's WRAPPER, started with `setsid nohup` so they outlive the SSH
- * connection and the worker. Connections are pooled per user@host:port (and key, proxy) in this process.
+ * connection and the worker. Connections are pooled per user@host:port (and key, proxy, host
+ * key record) in this process; a node's host key is trusted on first use (host-keys.ts).
  *
  * User values never reach a shell unquoted: every remote command is built from words quoted by
- * `shq`; scripts go over SFTP; env vars go into `<phase>.env` (mode 0600), quoted by `shq`.
+ * `shq` (ssh-scripts.ts); scripts go over SFTP; env vars go into `<phase>.env` (mode 0600).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import type { RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
+import { checkHostKey, hostKeyRecord } from './host-keys';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
+import { proxySocket } from './ssh-proxy';
+import {
+  KILL,
+  LIST_JOBS,
+  MKDIR,
+  PREPARE,
+  READ_LOG,
+  START,
+  STATE,
+  SYNC_PREPARE,
+  bashCommand,
+  envFile,
+  shq,
+} from './ssh-scripts';
+import { listWorkdir } from './workdir-files';
+
+export { envFile, shq } from './ssh-scripts';
+export { isIgnored, parseIgnore } from './workdir-files';
 
 export type SshSpec = Extract<RunnerSpec, { kind: 'ssh' }>;
-
-/** Quote one word for a POSIX shell (also bash, zsh, fish): the project's only quoting function. */
-export function shq(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** `bash -c SCRIPT bash ARGS...`: a fixed script, with every value passed as a quoted argument. */
-function bashCommand(script: string, args: (string | number)[]): string {
-  return ['bash', '-c', script, 'bash', ...args.map(String)].map(shq).join(' ');
-}
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** The `<phase>.env` file the wrapper sources: one `export NAME='value'` per variable. */
-export function envFile(env: Record<string, string>): string {
-  return Object.entries(env)
-    .map(([k, v]) => {
-      if (!ENV_NAME.test(k))
-        throw new ProviderError('invalid', `invalid environment variable name ${JSON.stringify(k)}`);
-      if (v.includes('\0')) throw new ProviderError('invalid', `environment variable ${k} contains a NUL byte`);
-      return `export ${k}=${shq(v)}\n`;
-    })
-    .join('');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Remote scripts (bash). Positional arguments only; see bashCommand.
-
-/** alive PID: the process exists and is not a zombie */
-const ALIVE = `alive() { kill -0 "$1" 2>/dev/null || return 1; [ -r "/proc/$1/stat" ] || return 0
-  local s; read -r s < "/proc/$1/stat" || return 1; s=\${s##*) }; s=\${s%% *}; [ "$s" != Z ] && [ "$s" != X ]; }`;
-
-/** $1 job dir, $2 phase, $3 workdir. Prints "adopt" when the phase was started before. */
-const PREPARE = `mkdir -p "$1" "$3" || exit 1
-if [ -e "$1/$2.pid" ] || [ -e "$1/$2.exit" ]; then echo adopt; fi`;
-
-/** $1 job dir, $2 phase, $3 workdir, $4 upload nonce, $5 wrapper. Waits for the pid file. */
-const START = `d=$1; p=$2
-mv -f "$d/$p.sh.$4" "$d/$p.sh" && mv -f "$d/$p.env.$4" "$d/$p.env" || exit 1
-SKYRUN_JOB_DIR=$d SKYRUN_PHASE=$p SKYRUN_CWD=$3 setsid nohup bash -c "$5" > /dev/null 2>&1 < /dev/null &
-for i in $(seq 1 500); do { [ -e "$d/$p.pid" ] || [ -e "$d/$p.exit" ]; } && exit 0; sleep 0.01; done`;
-
-/** $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost */
-const STATE = `${ALIVE}
-d=$1; p=$2
-if [ -f "$d/$p.exit" ]; then echo "done $(cat "$d/$p.exit")"; exit 0; fi
-if [ -f "$d/$p.pid" ]; then
-  pid=$(cat "$d/$p.pid")
-  if alive "$pid"; then echo "running $pid"
-  elif [ -f "$d/$p.exit" ]; then echo "done $(cat "$d/$p.exit")"
-  else echo lost; fi
-  exit 0
-fi
-if [ -d "$d/$p.lock" ]; then
-  if [ $(( $(date +%s) - $(stat -c %Y "$d/$p.lock") )) -gt 30 ]; then echo lost; else echo starting; fi
-  exit 0
-fi
-echo absent`;
-
-/** $1 job dir. TERM then KILL each live phase's process group; record 143 like the local runner. */
-const KILL = `${ALIVE}
-d=$1
-for p in setup run; do
-  { [ -f "$d/$p.pid" ] && [ ! -f "$d/$p.exit" ]; } || continue
-  pid=$(cat "$d/$p.pid")
-  kill -TERM -- "-$pid" 2>/dev/null
-  for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
-  kill -KILL -- "-$pid" 2>/dev/null
-  for i in $(seq 1 50); do alive "$pid" || break; sleep 0.02; done
-  [ -f "$d/$p.exit" ] || echo 143 > "$d/$p.exit"
-done`;
-
-/** $1 file, $2 offset, $3 max bytes. */
-const READ_LOG = `[ -f "$1" ] || exit 0; tail -c +$(($2 + 1)) "$1" | head -c "$3"`;
-
-/** $1 workdir. Creates it and the NUL-separated dirs on stdin; lists files as path\\0size\\0mtime\\0. */
-const SYNC_PREPARE = `mkdir -p "$1" && cd "$1" && xargs -0 -r mkdir -p && find . -type f -printf '%P\\0%s\\0%T@\\0'`;
 
 // ---------------------------------------------------------------------------------------------
 // Connections
@@ -145,45 +85,6 @@ function toProviderError(spec: SshSpec, e: unknown): ProviderError {
   return new ProviderError(cls, `${where(spec)}: ${what}`, err?.code);
 }
 
-/** A proxy command's stdin/stdout as the socket ssh2 talks over (SkyPilot's ssh_proxy_command). */
-class ProxySocket extends Duplex {
-  stderr = '';
-  /** settles once the command has exited and its output is all read */
-  readonly exited: Promise<void>;
-  constructor(readonly child: ChildProcess) {
-    super();
-    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (!this.push(d)) child.stdout!.pause();
-    });
-    child.stdout!.on('end', () => this.push(null));
-    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d).slice(-500)));
-    child.stdin!.on('error', () => undefined); // EPIPE after the proxy died: the read side reports it
-    child.on('error', (e) => this.destroy(e));
-  }
-  override _read(): void {
-    this.child.stdout!.resume();
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.child.stdin!.write(chunk, cb);
-  }
-  override _final(cb: () => void): void {
-    this.child.stdin!.end();
-    cb();
-  }
-  override _destroy(err: Error | null, cb: (e: Error | null) => void): void {
-    this.child.kill();
-    cb(err);
-  }
-}
-
-function proxySocket(spec: SshSpec): ProxySocket {
-  const cmd = spec.proxyCommand!.replace(/%([%hpr])/g, (_, c: string) =>
-    c === 'h' ? spec.host : c === 'p' ? String(spec.port) : c === 'r' ? spec.user : '%',
-  );
-  return new ProxySocket(spawn('bash', ['-c', cmd], { stdio: ['pipe', 'pipe', 'pipe'] }));
-}
-
 async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
   let privateKey: Buffer;
   try {
@@ -205,6 +106,7 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
   client.on('error', drop);
   client.on('close', drop);
   client.on('end', drop);
+  let refused: ProviderError | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       client.once('ready', resolve);
@@ -219,13 +121,17 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
         readyTimeout: 20_000,
         keepaliveInterval: 15_000,
         keepaliveCountMax: 3,
-        // like SkyPilot (StrictHostKeyChecking=no): nodes are fresh machines with new host keys
-        hostVerifier: () => true,
+        // trust on first use per cluster node; a changed (or unpinned) key is refused
+        hostVerifier: (key: Buffer) => {
+          refused = checkHostKey(spec, key);
+          return !refused;
+        },
       });
     });
   } catch (e) {
     client.end();
     sock?.destroy();
+    if (refused) throw refused;
     const msg = (e as Error).message ?? '';
     if (/parse privateKey|Encrypted private/i.test(msg)) {
       throw new ProviderError(
@@ -254,7 +160,17 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
 
 function getConn(spec: SshSpec): Promise<Conn> {
   // per user@host:port, and per key and proxy so that a different identity never rides along
-  const key = JSON.stringify([spec.user, spec.host, spec.port, spec.identityFile, spec.proxyCommand ?? '']);
+  const rec = hostKeyRecord(spec);
+  const key = JSON.stringify([
+    spec.user,
+    spec.host,
+    spec.port,
+    spec.identityFile,
+    spec.proxyCommand ?? '',
+    rec.file,
+    rec.alias,
+    rec.pinned ?? '',
+  ]);
   const pooled = pool.get(key);
   if (pooled) return pooled;
   const forget = () => {
@@ -387,103 +303,6 @@ const sftpCall = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) =>
   new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 
 // ---------------------------------------------------------------------------------------------
-// Workdir filtering (.skyignore, else .gitignore; .git always excluded)
-
-interface IgnoreRule {
-  re: RegExp;
-  negate: boolean;
-  dirOnly: boolean;
-  /** matched against the whole relative path (the pattern had a slash), else the base name */
-  anchored: boolean;
-}
-
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*' && glob[i + 1] === '*') {
-      if (glob[i + 2] === '/') {
-        re += '(?:.*/)?';
-        i += 2;
-      } else {
-        re += '.*';
-        i += 1;
-      }
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[' && glob.indexOf(']', i + 2) > 0) {
-      const j = glob.indexOf(']', i + 2);
-      re += `[${glob
-        .slice(i + 1, j)
-        .replace(/^!/, '^')
-        .replace(/\\/g, '\\\\')}]`;
-      i = j;
-    } else if (c === '\\' && i + 1 < glob.length) re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
-
-export function parseIgnore(text: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  for (let line of text.split(/\r?\n/)) {
-    line = line.replace(/(?<!\\)\s+$/, '');
-    if (!line || line.startsWith('#')) continue;
-    const negate = line.startsWith('!');
-    if (negate) line = line.slice(1);
-    const dirOnly = line.endsWith('/');
-    if (dirOnly) line = line.slice(0, -1);
-    const anchored = line.includes('/');
-    if (line.startsWith('/')) line = line.slice(1);
-    if (line) rules.push({ re: globToRegExp(line), negate, dirOnly, anchored });
-  }
-  return rules;
-}
-
-/** Git's rule: the last matching pattern decides. `rel` uses forward slashes. */
-export function isIgnored(rules: IgnoreRule[], rel: string, isDir: boolean): boolean {
-  const base = rel.slice(rel.lastIndexOf('/') + 1);
-  let out = false;
-  for (const r of rules) if ((!r.dirOnly || isDir) && r.re.test(r.anchored ? rel : base)) out = !r.negate;
-  return out;
-}
-
-interface LocalFile {
-  rel: string;
-  abs: string;
-  size: number;
-  mtime: number;
-  mode: number;
-}
-
-async function listWorkdir(root: string): Promise<{ files: LocalFile[]; dirs: string[] }> {
-  const ignoreText =
-    (await fsp.readFile(path.join(root, '.skyignore'), 'utf8').catch(() => undefined)) ??
-    (await fsp.readFile(path.join(root, '.gitignore'), 'utf8').catch(() => ''));
-  const rules = parseIgnore(ignoreText);
-  const files: LocalFile[] = [];
-  const dirs: string[] = [];
-  const walk = async (relDir: string): Promise<void> => {
-    for (const e of await fsp.readdir(path.join(root, relDir), { withFileTypes: true })) {
-      if (e.name === '.git') continue;
-      const rel = relDir ? `${relDir}/${e.name}` : e.name;
-      const abs = path.join(root, rel);
-      if (e.isDirectory()) {
-        if (isIgnored(rules, rel, true)) continue;
-        dirs.push(rel);
-        await walk(rel);
-      } else if (e.isFile() || e.isSymbolicLink()) {
-        const st = await fsp.stat(abs).catch(() => undefined); // symlinks: their target's contents
-        if (!st?.isFile() || isIgnored(rules, rel, false)) continue;
-        files.push({ rel, abs, size: st.size, mtime: Math.floor(st.mtimeMs / 1000), mode: st.mode & 0o777 });
-      }
-    }
-  };
-  await walk('');
-  return { files, dirs };
-}
-
-// ---------------------------------------------------------------------------------------------
 
 export interface ExecOptions {
   /** sent on the command's stdin */
@@ -606,9 +425,7 @@ export class SshRunner implements Runner {
 
   async killAll(): Promise<void> {
     const jobs = await this.withConn(async (c) =>
-      (
-        await this.script(c, 'listing the jobs', 'ls "$1" 2>/dev/null || true', [path.posix.dirname(this.jobDir(c, 0))])
-      ).toString(),
+      (await this.script(c, 'listing the jobs', LIST_JOBS, [path.posix.dirname(this.jobDir(c, 0))])).toString(),
     );
     for (const j of jobs.split('\n').filter((x) => /^\d+$/.test(x))) await this.kill(Number(j));
   }
@@ -641,7 +458,7 @@ export class SshRunner implements Runner {
     if (st.isDirectory()) return this.syncDir(src, dest);
     await this.withConn(async (c) => {
       const dst = dest(c);
-      await this.script(c, 'creating the mount folder', 'mkdir -p "$1"', [path.posix.dirname(dst)]);
+      await this.script(c, 'creating the mount folder', MKDIR, [path.posix.dirname(dst)]);
       const sftp = await sftpOf(c);
       await sftpCall<void>((cb) => sftp.fastPut(src, dst, { mode: st.mode & 0o777 }, cb));
     });

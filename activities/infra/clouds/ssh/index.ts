@@ -1,8 +1,8 @@
 /**
  * `ssh` infra: node pools of machines you already have, declared in
- * SKYRUN_HOME/ssh_node_pools.yaml (SkyPilot's format, plus `port`, `proxy_command` and per-host
- * `accelerators`). A task asks for one with `infra: ssh/<pool>`. Hosts are handed out by the
- * pool's own workflow (`ssh-pool/<pool>`), so two clusters never get the same host and a failed
+ * SKYRUN_HOME/ssh_node_pools.yaml (SkyPilot's format, plus `port`, `proxy_command`, per-host
+ * `accelerators` and host key pins). A task asks for one with `infra: ssh/<pool>`. Hosts are
+ * handed out by the pool's own workflow (`ssh-pool/<pool>`), so two clusters never get the same host and a failed
  * launch gives its hosts back; not enough free hosts is a capacity error, and failover moves on.
  * Stopping a cluster kills its jobs and keeps its hosts (still reserved); starting it adopts them.
  *
@@ -12,6 +12,10 @@
  *     hosts:
  *       - 10.0.0.11
  *       - {ip: 10.0.0.12, port: 2222, accelerators: A100:8}
+ *       - {ip: 10.0.0.13, host_key_fingerprint: "SHA256:..."}
+ *
+ * Host keys are trusted on first use per cluster (runners/host-keys.ts); `host_key_fingerprint`
+ * (or `host_key`, a public key line), on a host or the pool, pins one from the first contact.
  */
 import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../../core/cluster';
 import { ProviderError } from '../../../../core/errors';
@@ -53,6 +57,7 @@ function runnerSpec(h: PoolHost, cluster: string): Extract<RunnerSpec, { kind: '
     identityFile: h.identityFile,
     proxyCommand: h.proxyCommand,
     nodeDir: nodeDir(cluster),
+    hostKey: { cluster, node: h.id, fingerprint: h.hostKeyFingerprint },
   };
 }
 

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { ProviderError } from '../../../../core/errors';
 import { parseAccelerators } from '../../../../core/resources';
 import { homePath } from '../../home';
+import { normalizePin } from '../../runners/host-keys';
 
 export interface PoolHost {
   /** `ip:port`: the host's identity in its pool */
@@ -19,6 +20,8 @@ export interface PoolHost {
   identityFile: string;
   proxyCommand?: string;
   accelerator?: { name: string; count: number };
+  /** a pinned host key fingerprint (SHA256:...), enforced from the first contact */
+  hostKeyFingerprint?: string;
 }
 
 export function poolsFile(): string {
@@ -59,6 +62,14 @@ export function readPools(): Record<string, PoolHost[]> {
         accelerator = acc.value[0];
       }
       const proxy = field('proxy_command');
+      // a host's own pin (either form) before its pool's
+      const pin = entry.host_key_fingerprint ?? entry.host_key ?? cfg.host_key_fingerprint ?? cfg.host_key;
+      const hostKeyFingerprint = typeof pin === 'string' ? normalizePin(pin) : undefined;
+      if (pin !== undefined && !hostKeyFingerprint)
+        throw bad(
+          `${pool}.hosts[${i}]`,
+          'expected host_key_fingerprint as `ssh-keygen -lf` prints it (SHA256:...) or host_key as a public key line',
+        );
       return {
         id: `${ip}:${port}`,
         ip,
@@ -67,6 +78,7 @@ export function readPools(): Record<string, PoolHost[]> {
         identityFile: expandHome(identityFile),
         proxyCommand: typeof proxy === 'string' ? proxy : undefined,
         accelerator,
+        hostKeyFingerprint,
       };
     });
   }

@@ -1,0 +1,110 @@
+/**
+ * The SSH runner's remote side: quoting, the `<phase>.env` file, and the fixed bash scripts it
+ * runs on a node. User values never reach a shell unquoted: every remote command is built from
+ * words quoted by `shq`, and a script takes values only as positional arguments (bashCommand).
+ * Every path a user controls is passed after `--` (or is absolute), so no name is an option.
+ */
+import { ProviderError } from '../../../core/errors';
+import { checkEnvValues, safeName } from './runner';
+
+/** Quote one word for a POSIX shell (also bash, zsh, fish): the project's only quoting function. */
+export function shq(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `bash -c SCRIPT bash ARGS...`: a fixed script, with every value passed as a quoted argument. */
+export function bashCommand(script: string, args: (string | number)[]): string {
+  return ['bash', '-c', script, 'bash', ...args.map(String)].map(shq).join(' ');
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The `<phase>.env` file the wrapper sources: one `export NAME='value'` per variable. */
+export function envFile(env: Record<string, string>): string {
+  checkEnvValues(env);
+  return Object.entries(env)
+    .map(([k, v]) => {
+      if (!ENV_NAME.test(k)) throw new ProviderError('invalid', `invalid environment variable name ${safeName(k)}`);
+      return `export ${k}=${shq(v)}\n`;
+    })
+    .join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote scripts (bash). Positional arguments only; see bashCommand.
+
+/** alive PID: the process exists and is not a zombie */
+export const ALIVE = `alive() { kill -0 "$1" 2>/dev/null || return 1; [ -r "/proc/$1/stat" ] || return 0
+  local s; read -r s < "/proc/$1/stat" || return 1; s=\${s##*) }; s=\${s%% *}; [ "$s" != Z ] && [ "$s" != X ]; }`;
+
+/**
+ * ours PID PHASE: PID is still the wrapper of this job's PHASE (its environment names the job
+ * folder $d and the phase), not an unrelated process that got a stale pid file's number.
+ */
+export const OURS = `ours() { [ -d /proc/self ] || return 0
+  [ "$(tr '\\0' '\\n' 2>/dev/null < "/proc/$1/environ" | grep -cxF -e "SKYRUN_JOB_DIR=$d" -e "SKYRUN_PHASE=$2")" = 2 ]; }`;
+
+/** $1 job dir, $2 phase, $3 workdir. Prints "adopt" when the phase was started before. */
+export const PREPARE = `mkdir -p -- "$1" "$3" || exit 1
+if [ -e "$1/$2.pid" ] || [ -e "$1/$2.exit" ]; then echo adopt; fi`;
+
+/**
+ * $1 job dir, $2 phase, $3 workdir, $4 upload nonce, $5 wrapper. The uploads are hard-linked
+ * into place: a link never replaces a file, so the first start's script and env stay, whole,
+ * and no later start truncates them under a running wrapper. Waits for the pid file.
+ */
+export const START = `d=$1; p=$2
+ln -- "$d/$p.env.$4" "$d/$p.env" 2>/dev/null; ln -- "$d/$p.sh.$4" "$d/$p.sh" 2>/dev/null
+rm -f -- "$d/$p.env.$4" "$d/$p.sh.$4"
+[ -f "$d/$p.sh" ] && [ -f "$d/$p.env" ] || { echo "the phase's files are missing in $d" >&2; exit 1; }
+SKYRUN_JOB_DIR=$d SKYRUN_PHASE=$p SKYRUN_CWD=$3 SKYRUN_ENV_FILE=1 setsid nohup bash -c "$5" > /dev/null 2>&1 < /dev/null &
+for i in $(seq 1 500); do { [ -e "$d/$p.pid" ] || [ -e "$d/$p.exit" ]; } && exit 0; sleep 0.01; done`;
+
+/** $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost */
+export const STATE = `${ALIVE}
+${OURS}
+d=$1; p=$2
+if [ -f "$d/$p.exit" ]; then echo "done $(cat -- "$d/$p.exit")"; exit 0; fi
+if [ -f "$d/$p.pid" ]; then
+  pid=$(cat -- "$d/$p.pid")
+  if alive "$pid" && ours "$pid" "$p"; then echo "running $pid"
+  elif [ -f "$d/$p.exit" ]; then echo "done $(cat -- "$d/$p.exit")"
+  else echo lost; fi
+  exit 0
+fi
+if [ -d "$d/$p.lock" ]; then
+  if [ $(( $(date +%s) - $(stat -c %Y -- "$d/$p.lock") )) -gt 30 ]; then echo lost; else echo starting; fi
+  exit 0
+fi
+echo absent`;
+
+/**
+ * $1 job dir. TERM then KILL each live phase's process group, only while its recorded pid is
+ * still the phase's wrapper; record 143 like the local runner.
+ */
+export const KILL = `${ALIVE}
+${OURS}
+d=$1
+for p in setup run; do
+  { [ -f "$d/$p.pid" ] && [ ! -f "$d/$p.exit" ]; } || continue
+  pid=$(cat -- "$d/$p.pid")
+  if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" && ours "$pid" "$p"; then
+    kill -TERM -- "-$pid" 2>/dev/null
+    for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null
+    for i in $(seq 1 50); do alive "$pid" || break; sleep 0.02; done
+  fi
+  [ -f "$d/$p.exit" ] || echo 143 > "$d/$p.exit"
+done`;
+
+/** $1 file, $2 offset, $3 max bytes. */
+export const READ_LOG = `[ -f "$1" ] || exit 0; tail -c +$(($2 + 1)) -- "$1" | head -c "$3"`;
+
+/** $1 workdir. Creates it and the NUL-separated dirs on stdin; lists files as path\\0size\\0mtime\\0. */
+export const SYNC_PREPARE = `mkdir -p -- "$1" && cd -- "$1" && xargs -0 -r mkdir -p -- && find . -type f -printf '%P\\0%s\\0%T@\\0'`;
+
+/** $1 folder: created with its parents. */
+export const MKDIR = 'mkdir -p -- "$1"';
+
+/** $1 folder: the job ids in it. */
+export const LIST_JOBS = 'ls -- "$1" 2>/dev/null || true';
