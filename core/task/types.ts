@@ -63,16 +63,38 @@ export interface TaskIssue {
   message: string;
 }
 
-/** `${file}:${line}:${column}: ${field}: ${message}` (without :line:column when unknown). */
+/** A printed line is cut after this many characters. */
+const MAX_LINE = 1000;
+/** At most this many issues are printed, then a count of the rest. */
+export const MAX_PRINTED_ISSUES = 20;
+
+/** One line of text: control characters escaped (a newline in a key prints as \n), cut at MAX_LINE. */
+export function oneLine(s: string): string {
+  const flat = s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return flat.length > MAX_LINE ? `${flat.slice(0, MAX_LINE)}… (${flat.length - MAX_LINE} more characters)` : flat;
+}
+
+/** `${file}:${line}:${column}: ${field}: ${message}` (without :line:column when unknown), on one line. */
 export function formatIssue(i: TaskIssue): string {
   const where = i.line !== undefined ? `${i.file}:${i.line}:${i.column ?? 1}` : i.file;
-  return `${where}: ${i.field}: ${i.message}`;
+  return oneLine(`${where}: ${i.field}: ${i.message}`);
+}
+
+/** The first MAX_PRINTED_ISSUES issues, one line each, then `... and N more problems`. */
+export function formatIssues(issues: readonly TaskIssue[]): string {
+  const lines = issues.slice(0, MAX_PRINTED_ISSUES).map(formatIssue);
+  const rest = issues.length - lines.length;
+  if (rest > 0) lines.push(`... and ${rest} more problem${rest === 1 ? '' : 's'}`);
+  return lines.join('\n');
 }
 
 export class TaskValidationError extends Error {
+  /** Every issue found (the message shows the first MAX_PRINTED_ISSUES). */
   readonly issues: TaskIssue[];
   constructor(issues: TaskIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super(formatIssues(issues));
     this.name = 'TaskValidationError';
     this.issues = issues;
     Object.setPrototypeOf(this, TaskValidationError.prototype);
@@ -84,10 +106,14 @@ export class TaskValidationError extends Error {
 
 /** Cluster, job and task names: a letter first, a letter or digit last, `-_.` inside. */
 export const CLUSTER_NAME_RE = /^[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+/** Names are at most this long. */
+export const MAX_NAME_LENGTH = 100;
 export const ENV_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** undefined when `name` is a valid name, else a message saying what was expected. */
 export function validateName(name: string): string | undefined {
+  if (name.length > MAX_NAME_LENGTH)
+    return `expected a name of at most ${MAX_NAME_LENGTH} characters, got one of ${name.length}`;
   if (CLUSTER_NAME_RE.test(name)) return undefined;
   return `expected a name of letters, digits, '-', '_' and '.' that starts with a letter and ends with a letter or digit, got ${JSON.stringify(name)}`;
 }

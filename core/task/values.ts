@@ -3,6 +3,7 @@
 // recovery. Pure TypeScript, bundle-safe.
 
 import { unknownMessage } from '../suggest';
+import { MAX_NUM_NODES } from './input';
 import { collect, describe, fail, isPlainObject, ok, quoteList, within } from './parsed';
 import type { Parsed } from './parsed';
 
@@ -29,6 +30,19 @@ export interface JobRecoverySpec {
   strategy: 'EAGER_NEXT_REGION' | 'FAILOVER';
   maxRestartsOnErrors: number;
   recoverOnExitCodes: number[];
+}
+
+// ---------------------------------------------------------------------------
+// num_nodes
+
+/** `num_nodes` / --num-nodes: 1 to MAX_NUM_NODES, as a number or decimal digits. */
+export function parseNumNodes(v: unknown): Parsed<number> {
+  const n = typeof v === 'string' && /^\s*\d{1,16}\s*$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1)
+    return fail(`expected a positive integer, got ${describe(v)}`);
+  if (n > MAX_NUM_NODES)
+    return fail(`expected a positive integer, got ${describe(v)} (at most ${MAX_NUM_NODES} nodes)`);
+  return ok(n);
 }
 
 // ---------------------------------------------------------------------------
@@ -123,7 +137,7 @@ export function parseDiskSize(v: unknown): Parsed<number> {
   if (typeof v === 'number') {
     n = v;
   } else if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)\s*(gb|g|gib|tb|t|tib)?$/i.exec(v.trim());
+    const m = /^(\d{1,15})\s*(gb|g|gib|tb|t|tib)?$/i.exec(v.trim());
     if (!m) return fail(`${DISK_EXPECTED}, got ${describe(v)}`);
     n = Number(m[1]);
     const unit = (m[2] ?? 'gb').toLowerCase();
@@ -131,7 +145,7 @@ export function parseDiskSize(v: unknown): Parsed<number> {
   } else {
     return fail(`${DISK_EXPECTED}, got ${describe(v)}`);
   }
-  if (!Number.isInteger(n) || n <= 0)
+  if (!Number.isSafeInteger(n) || n <= 0)
     return fail(`${DISK_EXPECTED} (a positive whole number of GB), got ${describe(v)}`);
   return ok(n);
 }
