@@ -15,8 +15,7 @@ export const MAX_SCRIPT_BYTES = 256 * 1024;
 export const MAX_YAML_DEPTH = 64;
 /** YAML alias nodes (`*name`) in one file; their expansion is bounded too (maxAliasCount). */
 export const MAX_YAML_ALIASES = 100;
-/** num_nodes / --num-nodes. */
-export const MAX_NUM_NODES = 1000;
+export { MAX_NUM_NODES } from './values';
 
 /** Bytes of `s` in UTF-8, without encoding it. */
 export function utf8Length(s: string): number {

@@ -3,7 +3,6 @@
 // recovery. Pure TypeScript, bundle-safe.
 
 import { unknownMessage } from '../suggest';
-import { MAX_NUM_NODES } from './input';
 import { collect, describe, fail, isPlainObject, ok, quoteList, within } from './parsed';
 import type { Parsed } from './parsed';
 
@@ -34,6 +33,9 @@ export interface JobRecoverySpec {
 
 // ---------------------------------------------------------------------------
 // num_nodes
+
+/** num_nodes / --num-nodes at most (bounds what one task may ask a worker to provision). */
+export const MAX_NUM_NODES = 1000;
 
 /** `num_nodes` / --num-nodes: 1 to MAX_NUM_NODES, as a number or decimal digits. */
 export function parseNumNodes(v: unknown): Parsed<number> {

@@ -42,6 +42,8 @@ export class Ctx {
   readonly positions = new Map<string, Pos>();
   /** alias -> the node it stands for (set by readDocument) */
   aliasTargets = new Map<Alias, Node>();
+  /** unknown fields reported so far (see unknownField) */
+  unknownFields = 0;
   constructor(
     readonly file: string,
     readonly lc: LineCounter,
@@ -156,11 +158,20 @@ export function checkDuplicates(ctx: Ctx, node: unknown, prefix: string, depth =
   }
 }
 
+/** Unknown fields past this many get no "did you mean" (each costs an edit distance per field name). */
+const MAX_SUGGESTIONS = 100;
+
 export function unknownField(ctx: Ctx, e: Entry, allowed: readonly string[], where: string): void {
+  const suggest = ++ctx.unknownFields <= MAX_SUGGESTIONS && e.key.length <= 100;
   ctx.add(
     e.keyNode,
     e.field,
-    unknownMessage('field', e.key, allowed, `expected one of the ${where} fields: ${allowed.join(', ')}`),
+    unknownMessage(
+      'field',
+      e.key,
+      suggest ? allowed : [],
+      `expected one of the ${where} fields: ${allowed.join(', ')}`,
+    ),
   );
 }
 
