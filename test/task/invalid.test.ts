@@ -123,3 +123,33 @@ describe('issue reporting', () => {
     }
   });
 });
+
+describe('bounds', () => {
+  it('keeps every issue but prints the first 20 and a count', () => {
+    const text = 'run: echo\n' + Array.from({ length: 50 }, (_, i) => `k${i}: 1\n`).join('');
+    let err: TaskValidationError | undefined;
+    try {
+      parseTask(text, 'many.yaml');
+    } catch (e) {
+      err = e as TaskValidationError;
+    }
+    expect(err!.issues).toHaveLength(50);
+    const lines = err!.message.split('\n');
+    expect(lines).toHaveLength(21);
+    expect(lines[20]).toBe('... and 30 more problems');
+  });
+
+  it('reports a key given many times once, with the count', () => {
+    const text = 'run: echo\n' + 'setup: x\n'.repeat(1000);
+    try {
+      parseTask(text, 'dup.yaml');
+      throw new Error('expected failure');
+    } catch (e) {
+      const issues = (e as TaskValidationError).issues;
+      expect(issues).toHaveLength(1);
+      expect(formatIssue(issues[0])).toBe(
+        "dup.yaml:3:1: setup: duplicate key 'setup' (first given at line 2, given 1000 times); give each field once",
+      );
+    }
+  });
+});
