@@ -8,7 +8,7 @@
 import { Command, CommanderError, Help } from 'commander';
 import { ExitCode } from '../core/states';
 import { InvalidNameError } from '../core/names';
-import { TaskValidationError } from '../core/task';
+import { MAX_PRINTED_ISSUES, TaskValidationError, oneLine } from '../core/task';
 import * as cluster from './commands/cluster';
 import * as infra from './commands/infra';
 import * as jobs from './commands/jobs';
@@ -60,7 +60,9 @@ export function buildProgram(): Command {
   const program = new Command('skyrun')
     .description('Run AI and batch jobs on any infrastructure; every launch is a durable Temporal workflow.')
     .version(require('../../package.json').version)
-    .showHelpAfterError()
+    // a hint, not the whole help: an error stays a few lines
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeErr: (m) => process.stderr.write(bounded(m)) })
     .exitOverride();
   for (const group of [cluster, infra, ssh, server, jobs, sim]) group.register(program, act);
   program.configureHelp({
@@ -72,23 +74,31 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** At most MAX_PRINTED_ISSUES lines, each on one line and cut (oneLine): what the user gave may be huge. */
+function bounded(message: string): string {
+  const lines = message.replace(/\n$/, '').split('\n');
+  const shown = lines.slice(0, MAX_PRINTED_ISSUES).map(oneLine);
+  if (lines.length > shown.length) shown.push(`... and ${lines.length - shown.length} more lines`);
+  return shown.join('\n') + (message.endsWith('\n') ? '\n' : '');
+}
+
 function report(e: unknown): number {
   if (e instanceof TaskValidationError || e instanceof InvalidNameError) {
-    log(e.message);
+    log(e instanceof InvalidNameError ? bounded(e.message) : e.message); // issues are bounded already: formatIssues
     return ExitCode.INVALID_INPUT;
   }
   if (e instanceof CommanderError) {
     return e.exitCode === 0 ? 0 : ExitCode.INVALID_INPUT;
   }
   if (e instanceof CliError) {
-    log(e.message);
+    log(bounded(e.message));
     return e.code;
   }
   const err = e as Error & { cause?: Error };
   if (process.env.SKYRUN_DEBUG) log(err?.stack ?? String(e));
   // a rejected update says why in its cause (e.g. "cluster 'x' is STOPPED; start it with ...")
-  else if (err?.name === 'WorkflowUpdateFailedError' && err.cause?.message) log(`Error: ${err.cause.message}`);
-  else log(`Error: ${err?.message ?? String(e)}`);
+  else if (err?.name === 'WorkflowUpdateFailedError' && err.cause?.message) log(bounded(`Error: ${err.cause.message}`));
+  else log(bounded(`Error: ${err?.message ?? String(e)}`));
   return ExitCode.ERROR;
 }
 

@@ -86,6 +86,14 @@ export async function readSimConfig() {
   return (await import('./clouds/sim')).readSimConfig();
 }
 
+/**
+ * Checks a sim configuration's text (schema, bounds) before `sim enable` installs it; throws
+ * TaskValidationError naming each problem's line and column.
+ */
+export async function checkSimConfig(text: string, file: string) {
+  return (await import('./clouds/sim/config')).parseSimConfig(text, file);
+}
+
 export async function readSimInstances() {
   return (await import('./clouds/sim')).readSimInstances();
 }

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import type { AutostopSetting } from '../../core/cluster';
 import { ExitCode, exitCodeForJob } from '../../core/states';
-import { validateName, type TaskSpec } from '../../core/task';
+import type { TaskSpec } from '../../core/task';
+import { checkClusterName, checkClusterNames, idleMinutes, jobId } from './args';
 import type { SkyrunClient } from '../client';
 import { CliError, confirm, log, withClient, type Act } from './shared';
 import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
@@ -22,21 +23,9 @@ export function register(program: Command, act: Act): void {
   autostop(program, act);
 }
 
-function checkClusterName(name: string): void {
-  const problem = validateName(name);
-  if (problem) throw new CliError(`invalid cluster name '${name}': ${problem}`, ExitCode.INVALID_INPUT);
-}
-
 function defaultClusterName(): string {
   const user = (process.env.USER || 'user').toLowerCase().replace(/[^a-z0-9]/g, '') || 'user';
   return `skyrun-${Math.random().toString(16).slice(2, 6)}-${user}`;
-}
-
-function minutes(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n))
-    throw new CliError(`${flag} ${value}: expected minutes, e.g. 10 (or 0.5)`, ExitCode.INVALID_INPUT);
-  return n;
 }
 
 function autostopFrom(
@@ -44,7 +33,7 @@ function autostopFrom(
   task: TaskSpec,
 ): AutostopSetting | undefined {
   if (opts.idleMinutesToAutostop !== undefined)
-    return { idleMinutes: minutes('-i', opts.idleMinutesToAutostop), down: !!opts.down };
+    return { idleMinutes: idleMinutes('-i', opts.idleMinutesToAutostop), down: !!opts.down };
   if (opts.down) return { idleMinutes: 0, down: true };
   const a = task.candidates[0]?.autostop;
   return a ? { idleMinutes: a.idleMinutes, down: a.down } : undefined;
@@ -91,10 +80,10 @@ function launch(program: Command, act: Act): void {
       .option('--down', 'tear the cluster down when idle (after -i minutes, or once its jobs end)'),
   ).action(
     act(async (entry: string[], opts) => {
-      const task = loadTask(entry, opts);
-      refuseUnlaunchable(task);
       const cluster: string = opts.cluster ?? defaultClusterName();
       checkClusterName(cluster);
+      const task = loadTask(entry, opts);
+      refuseUnlaunchable(task);
       const autostop = autostopFrom(opts, task);
       log(await planTable(task));
       if (opts.dryrun) return ExitCode.SUCCEEDED;
@@ -147,6 +136,7 @@ function status(program: Command, act: Act): void {
     .argument('[clusters...]')
     .action(
       act(async (names: string[]) => {
+        checkClusterNames(names);
         const { clustersTable } = await import('../display');
         await withClient({}, async (client) => {
           const infos = await client.list(names);
@@ -165,6 +155,7 @@ function queue(program: Command, act: Act): void {
     .option('-s, --skip-finished', 'only pending and running jobs')
     .action(
       act(async (names: string[], opts) => {
+        checkClusterNames(names);
         const { queueTable } = await import('../display');
         return withClient({}, async (client) => {
           let code: number = ExitCode.SUCCEEDED;
@@ -192,11 +183,13 @@ function logs(program: Command, act: Act): void {
     .option('--no-follow', 'print what there is and return')
     .option('--status', "print the job's status only; exit code tells it")
     .action(
-      act(async (cluster: string, jobArg: string | undefined, opts) =>
-        withClient({}, async (client) => {
+      act(async (cluster: string, jobArg: string | undefined, opts) => {
+        checkClusterName(cluster);
+        const given = jobArg !== undefined ? jobId(jobArg) : undefined;
+        return withClient({}, async (client) => {
           const info = await client.info(cluster);
           if (!info) throw new CliError(`Cluster '${cluster}' does not exist.`);
-          const jobId = jobArg !== undefined ? Number(jobArg) : Math.max(0, ...info.jobs.map((j) => j.id));
+          const jobId = given ?? Math.max(0, ...info.jobs.map((j) => j.id));
           const job = info.jobs.find((j) => j.id === jobId);
           if (!job) {
             log(`Job ${jobArg ?? ''} not found on cluster '${cluster}'.`.replace('  ', ' '));
@@ -212,8 +205,8 @@ function logs(program: Command, act: Act): void {
             return ExitCode.SUCCEEDED;
           }
           return follow(client, cluster, jobId, false);
-        }),
-      ),
+        });
+      }),
     );
 }
 
@@ -226,11 +219,13 @@ function cancel(program: Command, act: Act): void {
     .option('-a, --all', 'every pending or running job')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
-      act(async (cluster: string, ids: string[], opts) =>
-        withClient({}, async (client) => {
+      act(async (cluster: string, ids: string[], opts) => {
+        checkClusterName(cluster);
+        const given = ids.map((id) => jobId(id));
+        return withClient({}, async (client) => {
           const info = await client.info(cluster);
           if (!info) throw new CliError(`Cluster '${cluster}' does not exist.`);
-          let targets = ids.map(Number);
+          let targets = given;
           if (opts.all)
             targets = info.jobs.filter((j) => ['PENDING', 'SETTING_UP', 'RUNNING'].includes(j.status)).map((j) => j.id);
           else if (!targets.length) {
@@ -247,8 +242,8 @@ function cancel(program: Command, act: Act): void {
             log(`Job ${id}: ${await client.cancel(cluster, id)}`);
           }
           return code;
-        }),
-      ),
+        });
+      }),
     );
 }
 
@@ -260,6 +255,7 @@ function down(program: Command, act: Act): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
       act(async (names: string[], opts) => {
+        checkClusterNames(names);
         await confirm(`Tearing down ${names.map((n) => `'${n}'`).join(', ')}. Proceed?`, opts.yes);
         return withClient({}, async (client) => {
           let code: number = ExitCode.SUCCEEDED;
@@ -290,14 +286,15 @@ function stopStart(program: Command, act: Act): void {
       .argument('<clusters...>')
       .option('-y, --yes', 'do not ask for confirmation')
       .action(
-        act(async (names: string[]) =>
-          withClient({}, async (client) => {
+        act(async (names: string[]) => {
+          checkClusterNames(names);
+          return withClient({}, async (client) => {
             for (const n of names) {
               await (name === 'stop' ? client.stop(n) : client.start(n));
               log(`Cluster '${n}': ${name === 'stop' ? 'STOPPED' : 'UP'}`);
             }
-          }),
-        ),
+          });
+        }),
       );
   }
 }
@@ -311,12 +308,13 @@ function autostop(program: Command, act: Act): void {
     .option('--down', 'tear down instead of stopping')
     .option('--cancel', 'cancel autostop')
     .action(
-      act(async (names: string[], opts) =>
-        withClient({}, async (client) => {
-          const n = minutes('-i', opts.idleMinutes);
+      act(async (names: string[], opts) => {
+        checkClusterNames(names);
+        const n = idleMinutes('-i', opts.idleMinutes, true);
+        return withClient({}, async (client) => {
           for (const c of names)
             await client.setAutostop(c, opts.cancel || n < 0 ? null : { idleMinutes: n, down: !!opts.down });
-        }),
-      ),
+        });
+      }),
     );
 }

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../core/states';
 import type { SkyrunClient } from '../client';
+import { jobId } from './args';
 import { CliError, confirm, log, withClient, type Act } from './shared';
 import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
 
@@ -85,9 +86,12 @@ function cancel(jobs: Command, act: Act): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
       act(async (ids: string[], opts: { name?: string; all?: boolean }) => {
+        const given = ids.map((id) => jobId(id, 'managed job id'));
+        if (!given.length && !opts.name && !opts.all)
+          throw new CliError('no managed job to cancel (give IDs, -n NAME or -a)', ExitCode.INVALID_INPUT);
         const { isManagedTerminal } = await import('../../core/managed');
         await withClient({}, async (client) => {
-          let targets = ids.map(Number);
+          let targets = given;
           if (opts.name || opts.all) {
             const all = await client.listManaged();
             targets = all
@@ -109,15 +113,16 @@ function logs(jobs: Command, act: Act): void {
     .argument('[id]', 'job id (default: the latest)')
     .option('--no-follow', 'print what there is and return')
     .action(
-      act(async (idArg: string | undefined, opts: { follow: boolean }) =>
-        withClient({}, async (client) => {
-          const id = idArg !== undefined ? Number(idArg) : (await client.listManaged())[0]?.id;
+      act(async (idArg: string | undefined, opts: { follow: boolean }) => {
+        const given = idArg !== undefined ? jobId(idArg, 'managed job id') : undefined;
+        return withClient({}, async (client) => {
+          const id = given ?? (await client.listManaged())[0]?.id;
           if (id === undefined) {
             log('No managed jobs.');
             return ExitCode.NOT_FOUND;
           }
           return followManaged(client, id, opts.follow);
-        }),
-      ),
+        });
+      }),
     );
 }

@@ -1,5 +1,6 @@
 /** `skyrun sim`: the simulated cloud (sim infra), for tests and demos. */
 import type { Command } from 'commander';
+import { readInputFile } from './input-file';
 import type { Act } from './shared';
 
 export function register(program: Command, act: Act): void {
@@ -10,12 +11,19 @@ export function register(program: Command, act: Act): void {
     .argument('[config]', 'YAML fault configuration')
     .action(
       act(async (file?: string) => {
-        const { copyFileSync, mkdirSync, writeFileSync } = await import('node:fs');
-        const { simConfigFile, readSimConfig, skyrunHome } = await import('../../activities/infra/inspect');
+        const { mkdirSync, renameSync, writeFileSync } = await import('node:fs');
+        const { checkSimConfig, simConfigFile, readSimConfig, skyrunHome } =
+          await import('../../activities/infra/inspect');
+        let text = 'catalog_cloud: aws\n';
+        if (file) {
+          // refused (exit 2) before anything is written: a previous config stays as it was
+          text = readInputFile(file, 'sim config');
+          await checkSimConfig(text, file);
+        }
         mkdirSync(skyrunHome(), { recursive: true });
         const target = await simConfigFile();
-        if (file) copyFileSync(file, target);
-        else writeFileSync(target, 'catalog_cloud: aws\n');
+        writeFileSync(`${target}.new`, text);
+        renameSync(`${target}.new`, target);
         console.log(`sim enabled: ${target}\n${JSON.stringify(await readSimConfig())}`);
       }),
     );

@@ -1,6 +1,8 @@
 /** `skyrun ssh`: a shell, or a command, on a cluster's node. */
 import type { Command } from 'commander';
 import { ExitCode } from '../../core/states';
+import { MAX_NUM_NODES, parseWholeNumber } from '../../core/task';
+import { checkClusterName } from './args';
 import { CliError, withClient, type Act } from './shared';
 
 export function register(program: Command, act: Act): void {
@@ -14,6 +16,9 @@ export function register(program: Command, act: Act): void {
 }
 
 async function ssh(cluster: string, command: string[], opts: { node: string }): Promise<number> {
+  checkClusterName(cluster);
+  const rank = parseWholeNumber(opts.node, 'a node rank', 0, MAX_NUM_NODES - 1);
+  if (!rank.ok) throw new CliError(`--node: ${rank.error}`, ExitCode.INVALID_INPUT);
   const { spawnSync } = await import('node:child_process');
   const { sshConfigFile, hostAlias, writeSshConfig } = await import('../ssh-config');
   const info = await withClient({ needWorker: false }, async (client) => {
@@ -22,7 +27,7 @@ async function ssh(cluster: string, command: string[], opts: { node: string }): 
     return found;
   });
   if (!info?.handle) throw new CliError(`Cluster '${cluster}' does not exist or is not up.`);
-  const node = info.handle.nodes[Number(opts.node)];
+  const node = info.handle.nodes[rank.value];
   if (!node)
     throw new CliError(
       `Cluster '${cluster}' has no node ${opts.node} (it has ${info.handle.nodes.length}).`,

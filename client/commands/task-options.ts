@@ -2,7 +2,7 @@
  * A task from the command line: the entrypoint (a YAML file or a command), the task flags that
  * launch, exec, optimize and jobs launch share, and the optimizer's table for the task.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../../core/states';
 import {
@@ -16,6 +16,7 @@ import {
   TaskValidationError,
   type TaskSpec,
 } from '../../core/task';
+import { readInputFile } from './input-file';
 import { CliError } from './shared';
 
 /** What commander parsed for the task flags (keys as commander names them; see TASK_FLAGS). */
@@ -42,8 +43,7 @@ export function loadTask(entry: string[], flags: TaskFlags): TaskSpec {
   let task: TaskSpec;
   const first = entry[0];
   if (entry.length === 1 && first && (/\.ya?ml$/i.test(first) || existsSync(first))) {
-    if (!existsSync(first)) throw new CliError(`${first}: no such task file`, ExitCode.INVALID_INPUT);
-    task = parseTask(readFileSync(first, 'utf8'), first);
+    task = parseTask(readInputFile(first), first);
   } else if (entry.length) {
     task = taskFromCommand(entry.join(' '));
   } else {

@@ -4,11 +4,12 @@
 
 import { isMap, isScalar } from 'yaml';
 import { describe, isPlainObject } from './parsed';
-import { parseEnum } from './values';
+import { parseEnum, parseNumNodes as numNodes } from './values';
+import { scriptTooBig } from './input';
 import type { TaskSpec } from './types';
 import { ENV_NAME_RE, validateName } from './types';
 import type { Ctx, Entry } from './yaml';
-import { entries, isNullNode, scalarString, unknownField } from './yaml';
+import { checkWholeNumbers, entries, isNullNode, scalarString, unknownField } from './yaml';
 
 /** What the field parsers fill in: the spec, and the resources node (parsed after the other fields). */
 export interface TaskDraft {
@@ -67,13 +68,9 @@ function parseWorkdir(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
 }
 
 function parseNumNodes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
-  const v = ctx.js(e.value);
-  const n = typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    ctx.add(e.value ?? e.keyNode, e.field, `expected a positive integer, got ${describe(v)}`);
-  } else {
-    spec.numNodes = n;
-  }
+  if (!checkWholeNumbers(ctx, e.value, e.field)) return;
+  const r = numNodes(ctx.js(e.value));
+  if (ctx.report(e.value ?? e.keyNode, e.field, r)) spec.numNodes = r.value;
 }
 
 function parseEnvMap(ctx: Ctx, e: Entry, what: string): Record<string, string | null> {
@@ -151,7 +148,9 @@ function parseEventCallback(ctx: Ctx, e: Entry): void {
 function script(key: 'setup' | 'run'): TaskFieldParser {
   return (ctx, e, { spec }) => {
     const s = scriptValue(ctx, e);
-    if (s !== undefined) spec[key] = s;
+    const big = s === undefined ? undefined : scriptTooBig(s);
+    if (big) ctx.add(e.value, e.field, big);
+    else if (s !== undefined) spec[key] = s;
   };
 }
 

@@ -12,6 +12,8 @@
 //   overrides.ts       CLI flags (TASK_FLAGS) and applyOverrides
 //   launch-checks.ts   checkLaunchable
 //   env.ts             expandEnvRefs, substituteEnvs, redactSecrets
+//   input.ts           bounds on input: file size, UTF-8, scripts, decimal whole numbers
+//   yaml-bounds.ts     YAML nesting, aliases, decimal-only numbers
 // and the value forms, imported by most callers through ../resources.ts:
 //   parsed.ts          Parsed<T> and the helpers the value parsers share
 //   infra.ts           clouds, infra strings, region / zone
@@ -26,3 +28,6 @@ export { TASK_FLAGS, applyOverrides, flagAttribute, overridesFromFlags } from '.
 export type { TaskFlag, TaskOverrides } from './overrides';
 export { checkLaunchable } from './launch-checks';
 export { expandEnvRefs, redactSecrets, substituteEnvs } from './env';
+export * from './input';
+export { readDocument, checkWholeNumbers, entries, unknownField, scalarString } from './yaml';
+export type { Ctx, DocKind, Entry } from './yaml';

@@ -10,7 +10,7 @@
 import { parseAccelerators } from './accelerators';
 import { parseInfra } from './infra';
 import type { Parsed } from './parsed';
-import { parseDiskSize, parsePorts, parseQuantity } from './values';
+import { parseDiskSize, parseNumNodes, parsePorts, parseQuantity } from './values';
 import { clone, dedupe } from './resource-fields';
 import type { PortRange, Resources, TaskIssue, TaskSpec } from './types';
 import { ENV_NAME_RE, TaskValidationError, validateName } from './types';
@@ -281,8 +281,11 @@ export function overridesFromFlags(
       issues.push({ file: '<command line>', field: def.flag, message });
     };
     if (key === 'envs' || key === 'secrets') o[key] = keyValues(raw, environment, bad);
-    else if (key === 'numNodes') o[key] = Number(raw);
-    else if (key === 'ports') o[key] = Array.isArray(raw) ? raw.map(String) : [String(raw)];
+    else if (key === 'numNodes') {
+      const n = parseNumNodes(String(raw));
+      if (n.ok) o[key] = n.value;
+      else bad(n.error);
+    } else if (key === 'ports') o[key] = Array.isArray(raw) ? raw.map(String) : [String(raw)];
     else if (key === 'useSpot') o[key] = raw === true || raw === 'true';
     else o[key] = String(raw);
   }

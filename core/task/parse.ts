@@ -6,6 +6,8 @@ import { parseTaskFields, TASK_FIELDS } from './fields';
 import type { TaskDraft } from './fields';
 import { defaultResources, parseResources } from './resource-fields';
 import type { TaskSpec } from './types';
+import { TaskValidationError } from './types';
+import { scriptTooBig } from './input';
 import type { Ctx } from './yaml';
 import { readDocument, setPositions, throwIfIssues } from './yaml';
 
@@ -15,7 +17,11 @@ function emptySpec(file: string): TaskSpec {
 
 /** Parses and validates task YAML. Throws TaskValidationError listing every issue found. */
 export function parseTask(text: string, file: string): TaskSpec {
-  const { ctx, root } = readDocument(text, file, TASK_FIELDS);
+  const { ctx, root } = readDocument(text, file, {
+    noun: 'task',
+    fields: TASK_FIELDS,
+    like: 'resources, setup and run',
+  });
   const draft: TaskDraft = { spec: emptySpec(file), resourcesNode: null };
   parseTaskFields(ctx, root, draft);
   const { spec } = draft;
@@ -45,6 +51,8 @@ function checkEnvSecretClash(ctx: Ctx, spec: TaskSpec): void {
 
 /** A task for `skyrun launch -- <command>`: run = cmd, defaults otherwise. */
 export function taskFromCommand(cmd: string, file = '<command line>'): TaskSpec {
+  const big = scriptTooBig(cmd);
+  if (big) throw new TaskValidationError([{ file, field: 'run', message: big }]);
   const spec = emptySpec(file);
   spec.candidates = [defaultResources()];
   if (cmd.trim() !== '') spec.run = cmd;

@@ -28,7 +28,7 @@ import type {
 } from './types';
 import { lookup } from './fields';
 import type { Ctx, Entry } from './yaml';
-import { entries, isNullNode, join, scalarString, unknownField } from './yaml';
+import { checkWholeNumbers, entries, isNullNode, join, scalarString, unknownField } from './yaml';
 
 interface LocPart {
   kind: 'infra' | 'fields';
@@ -226,6 +226,13 @@ function instanceType(v: unknown): Parsed<string> {
 
 const ignored: ResourceFieldParser = () => undefined;
 
+/** A field whose numbers must be whole and in decimal digits (`8080`, not `8080.0`), then `parse`. */
+function wholeNumbers(parse: ResourceFieldParser): ResourceFieldParser {
+  return (s, e, v, at) => {
+    if (checkWholeNumbers(s.ctx, e.value, e.field)) parse(s, e, v, at);
+  };
+}
+
 /** The resources fields, in the order messages list them. */
 const RESOURCE_FIELD_PARSERS: Readonly<Record<string, ResourceFieldParser>> = {
   infra: parseInfraField,
@@ -240,19 +247,21 @@ const RESOURCE_FIELD_PARSERS: Readonly<Record<string, ResourceFieldParser>> = {
   use_spot: valueField('useSpot', (v) =>
     typeof v === 'boolean' ? ok(v) : fail(`expected true or false, got ${describe(v)}`),
   ),
-  spot_recovery: parseRecoveryField,
-  job_recovery: parseRecoveryField,
-  disk_size: valueField('diskSizeGb', parseDiskSize),
+  spot_recovery: wholeNumbers(parseRecoveryField),
+  job_recovery: wholeNumbers(parseRecoveryField),
+  disk_size: wholeNumbers(valueField('diskSizeGb', parseDiskSize)),
   disk_tier: valueField('diskTier', parseDiskTier),
   network_tier: valueField('networkTier', parseNetworkTier),
-  ports: valueField('ports', parsePorts, true),
+  ports: wholeNumbers(valueField('ports', parsePorts, true)),
   image_id: parseImageId,
   labels: parseLabels,
-  autostop: valueField('autostop', parseAutostop, true), // undefined = explicitly off
+  autostop: wholeNumbers(valueField('autostop', parseAutostop, true)), // undefined = explicitly off
   any_of: parseAlternativesField,
   ordered: parseAlternativesField,
-  priority: valueField('priority', (v) =>
-    typeof v === 'number' && Number.isInteger(v) ? ok(v) : fail(`expected an integer priority, got ${describe(v)}`),
+  priority: wholeNumbers(
+    valueField('priority', (v) =>
+      typeof v === 'number' && Number.isInteger(v) ? ok(v) : fail(`expected an integer priority, got ${describe(v)}`),
+    ),
   ),
   max_hourly_cost: valueField('maxHourlyCost', (v) =>
     typeof v === 'number' && v > 0

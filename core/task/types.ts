@@ -63,16 +63,38 @@ export interface TaskIssue {
   message: string;
 }
 
-/** `${file}:${line}:${column}: ${field}: ${message}` (without :line:column when unknown). */
+/** A printed line is cut after this many characters. */
+const MAX_LINE = 1000;
+/** At most this many issues are printed, then a count of the rest. */
+export const MAX_PRINTED_ISSUES = 20;
+
+/** One line of text: control characters escaped (a newline in a key prints as \n), cut at MAX_LINE. */
+export function oneLine(s: string): string {
+  const flat = s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return flat.length > MAX_LINE ? `${flat.slice(0, MAX_LINE)}… (${flat.length - MAX_LINE} more characters)` : flat;
+}
+
+/** `${file}:${line}:${column}: ${field}: ${message}` (without :line:column when unknown), on one line. */
 export function formatIssue(i: TaskIssue): string {
   const where = i.line !== undefined ? `${i.file}:${i.line}:${i.column ?? 1}` : i.file;
-  return `${where}: ${i.field}: ${i.message}`;
+  return oneLine(`${where}: ${i.field}: ${i.message}`);
+}
+
+/** The first MAX_PRINTED_ISSUES issues, one line each, then `... and N more problems`. */
+export function formatIssues(issues: readonly TaskIssue[]): string {
+  const lines = issues.slice(0, MAX_PRINTED_ISSUES).map(formatIssue);
+  const rest = issues.length - lines.length;
+  if (rest > 0) lines.push(`... and ${rest} more problem${rest === 1 ? '' : 's'}`);
+  return lines.join('\n');
 }
 
 export class TaskValidationError extends Error {
+  /** Every issue found (the message shows the first MAX_PRINTED_ISSUES). */
   readonly issues: TaskIssue[];
   constructor(issues: TaskIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super(formatIssues(issues));
     this.name = 'TaskValidationError';
     this.issues = issues;
     Object.setPrototypeOf(this, TaskValidationError.prototype);
@@ -83,5 +105,5 @@ export class TaskValidationError extends Error {
 // Names
 
 /** Cluster, job and task names: one rule, in core/names.ts. */
-export { NAME_RE as CLUSTER_NAME_RE, validateName } from '../names';
+export { NAME_RE as CLUSTER_NAME_RE, NAME_MAX as MAX_NAME_LENGTH, validateName } from '../names';
 export const ENV_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

@@ -32,6 +32,22 @@ export interface JobRecoverySpec {
 }
 
 // ---------------------------------------------------------------------------
+// num_nodes
+
+/** num_nodes / --num-nodes at most (bounds what one task may ask a worker to provision). */
+export const MAX_NUM_NODES = 1000;
+
+/** `num_nodes` / --num-nodes: 1 to MAX_NUM_NODES, as a number or decimal digits. */
+export function parseNumNodes(v: unknown): Parsed<number> {
+  const n = typeof v === 'string' && /^\s*\d{1,16}\s*$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1)
+    return fail(`expected a positive integer, got ${describe(v)}`);
+  if (n > MAX_NUM_NODES)
+    return fail(`expected a positive integer, got ${describe(v)} (at most ${MAX_NUM_NODES} nodes)`);
+  return ok(n);
+}
+
+// ---------------------------------------------------------------------------
 // cpus / memory
 
 /**
@@ -123,7 +139,7 @@ export function parseDiskSize(v: unknown): Parsed<number> {
   if (typeof v === 'number') {
     n = v;
   } else if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)\s*(gb|g|gib|tb|t|tib)?$/i.exec(v.trim());
+    const m = /^(\d{1,15})\s*(gb|g|gib|tb|t|tib)?$/i.exec(v.trim());
     if (!m) return fail(`${DISK_EXPECTED}, got ${describe(v)}`);
     n = Number(m[1]);
     const unit = (m[2] ?? 'gb').toLowerCase();
@@ -131,7 +147,7 @@ export function parseDiskSize(v: unknown): Parsed<number> {
   } else {
     return fail(`${DISK_EXPECTED}, got ${describe(v)}`);
   }
-  if (!Number.isInteger(n) || n <= 0)
+  if (!Number.isSafeInteger(n) || n <= 0)
     return fail(`${DISK_EXPECTED} (a positive whole number of GB), got ${describe(v)}`);
   return ok(n);
 }

@@ -3,7 +3,9 @@
 // package, bundle-safe.
 
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Document, YAMLMap } from 'yaml';
+import type { Alias, Document, Node, YAMLMap } from 'yaml';
+import { MAX_INPUT_FILE_BYTES, MAX_YAML_ALIASES, MAX_YAML_DEPTH, checkInputSize, utf8Length } from './input';
+import { checkShape, decimalTags } from './yaml-bounds';
 import { describe } from './parsed';
 import type { Parsed } from './parsed';
 import { unknownMessage } from '../suggest';
@@ -38,6 +40,10 @@ export function copyPositions(from: TaskSpec, to: TaskSpec): void {
 export class Ctx {
   readonly issues: TaskIssue[] = [];
   readonly positions = new Map<string, Pos>();
+  /** alias -> the node it stands for (set by readDocument) */
+  aliasTargets = new Map<Alias, Node>();
+  /** unknown fields reported so far (see unknownField) */
+  unknownFields = 0;
   constructor(
     readonly file: string,
     readonly lc: LineCounter,
@@ -59,12 +65,12 @@ export class Ctx {
 
   js(node: unknown): unknown {
     if (node === null || node === undefined) return null;
-    if (isNode(node)) return node.toJS(this.doc, { maxAliasCount: 100 });
+    if (isNode(node)) return node.toJS(this.doc, { maxAliasCount: MAX_YAML_ALIASES });
     return node;
   }
 
   deref(node: unknown): unknown {
-    if (isAlias(node)) return node.resolve(this.doc) ?? null;
+    if (isAlias(node)) return this.aliasTargets.get(node) ?? null;
     return node ?? null;
   }
 
@@ -122,35 +128,50 @@ export function entries(ctx: Ctx, node: unknown, prefix: string): Entry[] {
   return out;
 }
 
+/** Reports each key given more than once in a mapping, once (at its second occurrence, with the count). */
 export function checkDuplicates(ctx: Ctx, node: unknown, prefix: string, depth = 0): void {
-  if (depth > 64) return;
+  if (depth > MAX_YAML_DEPTH) return;
   if (isMap(node)) {
-    const first = new Map<string, Pos | undefined>();
+    const seen = new Map<string, { pos?: Pos; count: number; second?: unknown }>();
     for (const pair of node.items) {
       const key = keyText(ctx, pair.key);
-      const field = join(prefix, key);
-      if (first.has(key)) {
-        const at = first.get(key);
-        ctx.add(
-          pair.key,
-          field,
-          `duplicate key '${key}'${at ? ` (first given at line ${at.line})` : ''}; give each field once`,
-        );
+      const s = seen.get(key);
+      if (s) {
+        s.count++;
+        s.second ??= pair.key;
       } else {
-        first.set(key, ctx.pos(pair.key));
+        seen.set(key, { pos: ctx.pos(pair.key), count: 1 });
       }
-      checkDuplicates(ctx, pair.value, field, depth + 1);
+      checkDuplicates(ctx, pair.value, join(prefix, key), depth + 1);
+    }
+    for (const [key, s] of seen) {
+      if (s.count < 2) continue;
+      const times = s.count > 2 ? `, given ${s.count} times` : '';
+      ctx.add(
+        s.second,
+        join(prefix, key),
+        `duplicate key '${key}'${s.pos ? ` (first given at line ${s.pos.line}${times})` : times}; give each field once`,
+      );
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => checkDuplicates(ctx, item, join(prefix, i), depth + 1));
   }
 }
 
+/** Unknown fields past this many get no "did you mean" (each costs an edit distance per field name). */
+const MAX_SUGGESTIONS = 100;
+
 export function unknownField(ctx: Ctx, e: Entry, allowed: readonly string[], where: string): void {
+  const suggest = ++ctx.unknownFields <= MAX_SUGGESTIONS && e.key.length <= 100;
   ctx.add(
     e.keyNode,
     e.field,
-    unknownMessage('field', e.key, allowed, `expected one of the ${where} fields: ${allowed.join(', ')}`),
+    unknownMessage(
+      'field',
+      e.key,
+      suggest ? allowed : [],
+      `expected one of the ${where} fields: ${allowed.join(', ')}`,
+    ),
   );
 }
 
@@ -171,14 +192,29 @@ export function isNullNode(node: unknown): boolean {
   return node === null || (isScalar(node) && node.value === null);
 }
 
+/** What a document holds, for messages: `task` (fields like resources, setup and run). */
+export interface DocKind {
+  noun: string;
+  fields: readonly string[];
+  /** the fields an empty file's message names */
+  like: string;
+}
+
 /**
  * Parses `text` into a document whose root is a mapping, with duplicate keys
- * reported. Throws TaskValidationError for YAML syntax errors, an empty file or
- * a root that is not a mapping (`fields` names the expected task fields).
+ * reported. Throws TaskValidationError for a document over the bounds (size,
+ * nesting, aliases; see input.ts), YAML syntax errors, an empty file or a root
+ * that is not a mapping. Numbers are plain decimal only (decimalTags).
  */
-export function readDocument(text: string, file: string, fields: readonly string[]): { ctx: Ctx; root: YAMLMap } {
+export function readDocument(text: string, file: string, kind: DocKind): { ctx: Ctx; root: YAMLMap } {
+  if (text.length * 3 > MAX_INPUT_FILE_BYTES) checkInputSize(file, utf8Length(text));
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false });
+  const doc = parseDocument(text, {
+    lineCounter: lc,
+    uniqueKeys: false,
+    prettyErrors: false,
+    customTags: decimalTags,
+  });
   const ctx = new Ctx(file, lc, doc);
 
   if (doc.errors.length > 0) {
@@ -186,10 +222,14 @@ export function readDocument(text: string, file: string, fields: readonly string
       const lp = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
       let message = e.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
       if (e.code === 'TAB_AS_INDENT') message = 'tabs are not allowed as indentation in YAML; indent with spaces';
+      if (/call stack/i.test(message)) message = `mappings and lists nested deeper than ${MAX_YAML_DEPTH} levels`;
       ctx.issues.push({ file, line: lp.line, column: lp.col, field: 'yaml', message: `invalid YAML: ${message}` });
     }
     throw new TaskValidationError(ctx.issues);
   }
+  const shape = checkShape(doc, lc, file);
+  if (shape.issues.length > 0) throw new TaskValidationError(shape.issues);
+  ctx.aliasTargets = shape.targets;
 
   const root = ctx.deref(doc.contents);
   if (isNullNode(root)) {
@@ -197,17 +237,45 @@ export function readDocument(text: string, file: string, fields: readonly string
       file,
       line: 1,
       column: 1,
-      field: 'task',
-      message: 'the task file is empty; expected a mapping of task fields like resources, setup and run',
+      field: kind.noun,
+      message: `the ${kind.noun} file is empty; expected a mapping of ${kind.noun} fields like ${kind.like}`,
     });
     throw new TaskValidationError(ctx.issues);
   }
   if (!isMap(root)) {
-    ctx.add(root, 'task', `expected a mapping of task fields (${fields.join(', ')}), got ${describe(ctx.js(root))}`);
+    ctx.add(
+      root,
+      kind.noun,
+      `expected a mapping of ${kind.noun} fields (${kind.fields.join(', ')}), got ${describe(ctx.js(root))}`,
+    );
     throw new TaskValidationError(ctx.issues);
   }
   checkDuplicates(ctx, root, '');
   return { ctx, root };
+}
+
+/**
+ * Checks that every number in `node` (a whole-number field: num_nodes, ports,
+ * disk_size, ...) is written as decimal digits (`8`, not `8.0`) and is a safe
+ * integer. Reports the first that is not, and returns false then.
+ */
+export function checkWholeNumbers(ctx: Ctx, node: unknown, field: string): boolean {
+  const stack: unknown[] = [node];
+  while (stack.length > 0) {
+    const n = ctx.deref(stack.pop());
+    if (isScalar(n) && typeof n.value === 'number') {
+      const src = typeof n.source === 'string' ? n.source : String(n.value);
+      if (!/^[-+]?\d+$/.test(src.trim()) || !Number.isSafeInteger(n.value)) {
+        ctx.add(n, field, `expected a whole number in decimal digits (like 8), got ${src}`);
+        return false;
+      }
+    } else if (isMap(n)) {
+      for (const p of n.items) stack.push(p.value);
+    } else if (isSeq(n)) {
+      stack.push(...n.items);
+    }
+  }
+  return true;
 }
 
 /** Throws the issues found, in file order (issues without a line last), if there are any. */

@@ -100,3 +100,23 @@ describe('issue reporting', () => {
     expect(err.message).toMatch(/^s\.yaml:\d+:\d+: yaml: invalid YAML: /);
   });
 });
+
+describe('bounds', () => {
+  it('keeps every issue but prints the first 20 and a count', () => {
+    const text = 'run: echo\n' + Array.from({ length: 50 }, (_, i) => `k${i}: 1\n`).join('');
+    const err = rejection(() => parseTask(text, 'many.yaml'));
+    expect(err.issues).toHaveLength(50);
+    const lines = err.message.split('\n');
+    expect(lines).toHaveLength(21);
+    expect(lines[20]).toBe('... and 30 more problems');
+  });
+
+  it('reports a key given many times once, with the count', () => {
+    const text = 'run: echo\n' + 'setup: x\n'.repeat(1000);
+    const issues = rejection(() => parseTask(text, 'dup.yaml')).issues;
+    expect(issues).toHaveLength(1);
+    expect(formatIssue(issues[0])).toBe(
+      "dup.yaml:3:1: setup: duplicate key 'setup' (first given at line 2, given 1000 times); give each field once",
+    );
+  });
+});

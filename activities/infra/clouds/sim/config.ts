@@ -6,6 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ProviderError } from '../../../../core/errors';
+import { describe } from '../../../../core/resources';
+import { TaskValidationError, checkWholeNumbers, entries, readDocument, unknownField } from '../../../../core/task';
 import { skyrunHome } from '../../home';
 
 export interface SimConfig {
@@ -60,6 +62,79 @@ export function readSimConfig(home = skyrunHome()): SimConfig | undefined {
   if (!existsSync(file)) return undefined;
   const raw = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Partial<SimConfig>;
   return { ...DEFAULTS, ...raw };
+}
+
+/** Why a value of one sim config field is wrong, or undefined when it is right. */
+type FieldCheck = (v: unknown) => string | undefined;
+
+const bool: FieldCheck = (v) => (typeof v === 'boolean' ? undefined : `expected true or false, got ${describe(v)}`);
+const places: FieldCheck = (v) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string' && x.trim() !== '')
+    ? undefined
+    : `expected a list of places ("*", a region or "region/zone"), got ${describe(v)}`;
+const whole =
+  (nullable: boolean): FieldCheck =>
+  (v) =>
+    (nullable && v === null) || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)
+      ? undefined
+      : `expected a whole number >= 0${nullable ? ' (or null)' : ''}, got ${describe(v)}`;
+
+/** The fields of sim.yaml and the check of each (the SimConfig fields, one each). */
+const SIM_FIELDS: { readonly [K in keyof SimConfig]-?: FieldCheck } = {
+  catalog_cloud: (v) =>
+    typeof v === 'string' && /^[a-z][a-z0-9-]*$/.test(v)
+      ? undefined
+      : `expected the name of a catalog cloud like "aws" or "gcp", got ${describe(v)}`,
+  capacity_errors: places,
+  zone_limits: (v) =>
+    v !== null &&
+    typeof v === 'object' &&
+    !Array.isArray(v) &&
+    Object.values(v).every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)
+      ? undefined
+      : `expected a mapping of "region/zone" to a whole number of instances, got ${describe(v)}`,
+  quota_errors: places,
+  cloud_quota_error: bool,
+  auth_error: bool,
+  invalid_error: bool,
+  unknown_error_zones: places,
+  transient_error_rate: (v) =>
+    typeof v === 'number' && v >= 0 && v <= 1 ? undefined : `expected a fraction from 0 to 1, got ${describe(v)}`,
+  transient_failures: whole(false),
+  create_delay_ms: whole(false),
+  preempt_after_ms: whole(true),
+  max_preemptions: whole(true),
+};
+const SIM_FIELD_NAMES = Object.keys(SIM_FIELDS);
+const WHOLE_FIELDS = ['zone_limits', 'transient_failures', 'create_delay_ms', 'preempt_after_ms', 'max_preemptions'];
+
+/**
+ * Validates the text of a sim config (read by the CLI's bounded reader) the way task files are:
+ * the same YAML bounds, every problem with its line and column. Throws TaskValidationError.
+ */
+export function parseSimConfig(text: string, file: string): SimConfig {
+  const { ctx, root } = readDocument(text, file, {
+    noun: 'sim config',
+    fields: SIM_FIELD_NAMES,
+    like: 'catalog_cloud and capacity_errors',
+  });
+  const cfg: Record<string, unknown> = { ...DEFAULTS };
+  for (const e of entries(ctx, root, '')) {
+    const check = Object.prototype.hasOwnProperty.call(SIM_FIELDS, e.key)
+      ? SIM_FIELDS[e.key as keyof SimConfig]
+      : undefined;
+    if (!check) {
+      unknownField(ctx, e, SIM_FIELD_NAMES, 'sim config');
+      continue;
+    }
+    if (WHOLE_FIELDS.includes(e.key) && !checkWholeNumbers(ctx, e.value, e.field)) continue;
+    const v = ctx.js(e.value);
+    const problem = check(v);
+    if (problem) ctx.add(e.value ?? e.keyNode, e.field, problem);
+    else cfg[e.key] = v;
+  }
+  if (ctx.issues.length > 0) throw new TaskValidationError(ctx.issues);
+  return cfg as unknown as SimConfig;
 }
 
 /** `*` (everywhere), a region, or `region/zone`. */
