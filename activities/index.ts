@@ -145,19 +145,28 @@ export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
       );
     },
 
+    /**
+     * Start a phase on every node. What can never start (an env the OS refuses, a NUL byte) fails
+     * for good, as `invalid`; other errors retry. No failure carries a secret value.
+     */
     async startPhase(req: PhaseRequest): Promise<void> {
       const script = req.phase === 'setup' ? req.job.setup : req.job.run;
-      await onAllNodes(req.handle, (n) =>
-        runnerFor(n.runner).startDetached({
-          jobId: req.jobId,
-          phase: req.phase,
-          script: script ?? 'true',
-          // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
-          env: {
-            ...(n.runner.kind === 'local' ? baseEnv() : {}),
-            ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
-          },
-        }),
+      const secrets = Object.values(req.job.secrets ?? {});
+      await mapped(
+        () =>
+          onAllNodes(req.handle, (n) =>
+            runnerFor(n.runner).startDetached({
+              jobId: req.jobId,
+              phase: req.phase,
+              script: script ?? 'true',
+              // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
+              env: {
+                ...(n.runner.kind === 'local' ? baseEnv() : {}),
+                ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
+              },
+            }),
+          ),
+        { secrets, unknownRetries: true },
       );
     },
 

@@ -11,6 +11,7 @@ import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateStage,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../core/cluster';
@@ -23,6 +24,7 @@ import {
   cancelJobUpdate,
   cancelManagedJobUpdate,
   downUpdate,
+  jobSecretsQuery,
   managedJobQuery,
   pokeSignal,
   setAutostopUpdate,
@@ -37,6 +39,20 @@ import { serverSettings } from '../worker/runtime/config';
 export class ClusterNotFoundError extends Error {
   constructor(readonly cluster: string) {
     super(`Cluster '${cluster}' does not exist.`);
+  }
+}
+
+/** A down (or a launch) whose teardown keeps failing: SkyRun retries, the caller should not wait. */
+export class CleanupBlockedError extends Error {
+  constructor(
+    readonly cluster: string,
+    readonly reason: string | undefined,
+  ) {
+    super(
+      `Cluster '${cluster}': cleanup is blocked: ${reason ?? 'the teardown keeps failing'}\n` +
+        `  SkyRun keeps retrying in the background (skyrun status ${cluster} shows it); fix the cause ` +
+        `(credentials, permissions, the infra's state) and run 'skyrun down ${cluster}' again to wait for it.`,
+    );
   }
 }
 
@@ -222,12 +238,31 @@ export class SkyrunClient {
     return this.onCluster(cluster, (h) => h.executeUpdate(cancelJobUpdate, { args: [jobId] }));
   }
 
+  /**
+   * Tear the cluster down and wait until it is gone, or until its cleanup is blocked (the
+   * teardown keeps failing): then throw CleanupBlockedError with the last error instead of waiting.
+   */
   async down(cluster: string): Promise<void> {
     await this.onCluster(cluster, async (h) => {
       const d = await h.describe();
       if (d.status.name !== 'RUNNING') throw new ClusterNotFoundError(cluster);
-      await h.executeUpdate(downUpdate);
+      const update = await h.startUpdate(downUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
+      let finished = false;
+      const done = update.result().finally(() => (finished = true));
+      done.catch(() => undefined); // awaited below, unless cleanup is blocked first
+      for (;;) {
+        await Promise.race([done, sleep(500)]);
+        if (finished) return done;
+        const info = await this.info(cluster, { includeClosed: true });
+        if (info?.phase === 'CleanupBlocked') throw new CleanupBlockedError(cluster, info.cleanupError);
+      }
     });
+  }
+
+  /** A job's secret values (for redacting its log); the answer is encrypted with the deployment key. */
+  async jobSecrets(cluster: string, jobId: number): Promise<string[]> {
+    const r = await this.onCluster(cluster, (h) => queryWithRetry(() => h.query(jobSecretsQuery, jobId)));
+    return Object.values(r.secrets ?? {});
   }
 
   async stop(cluster: string): Promise<void> {

@@ -98,7 +98,7 @@ export function clustersTable(infos: ClusterInfo[]): string {
         i.name,
         o ? [o.cloud, o.region !== o.cloud ? o.region : undefined].filter(Boolean).join('/') : '-',
         o ? `${i.numNodes}x ${o.instanceType}${o.spot ? ' spot' : ''}` : `${i.numNodes}x -`,
-        i.status,
+        i.status + (i.phase === 'CleanupBlocked' ? ' (cleanup blocked)' : ''),
         autostopText(i),
         ago(i.launchedAt),
       ];
@@ -125,6 +125,11 @@ export function queueTable(info: ClusterInfo, opts: { skipFinished?: boolean } =
         j.status + (j.exitCode !== undefined && j.status !== 'SUCCEEDED' ? ` (exit ${j.exitCode})` : ''),
       ]),
     ),
+    // why jobs failed without an exit code of theirs, one line each under the table
+    ...jobs.filter((j) => j.failureReason).map((j) => `Job ${j.id} ${j.status}: ${j.failureReason}`),
+    ...(info.phase === 'CleanupBlocked'
+      ? [`Cleanup is blocked: ${info.cleanupError ?? 'the teardown keeps failing'}`]
+      : []),
   ].join('\n');
 }
 

@@ -2,12 +2,14 @@
  * Following a job from the client: the phase while the cluster comes up, then the job's log
  * read straight from the nodes through the runner (logs never pass through workflow history).
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { ClusterHandle, ClusterInfo, JobRecord } from '../core/cluster';
 import { isTerminal, type JobStatus } from '../core/states';
 import { offerLabel } from '../core/offers';
 import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
+import { redactSecrets, type TaskSpec } from '../core/task';
 import { nodePhaseState, readNodeLog, readSavedManagedLog } from '../activities/infra/inspect';
-import type { SkyrunClient } from './client';
+import { CleanupBlockedError, type SkyrunClient } from './client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -19,6 +21,47 @@ export interface FollowOptions {
   follow?: boolean;
   out?: (s: string | Buffer) => void;
   err?: (s: string) => void;
+  /** secret values to print as <redacted> */
+  secrets?: string[];
+}
+
+/**
+ * Redacts secret values from a stream read in chunks: a value split across two chunks is caught
+ * because the end of a chunk that could begin a secret is held back until the next one.
+ */
+export class StreamRedactor {
+  private held = '';
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly secrets: Pick<TaskSpec, 'secrets'>;
+  constructor(private readonly values: string[]) {
+    this.secrets = { secrets: Object.fromEntries(values.map((v, i) => [String(i), v])) };
+  }
+
+  /** The text of `data` that is safe to print now. */
+  push(data: Buffer | string): string {
+    const text = redactSecrets(
+      this.held + (typeof data === 'string' ? data : this.decoder.write(data)),
+      this.secrets as TaskSpec,
+    );
+    let hold = 0;
+    for (const v of this.values) {
+      for (let k = Math.min(v.length - 1, text.length); k > hold; k--) {
+        if (text.endsWith(v.slice(0, k))) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    this.held = text.slice(text.length - hold);
+    return text.slice(0, text.length - hold);
+  }
+
+  /** What is left at the end of the stream (never a whole secret). */
+  end(): string {
+    const rest = this.held + this.decoder.end();
+    this.held = '';
+    return redactSecrets(rest, this.secrets as TaskSpec);
+  }
 }
 
 type ReadFn = (rank: number, offset: number) => Promise<{ data: Buffer; offset: number }>;
@@ -27,21 +70,37 @@ type ReadFn = (rank: number, offset: number) => Promise<{ data: Buffer; offset: 
 class LogTail {
   private offsets = new Map<number, number>();
   private partial = new Map<number, string>();
-  constructor(private readonly out: (s: string | Buffer) => void) {}
+  private redactors = new Map<number, StreamRedactor>();
+  constructor(
+    private readonly out: (s: string | Buffer) => void,
+    private readonly secrets: string[] = [],
+  ) {}
+
+  /** Rank `rank`'s new bytes, secrets redacted (as they were when there are none). */
+  private clean(rank: number, data: Buffer): string | Buffer {
+    if (!this.secrets.length) return data;
+    let r = this.redactors.get(rank);
+    if (!r) this.redactors.set(rank, (r = new StreamRedactor(this.secrets)));
+    return r.push(data);
+  }
 
   /** Read everything new from `ranks` through `read` (the nodes, or the kept copies). */
   async read(ranks: number, readFn: ReadFn, final: boolean): Promise<void> {
     const multi = ranks > 1;
     for (let rank = 0; rank < ranks; rank++) {
       for (;;) {
-        const { data, offset } = await readFn(rank, this.offsets.get(rank) ?? 0);
+        const { data: raw, offset } = await readFn(rank, this.offsets.get(rank) ?? 0);
         this.offsets.set(rank, offset);
-        if (!data.length) break;
+        if (!raw.length) {
+          if (final && this.redactors.has(rank)) this.flush(rank, multi);
+          break;
+        }
+        const data = this.clean(rank, raw);
         if (!multi) {
           this.out(data);
           continue;
         }
-        const text = (this.partial.get(rank) ?? '') + data.toString('utf8');
+        const text = (this.partial.get(rank) ?? '') + data.toString();
         const lines = text.split('\n');
         this.partial.set(rank, lines.pop()!);
         const prefix = rank === 0 ? '(head, rank=0) ' : `(worker${rank}, rank=${rank}) `;
@@ -52,6 +111,14 @@ class LogTail {
         this.partial.set(rank, '');
       }
     }
+  }
+
+  /** The end of rank `rank`'s stream: what its redactor still holds. */
+  private flush(rank: number, multi: boolean): void {
+    const rest = this.redactors.get(rank)!.end();
+    if (!rest) return;
+    if (multi) this.partial.set(rank, (this.partial.get(rank) ?? '') + rest);
+    else this.out(rest);
   }
 }
 
@@ -87,7 +154,7 @@ export async function followJob(
 ): Promise<JobStatus | undefined> {
   const out = opts.out ?? ((s) => process.stdout.write(s));
   const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
-  const tail = new LogTail(out);
+  const tail = new LogTail(out, opts.secrets);
   let lastPhase: string | undefined;
   let shownAttempts = 0;
   let lastJobStatus: JobStatus | undefined;
@@ -113,6 +180,10 @@ export async function followJob(
       throw new LaunchFailedError(cause?.message ?? f?.message ?? info.error ?? 'the launch failed');
     }
     const job: JobRecord | undefined = info.jobs.find((j) => j.id === jobId);
+    // a teardown that keeps failing (a failed attempt's, or the cluster's): say so, do not wait on it
+    if (info.phase === 'CleanupBlocked' && !(job && isTerminal(job.status))) {
+      throw new CleanupBlockedError(cluster, info.cleanupError);
+    }
     if (!job) return info.status === 'INIT' ? undefined : undefined;
     if (opts.phases && job.status !== lastJobStatus) {
       lastJobStatus = job.status;
@@ -149,7 +220,7 @@ export async function followManagedJob(
   const out = opts.out ?? ((s) => process.stdout.write(s));
   const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
   const tails = new Map<number, LogTail>();
-  const tailOf = (a: number) => tails.get(a) ?? tails.set(a, new LogTail(out)).get(a)!;
+  const tailOf = (a: number) => tails.get(a) ?? tails.set(a, new LogTail(out, opts.secrets)).get(a)!;
   let finished = 0; // attempts whose kept log has been read to its end
   let lastStatus: string | undefined;
   let lastEvent = 0;

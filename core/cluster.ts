@@ -86,6 +86,8 @@ export interface JobRecord {
   exitCode?: number;
   /** rank whose failure failed the job */
   failedRank?: number;
+  /** why the job ended FAILED_DRIVER (or why its cancel could not reach a node): no secret values */
+  failureReason?: string;
   taskId: string;
   resources: string;
 }
@@ -111,6 +113,8 @@ export interface ClusterInfo {
   attempts: ProvisionAttempt[];
   /** why the cluster is not UP, when it failed */
   error?: string;
+  /** the last teardown error while cleanup is blocked (phase CleanupBlocked); SkyRun keeps retrying */
+  cleanupError?: string;
   numNodes: number;
   resources: string;
 }

@@ -32,6 +32,7 @@ import { isTerminal, type JobStatus, type Phase } from '../core/states';
 import {
   cancelJobUpdate,
   downUpdate,
+  jobSecretsQuery,
   pokeSignal,
   setAutostopUpdate,
   startUpdate,
@@ -52,6 +53,10 @@ function failureMessage(e: unknown): string {
 /** Finished jobs kept in state (and carried across continue-as-new). */
 const KEPT_JOBS = 1000;
 const MAX_POLL_MS = 30_000;
+/** How long a cancel or a down lets a killed job end on its own before it stops the job's activities. */
+const KILL_GRACE_MS = 10_000;
+/** Killing a job's processes tries a few times: a node that cannot be reached must not hold a cancel or a down. */
+const KILL_RETRY = { maximumAttempts: 3, initialInterval: '1s', maximumInterval: '5s' } as const;
 
 function describeJob(req: JobRequest): string {
   return req.numGpusPerNode ? `${req.numGpusPerNode} GPU` : `${req.cpuDemand} CPU`;
@@ -83,8 +88,14 @@ class Cluster {
   startError?: string;
   compensations: Compensation[] = [];
   provisionScope?: CancellationScope;
+  /** each running job's scope: cancelling it stops the job's activities (a stuck start, a status poll) */
+  jobScopes = new Map<number, CancellationScope>();
+  /** the secrets of jobs still kept, for `skyrun logs` to redact (answered only to a keyed client) */
+  jobSecrets: Array<{ id: number; secrets: Record<string, string> }>;
   /** bumped by every event the main loop or a job watcher may wait for */
   wake = 0;
+  /** the phase a blocked cleanup interrupted (shown again once it succeeds) */
+  phaseBeforeBlock?: Phase;
 
   constructor(readonly input: ClusterWorkflowInput) {
     const c = input.carried;
@@ -101,6 +112,7 @@ class Cluster {
     };
     this.pending = c?.pending ?? [];
     this.nextJobId = c?.nextJobId ?? 1;
+    this.jobSecrets = c?.jobSecrets ?? [];
     this.idleSince = c?.idleSince ?? Date.now();
     if (c?.info.handle) {
       this.compensations.push({
@@ -144,6 +156,7 @@ class Cluster {
       resources: describeJob(req),
     });
     this.pending.push({ id, request: req });
+    if (Object.keys(req.secrets ?? {}).length) this.jobSecrets.push({ id, secrets: req.secrets });
     this.wake++;
     return { jobId: id, taskId };
   }
@@ -163,10 +176,56 @@ class Cluster {
     }
     this.cancelRequested.add(id);
     this.wake++;
-    if (this.info.handle) await acts.cancelJob({ handle: this.info.handle, jobId: id });
+    if (patched('cancel-stops-job-activities')) await this.killJob(id);
+    else if (this.info.handle) await acts.cancelJob({ handle: this.info.handle, jobId: id });
     this.wake++;
     await condition(() => isTerminal(rec.status));
     return rec.status;
+  }
+
+  /**
+   * Kill a job being cancelled (a few tries), give it KILL_GRACE_MS to end on its own, then
+   * cancel its activities: a job whose start keeps failing, or whose node cannot be reached,
+   * ends CANCELLED all the same instead of holding the cancel (or the down) forever.
+   */
+  async killJob(id: number): Promise<void> {
+    const rec = this.job(id);
+    if (this.info.handle) {
+      try {
+        await acts.cancelJob.executeWithOptions({ summary: `job ${id}: kill`, retry: KILL_RETRY }, [
+          { handle: this.info.handle, jobId: id },
+        ]);
+      } catch (e) {
+        if (rec) rec.failureReason = `could not kill the job's processes: ${failureMessage(e)}`;
+      }
+    }
+    this.wake++;
+    if (!this.running.has(id)) return;
+    const ended = await condition(() => !this.running.has(id), KILL_GRACE_MS);
+    if (!ended) this.jobScopes.get(id)?.cancel();
+  }
+
+  /**
+   * Cancel every running job and wait until none runs; stuck ones too (patched: before it, a stop
+   * or a down asked each job's processes to die once, as `how` says, and waited for its watcher).
+   */
+  async cancelRunning(handle: ClusterHandle, how: 'stop' | 'down'): Promise<void> {
+    if (patched('stop-and-down-end-stuck-jobs')) {
+      const ids = [...this.running.keys()];
+      for (const id of ids) this.cancelRequested.add(id);
+      await Promise.all(ids.map((id) => this.killJob(id)));
+      this.wake++;
+    } else if (how === 'stop') {
+      for (const id of this.running.keys()) this.cancelRequested.add(id);
+      for (const id of this.running.keys()) await acts.cancelJob({ handle, jobId: id });
+    } else {
+      for (const id of this.running.keys()) {
+        this.cancelRequested.add(id);
+        await acts.cancelJob({ handle, jobId: id });
+      }
+      this.wake++;
+    }
+    await condition(() => this.running.size === 0);
   }
 
   async down(): Promise<void> {
@@ -230,6 +289,7 @@ class Cluster {
     if (finished.length > KEPT_JOBS) {
       const drop = new Set(finished.slice(0, finished.length - KEPT_JOBS).map((j) => j.id));
       this.info.jobs = this.info.jobs.filter((j) => !drop.has(j.id));
+      this.jobSecrets = this.jobSecrets.filter((j) => !drop.has(j.id));
     }
     this.wake++;
   }
@@ -252,7 +312,9 @@ class Cluster {
       if (!fits) return;
       this.pending.shift();
       this.running.set(next.id, next.request);
-      void this.runJob(next.id, next.request);
+      const scope = new CancellationScope();
+      this.jobScopes.set(next.id, scope);
+      void scope.run(() => this.runJob(next.id, next.request)).finally(() => this.jobScopes.delete(next.id));
     }
   }
 
@@ -281,12 +343,16 @@ class Cluster {
       if (this.cancelRequested.has(id)) return this.finish(rec, 'CANCELLED', r.exitCode);
       if (r.lost) {
         rec.failedRank = r.rank;
+        rec.failureReason = `the job's process on rank ${r.rank ?? 0} vanished without an exit code`;
         return this.finish(rec, 'FAILED_DRIVER');
       }
       if (r.exitCode !== 0) rec.failedRank = r.rank;
       this.finish(rec, r.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', r.exitCode);
     } catch (e) {
-      this.finish(rec, this.cancelRequested.has(id) ? 'CANCELLED' : 'FAILED_DRIVER');
+      // a failure no retry fixes (the activities say which): the job ends with the reason
+      const cancelled = this.cancelRequested.has(id);
+      if (!cancelled) rec.failureReason = failureMessage(e);
+      this.finish(rec, cancelled ? 'CANCELLED' : 'FAILED_DRIVER');
     } finally {
       this.running.delete(id);
       this.cancelRequested.delete(id);
@@ -340,7 +406,19 @@ class Cluster {
         wait: (round, gap) => `retry_until_up: round ${round} found no capacity; waiting ${Math.round(gap / 1000)} s`,
       },
       onPhase: (phase) => this.setPhase(phase),
+      onCleanup: (reason) => this.cleanupReport(reason),
     });
+  }
+
+  /** A blocked teardown shows in the status query: phase CleanupBlocked and the last error. */
+  cleanupReport(reason: string | undefined): void {
+    if (reason !== undefined) {
+      if (this.info.phase !== 'CleanupBlocked') this.phaseBeforeBlock = this.info.phase;
+      this.info.phase = 'CleanupBlocked';
+    } else if (this.info.phase === 'CleanupBlocked') {
+      this.info.phase = this.phaseBeforeBlock ?? 'CleaningUp';
+    }
+    this.info.cleanupError = reason;
   }
 
   /** Suggested by the server and nothing in flight (waking on a suggestion alone would spin). */
@@ -376,7 +454,13 @@ class Cluster {
       if (this.canContinueAsNew()) {
         await continueAsNew<typeof clusterWorkflow>({
           ...this.input,
-          carried: { info: this.info, pending: this.pending, nextJobId: this.nextJobId, idleSince: this.idleSince },
+          carried: {
+            info: this.info,
+            pending: this.pending,
+            nextJobId: this.nextJobId,
+            idleSince: this.idleSince,
+            jobSecrets: this.jobSecrets,
+          },
         });
       }
       const seen = this.wake;
@@ -399,10 +483,12 @@ class Cluster {
 
   /** Cancel the running jobs, then stop the nodes (disks kept); STOPPED, or UP with stopError when that fails. */
   async doStop(): Promise<void> {
-    for (const id of this.running.keys()) this.cancelRequested.add(id);
-    if (this.info.handle)
-      for (const id of this.running.keys()) await acts.cancelJob({ handle: this.info.handle, jobId: id });
-    await condition(() => this.running.size === 0);
+    if (this.info.handle) {
+      await this.cancelRunning(this.info.handle, 'stop');
+    } else {
+      for (const id of this.running.keys()) this.cancelRequested.add(id);
+      await condition(() => this.running.size === 0);
+    }
     if (this.realStopStart()) {
       try {
         await stopStartActs.stopCluster.executeWithOptions({ summary: `stop ${offerLabel(this.info.handle!.offer)}` }, [
@@ -444,15 +530,8 @@ class Cluster {
     this.setPhase('CleaningUp');
     await CancellationScope.nonCancellable(async () => {
       for (const p of this.pending.splice(0)) this.finish(this.job(p.id)!, 'CANCELLED');
-      if (this.info.handle) {
-        for (const id of this.running.keys()) {
-          this.cancelRequested.add(id);
-          await acts.cancelJob({ handle: this.info.handle, jobId: id });
-        }
-        this.wake++;
-        await condition(() => this.running.size === 0);
-      }
-      await runCompensations(this.compensations);
+      if (this.info.handle) await this.cancelRunning(this.info.handle, 'down');
+      await runCompensations(this.compensations, (reason) => this.cleanupReport(reason));
     });
     this.info.status = 'TERMINATED';
     this.wake++;
@@ -465,6 +544,7 @@ export async function clusterWorkflow(input: ClusterWorkflowInput): Promise<Clus
   if (problem) throw ApplicationFailure.nonRetryable(`cluster: ${problem}`, FailureTypes.InvalidRequest);
   const c = new Cluster(input);
   setHandler(statusQuery, () => c.info);
+  setHandler(jobSecretsQuery, (id) => ({ secrets: c.jobSecrets.find((j) => j.id === id)?.secrets ?? {} }));
   setHandler(submitJobUpdate, (req) => c.submit(req), { validator: (req) => c.validateSubmit(req) });
   setHandler(cancelJobUpdate, (id) => c.cancel(id), { validator: (id) => c.validateCancel(id) });
   setHandler(downUpdate, () => c.down());

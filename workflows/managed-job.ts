@@ -27,7 +27,7 @@ import { validateClusterName, managedClusterName, validateName } from '../core/n
 import { offerLabel } from '../core/offers';
 import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery } from './contract';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
-import { type Compensation, runCompensations, searchAndProvision } from './provision';
+import { type Compensation, failureClass, runCompensations, searchAndProvision } from './provision';
 import { acts, statusActs, syncActs } from './proxies';
 
 /** SkyPilot's controller checks every ~20 s; early checks come sooner (1 s, backing off). */
@@ -292,9 +292,12 @@ export async function managedJobWorkflow(input: ManagedJobInput): Promise<Manage
       await m.endAttempt();
       m.set('FAILED_PRECHECKS', e.message);
     } else {
-      // an unexpected failure of the controller itself (never a crash: that only resumes)
       await m.endAttempt();
-      m.set('FAILED_CONTROLLER', e instanceof Error ? e.message : String(e));
+      // an activity's failure says why in its cause
+      const reason = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
+      // invalid: an activity found the job can never run (an env the OS refuses, a NUL byte);
+      // else an unexpected failure of the controller itself (never a crash: that only resumes)
+      m.set(failureClass(e).cls === 'invalid' ? 'FAILED_PRECHECKS' : 'FAILED_CONTROLLER', reason);
     }
   } finally {
     // always leave nothing behind

@@ -28,8 +28,17 @@ export interface Compensation {
   clusterName: string;
 }
 
-/** Run every pending compensation; keep retrying, and say CleanupBlocked while it fails. */
-export async function runCompensations(comps: Compensation[]): Promise<void> {
+/**
+ * Where a blocked cleanup is reported: called with the teardown's last error (`label: class:
+ * message`) each time it fails, and with undefined once it succeeds after failing.
+ */
+export type CleanupReport = (reason: string | undefined) => void;
+
+/**
+ * Run every pending compensation; keep retrying (a resource may be left behind otherwise), say
+ * CleanupBlocked while it fails and report each failure's reason, so nobody waits on it silently.
+ */
+export async function runCompensations(comps: Compensation[], report?: CleanupReport): Promise<void> {
   await CancellationScope.nonCancellable(async () => {
     while (comps.length) {
       const c = comps[comps.length - 1]!;
@@ -38,9 +47,12 @@ export async function runCompensations(comps: Compensation[]): Promise<void> {
           await teardownActs.teardown.executeWithOptions({ summary: `teardown ${c.label}` }, [
             { cloud: c.cloud, clusterName: c.clusterName },
           ]);
+          if (round > 0) report?.(undefined);
           break;
         } catch (e) {
           if (round === 0) upsertSearchAttributes([{ key: SA.Phase, value: 'CleanupBlocked' }]);
+          const { cls, message } = failureClass(e);
+          report?.(`teardown of ${c.label} failed (${cls}): ${message}`);
           await sleep(Math.min(60_000 * 2 ** round, 15 * 60_000));
         }
       }
@@ -74,6 +86,8 @@ export interface FailoverOptions {
   blocks?: Block[];
   /** the task's resource candidates: an offer's ports, image and labels come from its own */
   candidates?: Resources[];
+  /** where a failed attempt's blocked teardown is reported */
+  onCleanup?: CleanupReport;
 }
 
 /** The task's image for a region: one id, or a map region -> id. */
@@ -83,7 +97,7 @@ function imageFor(r: Resources | undefined, region: string): string | undefined 
 }
 
 /** The failure class an activity failure carries (its ApplicationFailure type). */
-function failureClass(e: unknown): { cls: ErrorClass; message: string } {
+export function failureClass(e: unknown): { cls: ErrorClass; message: string } {
   const cause = e instanceof Error && 'cause' in e ? (e.cause as Error | undefined) : undefined;
   const type = cause instanceof ApplicationFailure ? cause.type : undefined;
   return { cls: isErrorClass(type) ? type : 'unknown', message: cause?.message ?? String(e) };
@@ -133,7 +147,7 @@ export async function provisionWithFailover(opts: FailoverOptions): Promise<Clus
         const { cls, message } = failureClass(e);
         attempts.push({ offer: label, ...offerWhere(offer), outcome: 'failed', errorClass: cls, reason: message });
         setCurrentDetails(attemptsTable(attempts));
-        await runCompensations([comp]);
+        await runCompensations([comp], opts.onCleanup);
         opts.compensations.splice(opts.compensations.indexOf(comp), 1);
         if (cls === 'invalid') throw exhausted(opts.clusterName, attempts, FailureTypes.InvalidRequest);
         // transient errors were retried in place; still failing, they block the zone like unknown ones
@@ -184,6 +198,8 @@ export interface SearchOptions {
   /** activity and timer summaries of round `round` (1-based) */
   summaries: { optimize(round: number): string; wait(round: number, gapMs: number): string };
   onPhase?(phase: 'Optimizing' | 'Provisioning'): void;
+  /** where a failed attempt's blocked teardown is reported */
+  onCleanup?: CleanupReport;
 }
 
 function preferred(offers: Offer[], region: string | undefined): Offer[] {
@@ -219,6 +235,7 @@ export async function searchAndProvision(opts: SearchOptions): Promise<ClusterHa
         attempts,
         compensations: opts.compensations,
         candidates: opts.candidates,
+        onCleanup: opts.onCleanup,
       });
     } catch (e) {
       const retry = opts.retry && e instanceof ApplicationFailure && e.type === FailureTypes.ResourcesUnavailable;

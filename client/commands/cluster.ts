@@ -9,7 +9,7 @@ import type { TaskSpec } from '../../core/task';
 import { checkClusterName, checkClusterNames, idleMinutes, jobId } from './args';
 import type { SkyrunClient } from '../client';
 import { CliError, confirm, log, withClient, type Act } from './shared';
-import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
+import { addTaskFlags, loadTask, planTable, refuseUnlaunchable, secretValues } from './task-options';
 
 export function register(program: Command, act: Act): void {
   launch(program, act);
@@ -40,7 +40,12 @@ function autostopFrom(
 }
 
 /** Follow a job's log until it ends; Ctrl-C detaches and the job goes on. Returns the exit code. */
-async function follow(client: SkyrunClient, cluster: string, jobId: number, phases: boolean): Promise<number> {
+async function follow(
+  client: SkyrunClient,
+  cluster: string,
+  jobId: number,
+  opts: { phases: boolean; secrets: string[] },
+): Promise<number> {
   const { followJob } = await import('../follow');
   process.once('SIGINT', () => {
     log(`\nDetached from job ${jobId}; it goes on running on '${cluster}'.`);
@@ -48,8 +53,11 @@ async function follow(client: SkyrunClient, cluster: string, jobId: number, phas
     log(`  Cancel it:        skyrun cancel ${cluster} ${jobId}`);
     process.exit(ExitCode.NOT_FINISHED);
   });
-  const status = await followJob(client, cluster, jobId, { phases, follow: true });
+  const status = await followJob(client, cluster, jobId, { ...opts, follow: true });
   if (status) log(`✓ Job ${jobId} finished: ${status}`);
+  const reason =
+    status && (await client.info(cluster, { includeClosed: true }))?.jobs.find((j) => j.id === jobId)?.failureReason;
+  if (reason) log(`  reason: ${reason}`);
   return exitCodeForJob(status);
 }
 
@@ -97,7 +105,7 @@ function launch(program: Command, act: Act): void {
           hints(cluster, jobId);
           return ExitCode.SUCCEEDED;
         }
-        const code = await follow(client, cluster, jobId, true);
+        const code = await follow(client, cluster, jobId, { phases: true, secrets: secretValues(task) });
         await refreshSshConfig(client);
         hints(cluster, jobId);
         return code;
@@ -123,7 +131,7 @@ function exec(program: Command, act: Act): void {
         const { jobId } = await client.exec(cluster, task);
         log(`Submitted job ${jobId} to cluster '${cluster}'.`);
         if (opts.detachRun) return ExitCode.SUCCEEDED;
-        return follow(client, cluster, jobId, false);
+        return follow(client, cluster, jobId, { phases: false, secrets: secretValues(task) });
       });
     }),
   );
@@ -197,14 +205,17 @@ function logs(program: Command, act: Act): void {
           }
           if (opts.status) {
             console.log(`Job ${jobId}: ${job.status}`);
+            if (job.failureReason) console.log(`  reason: ${job.failureReason}`);
             return exitCodeForJob(job.status);
           }
+          // the job's secrets, to print as <redacted> (an encrypted answer, to this keyed client only)
+          const secrets = await client.jobSecrets(cluster, jobId);
           if (!opts.follow) {
             const { followJob } = await import('../follow');
-            await followJob(client, cluster, jobId, { follow: false });
+            await followJob(client, cluster, jobId, { follow: false, secrets });
             return ExitCode.SUCCEEDED;
           }
-          return follow(client, cluster, jobId, false);
+          return follow(client, cluster, jobId, { phases: false, secrets });
         });
       }),
     );

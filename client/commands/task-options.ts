@@ -2,7 +2,8 @@
  * A task from the command line: the entrypoint (a YAML file or a command), the task flags that
  * launch, exec, optimize and jobs launch share, and the optimizer's table for the task.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../../core/states';
 import {
@@ -22,11 +23,17 @@ import { CliError } from './shared';
 /** What commander parsed for the task flags (keys as commander names them; see TASK_FLAGS). */
 export type TaskFlags = Record<string, unknown>;
 
+/** What --secret's help adds: where a value given on the command line can be read. */
+const SECRET_HELP =
+  '; give NAME alone to take the value from your environment, or use --secret-file: ' +
+  'a NAME=VALUE argument is visible to every local user in `ps` while skyrun runs';
+
 /** The task flags launch, exec, optimize and jobs launch share: registered from core's one table. */
 export function addTaskFlags(cmd: Command): Command {
   for (const f of Object.values(TASK_FLAGS)) {
     const arg = f.arg ? ` ${f.arg}` : '';
-    const opt = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag}${arg}`, f.help);
+    const help = f === TASK_FLAGS.secrets ? f.help + SECRET_HELP : f.help;
+    const opt = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag}${arg}`, help);
     if (f.repeatable) opt.argParser((v: string, prev: string[] = []) => [...prev, v]);
     cmd.addOption(opt);
     for (const alias of f.aliases ?? []) {
@@ -35,7 +42,55 @@ export function addTaskFlags(cmd: Command): Command {
       cmd.addOption(hidden);
     }
   }
+  cmd.addOption(
+    new Option(
+      '--secret-file <file>',
+      'secrets from a dotenv-style file of NAME=VALUE lines (repeatable; --secret wins; never shown by ps)',
+    ).argParser((v: string, prev: string[] = []) => [...prev, v]),
+  );
   return cmd;
+}
+
+/** Strip one pair of matching quotes; "..." understands \n, \t, \" and \\ as dotenv does. */
+function unquote(v: string): string {
+  if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) return v.slice(1, -1);
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
+    return v.slice(1, -1).replace(/\\([nt"\\])/g, (_, c: string) => ({ n: '\n', t: '\t' })[c] ?? c);
+  }
+  return v;
+}
+
+/** A --secret-file: `NAME=VALUE` lines (optionally `export NAME=VALUE`), blank lines and `# comments`. */
+export function readSecretFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(
+      `--secret-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read it'}`,
+      ExitCode.INVALID_INPUT,
+    );
+  }
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) {
+      // never echo the line: it may hold a secret
+      throw new CliError(
+        `${file}:${i + 1}: expected NAME=VALUE (NAME of letters, digits and '_', not starting with a digit)`,
+        ExitCode.INVALID_INPUT,
+      );
+    }
+    out[m[1]!] = unquote(m[2]!);
+  });
+  return out;
+}
+
+/** The secret values a task carries (for redacting its output). */
+export function secretValues(task: TaskSpec): string[] {
+  return Object.values(task.secrets).filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
 /** The task of a YAML file or of a command after `--`, with the task flags applied. */
@@ -52,12 +107,25 @@ export function loadTask(entry: string[], flags: TaskFlags): TaskSpec {
       ExitCode.INVALID_INPUT,
     );
   }
+  const overrides = overridesFromFlags(flags, process.env);
+  const files = (flags.secretFile as string[] | undefined) ?? [];
+  if (files.length) {
+    // as if each line were a --secret before the command line's own (which win)
+    const fromFiles = Object.assign({}, ...files.map(readSecretFile)) as Record<string, string>;
+    overrides.secrets = { ...fromFiles, ...(overrides.secrets ?? {}) };
+  }
   // ${VAR} in workdir and file_mounts come from envs, after --env has had its say
-  return substituteEnvs(applyOverrides(task, overridesFromFlags(flags, process.env)));
+  return substituteEnvs(applyOverrides(task, overrides));
+}
+
+/** What a local path is on this machine (relative to the working directory), for checkLaunchable. */
+function pathKind(p: string): 'dir' | 'file' | 'missing' {
+  const st = statSync(path.resolve(p), { throwIfNoEntry: false });
+  return !st ? 'missing' : st.isDirectory() ? 'dir' : 'file';
 }
 
 export function refuseUnlaunchable(task: TaskSpec, opts: { managed?: boolean } = {}): void {
-  const issues = checkLaunchable(task, opts);
+  const issues = checkLaunchable(task, { ...opts, pathKind });
   if (issues.length) throw new TaskValidationError(issues);
 }
 

@@ -1,5 +1,7 @@
 // Launch checks: what refuses the launch of an otherwise valid task (unset
-// required envs and secrets, features not supported yet, nothing to run).
+// required envs and secrets, features not supported yet, nothing to run, and
+// what could never run: NUL bytes, an environment the OS refuses, a missing
+// workdir).
 
 import { stableKey } from './resource-fields';
 import type { TaskIssue, TaskSpec } from './types';
@@ -8,11 +10,30 @@ import { positionsOf } from './yaml';
 const URI_RE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
 
 /**
+ * The largest `NAME=VALUE` of one env or secret, in bytes. Linux refuses to exec a process with
+ * any single argument or environment string longer than MAX_ARG_STRLEN (32 pages: 131072 bytes,
+ * its terminating NUL included), with E2BIG.
+ */
+export const MAX_ENV_ENTRY_BYTES = 128 * 1024 - 1;
+/**
+ * The most bytes all of a task's envs and secrets may take together (`NAME=VALUE` and a NUL each).
+ * Linux's ARG_MAX (a quarter of the stack limit: 2 MiB by default) holds argv and the whole
+ * environment; half of it leaves room for the inherited env (PATH, HOME, ...), SkyRun's own
+ * SKYPILOT_* variables and the command line.
+ */
+export const MAX_ENV_TOTAL_BYTES = 1024 * 1024;
+
+/** What a local path is on the machine that launches (relative paths from its working directory). */
+export type PathKind = (path: string) => 'dir' | 'file' | 'missing';
+
+const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length;
+
+/**
  * Problems that refuse a launch of an otherwise valid task (unset required envs
  * and secrets, features not supported yet, nothing to run). Empty = launchable.
  * job_recovery on a non-managed launch is ignored without an issue.
  */
-export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean }): TaskIssue[] {
+export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathKind?: PathKind }): TaskIssue[] {
   const positions = positionsOf(task);
   const issues: TaskIssue[] = [];
   const add = (field: string, message: string, posField = field): void => {
@@ -81,5 +102,67 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean }): Ta
   if ((task.run === undefined || task.run.trim() === '') && (task.setup === undefined || task.setup.trim() === '')) {
     add('run', 'nothing to run: the task has neither run nor setup; add run: <command>');
   }
+  checkNeverRuns(task, opts.pathKind, add);
   return issues;
+}
+
+/**
+ * What no retry could ever run, refused before anything starts: NUL bytes (no process can receive
+ * them), envs and secrets larger than the OS lets a process have, a workdir or file_mounts source
+ * that is not there. Messages never quote a value (it may be a secret).
+ */
+function checkNeverRuns(
+  task: TaskSpec,
+  pathKind: PathKind | undefined,
+  add: (field: string, message: string, posField?: string) => void,
+): void {
+  const nul = (field: string, value: string | undefined | null): void => {
+    if (typeof value === 'string' && value.includes('\0')) {
+      add(field, 'contains a NUL byte, which no process can receive; expected text without NUL (\\0) characters');
+    }
+  };
+  nul('name', task.name);
+  nul('run', task.run);
+  nul('setup', task.setup);
+  if (typeof task.workdir === 'string') nul('workdir', task.workdir);
+  for (const [remote, src] of Object.entries(task.fileMounts)) {
+    nul(`file_mounts.${remote}`, remote);
+    if (typeof src === 'string') nul(`file_mounts.${remote}`, src);
+  }
+  let total = 0;
+  for (const kind of ['envs', 'secrets'] as const) {
+    for (const [name, value] of Object.entries(task[kind])) {
+      const field = `${kind}.${name}`;
+      nul(field, name);
+      if (typeof value !== 'string') continue;
+      nul(field, value);
+      const bytes = utf8Bytes(name) + 1 + utf8Bytes(value);
+      total += bytes + 1;
+      if (bytes > MAX_ENV_ENTRY_BYTES) {
+        add(
+          field,
+          `${name}=VALUE takes ${bytes} bytes; expected at most ${MAX_ENV_ENTRY_BYTES} (the OS refuses longer environment strings); put large data in a file (workdir or file_mounts) instead`,
+        );
+      }
+    }
+  }
+  if (total > MAX_ENV_TOTAL_BYTES) {
+    add(
+      'envs',
+      `envs and secrets take ${total} bytes together; expected at most ${MAX_ENV_TOTAL_BYTES} (the OS limits a process's whole environment); put large data in a file (workdir or file_mounts) instead`,
+    );
+  }
+  if (!pathKind) return;
+  if (typeof task.workdir === 'string' && !task.workdir.includes('\0')) {
+    const kind = pathKind(task.workdir);
+    if (kind !== 'dir') {
+      add('workdir', `${task.workdir} ${kind === 'missing' ? 'does not exist' : 'is a file'}; expected a local folder`);
+    }
+  }
+  for (const [remote, src] of Object.entries(task.fileMounts)) {
+    if (typeof src !== 'string' || URI_RE.test(src.trim()) || src.includes('\0')) continue;
+    if (pathKind(src) === 'missing') {
+      add(`file_mounts.${remote}`, `${src} does not exist; expected a local file or folder`);
+    }
+  }
 }

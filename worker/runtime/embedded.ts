@@ -3,10 +3,20 @@
  * 8233) and a background worker, each started once and reused by every later command.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { homePath } from '../../activities/infra/home';
+import { homePath, privateHome } from '../../activities/infra/home';
 import { processAlive } from '../../activities/infra/runners/local';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/contract';
 import { embeddedPorts } from './config';
@@ -45,8 +55,8 @@ function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
 
 /** A lock folder: serialises starts of the same thing by concurrent CLI calls. */
 async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  privateHome();
   const lock = homePath(`${name}.lock`);
-  mkdirSync(path.dirname(lock), { recursive: true });
   for (let i = 0; ; i++) {
     try {
       mkdirSync(lock);
@@ -103,7 +113,10 @@ export async function startServer(log: (m: string) => void): Promise<{ started: 
       );
     }
     const bin = await ensureTemporalCli(log);
-    mkdirSync(serverDir(), { recursive: true });
+    mkdirSync(serverDir(), { recursive: true, mode: 0o700 });
+    // the database holds job requests and failures: private, also when an older SkyRun made it
+    chmodSync(serverDir(), 0o700);
+    if (existsSync(status.dbFile)) chmodSync(status.dbFile, 0o600);
     const args = [
       'server',
       'start-dev',
@@ -120,11 +133,13 @@ export async function startServer(log: (m: string) => void): Promise<{ started: 
       ...SEARCH_ATTRIBUTE_FLAGS.flatMap((sa) => ['--search-attribute', sa]),
       ...(process.env.SKYRUN_SERVER_ARGS ? process.env.SKYRUN_SERVER_ARGS.split(' ').filter(Boolean) : []),
     ];
-    const out = openSync(path.join(serverDir(), 'server.log'), 'a');
+    const out = openSync(path.join(serverDir(), 'server.log'), 'a', 0o600);
     const child = spawn(bin, args, { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
     child.unref();
-    writeFileSync(path.join(serverDir(), 'server.json'), JSON.stringify({ pid: child.pid, port, uiPort }));
+    writeFileSync(path.join(serverDir(), 'server.json'), JSON.stringify({ pid: child.pid, port, uiPort }), {
+      mode: 0o600,
+    });
     for (let i = 0; i < 600; i++) {
       if (!processAlive(child.pid!)) {
         const tail = readFileSync(path.join(serverDir(), 'server.log'), 'utf8').split('\n').slice(-15).join('\n');
@@ -182,7 +197,8 @@ export async function ensureWorker(): Promise<{ started: boolean; pid: number }>
     const st = await workerStatus();
     if (st.running && st.current) return { started: false, pid: st.pid! };
     if (st.running) await stopWorker();
-    const out = openSync(homePath('worker.log'), 'a');
+    const out = openSync(homePath('worker.log'), 'a', 0o600);
+    chmodSync(homePath('worker.log'), 0o600);
     const child = spawn(process.execPath, [path.join(__dirname, '..', 'main.js'), '--background'], {
       detached: true,
       stdio: ['ignore', out, out],

@@ -21,6 +21,8 @@ export interface CarriedState {
   pending: Array<{ id: number; request: JobRequest }>;
   nextJobId: number;
   idleSince: number;
+  /** the kept jobs' secrets (encrypted in history: the payload holds a `secrets` map) */
+  jobSecrets?: Array<{ id: number; secrets: Record<string, string> }>;
 }
 
 export interface ManagedJobInput {

@@ -20,6 +20,11 @@ export const setAutostopUpdate = defineUpdate<void, [AutostopSetting | null]>('s
 /** A hint that a job may have changed state: check now instead of at the next timer. */
 export const pokeSignal = defineSignal<[]>('poke');
 export const statusQuery = defineQuery<ClusterInfo>('status');
+/**
+ * A job's secret values, for the CLI to redact them from the job's log. The answer holds a
+ * `secrets` map, so the codec encrypts it; the worker answers only queries sealed with the key.
+ */
+export const jobSecretsQuery = defineQuery<{ secrets: Record<string, string> }, [number]>('jobSecrets');
 
 // ---- managed jobs ------------------------------------------------------------------------
 
