@@ -68,6 +68,19 @@ function provisionContext(details: { set(d: unknown): void }): ProvisionContext 
   };
 }
 
+/** A job's whole log on one node. */
+async function wholeLog(n: NodeInfo, jobId: number): Promise<Buffer> {
+  const runner = runnerFor(n.runner);
+  const chunks: Buffer[] = [];
+  for (let offset = 0; ;) {
+    const r = await runner.readLog(jobId, offset);
+    if (!r.data.length) break;
+    chunks.push(r.data);
+    offset = r.offset;
+  }
+  return Buffer.concat(chunks);
+}
+
 /** What the activities are built from; tests pass their own. */
 export interface ActivityDeps {
   providers: Providers;
@@ -80,6 +93,13 @@ export function defaultActivityDeps(): ActivityDeps {
 
 /** Every activity, bound to its dependencies (as in Temporal's saga sample). */
 export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
+  return { ...clusterActivities(deps), ...jobActivities(deps) };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** The cluster's life on its infra: optimize, provision, stop and start, query, tear down. */
+function clusterActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
   return {
     async optimizeOffers(req: OptimizeRequest): Promise<OptimizeResult> {
@@ -127,7 +147,13 @@ export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
     async instanceStates(req: { cloud: string; clusterName: string }): Promise<InstanceState[]> {
       return mapped(() => providerFor(req.cloud).query(req.clusterName));
     },
+  };
+}
 
+/** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
+function jobActivities(deps: ActivityDeps) {
+  const providerFor = (cloud: string) => deps.providers.get(cloud);
+  return {
     /** The job's workdir and local file_mounts, to every node in parallel. */
     async syncWorkdir(req: {
       handle: ClusterHandle;
@@ -195,15 +221,8 @@ export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
     /** Copy a job's log from every node to SKYRUN_HOME/managed-jobs/<id>/ (kept after teardown). */
     async saveJobLog(req: { handle: ClusterHandle; jobId: number; managedJobId: number }): Promise<void> {
       await onAllNodes(req.handle, async (n) => {
-        const runner = runnerFor(n.runner);
-        const chunks: Buffer[] = [];
-        for (let offset = 0; ;) {
-          const r = await runner.readLog(req.jobId, offset);
-          if (!r.data.length) break;
-          chunks.push(r.data);
-          offset = r.offset;
-        }
-        await writeManagedLog(managedLogPath(req.managedJobId, req.jobId, n.rank), Buffer.concat(chunks));
+        const log = await wholeLog(n, req.jobId);
+        await writeManagedLog(managedLogPath(req.managedJobId, req.jobId, n.rank), log);
       });
     },
 
@@ -212,5 +231,3 @@ export function createActivities(deps: ActivityDeps = defaultActivityDeps()) {
     },
   };
 }
-
-export type Activities = ReturnType<typeof createActivities>;

@@ -2,6 +2,9 @@
  * The cluster workflow, one per cluster (id `cluster/<name>`): an entity that optimizes,
  * provisions with failover, then serves its job queue through updates and queries until it is
  * downed. Autostop is a durable timer; it continues-as-new when the server suggests it.
+ *
+ * size: one entity, as in Temporal's safe-message-handlers sample: its state, the handlers that
+ * change it and the loop that serves them share one class; split, the state machine would be spread over files.
  */
 import {
   ApplicationFailure,

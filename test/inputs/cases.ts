@@ -4,6 +4,8 @@
  * in argv: `@files/NAME` is test/inputs/files/NAME, `@invalid/NAME` test/task/invalid/NAME, and
  * `@gen/NAME` a file GENERATED writes at test time (big or binary files are not committed).
  * `sim`: a sim.yaml in SKYRUN_HOME before the run, which must be left as it was.
+ *
+ * size: a data table (one entry per invalid input), read top to bottom.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';

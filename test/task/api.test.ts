@@ -1,3 +1,6 @@
+/**
+ * size: the parser API's tests, one describe per concern.
+ */
 import * as fs from 'fs';
 import * as path from 'path';
 import { addTaskFlags } from '../../client/commands/task-options';

@@ -7,6 +7,9 @@
  *
  * User values never reach a shell unquoted: every remote command is built from words quoted by
  * `shq` (ssh-scripts.ts); scripts go over SFTP; env vars go into `<phase>.env` (mode 0600).
+ *
+ * size: one Runner implementation over one pooled connection type; its helpers already live in
+ * ssh-scripts.ts, ssh-proxy.ts, workdir-files.ts and host-keys.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
