@@ -10,6 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO } from '../helpers/skyrun';
+import { NAME_MAX } from '../../core/names';
 
 export interface Case {
   name: string;
@@ -392,7 +393,7 @@ const TABLE: Array<[string, string[], number, string | RegExp, Partial<Case>?]> 
     '-c of 300 characters',
     cmd('-c', 'a'.repeat(300)),
     2,
-    'invalid cluster name: expected a name of at most 100 characters, got one of 300',
+    `invalid cluster name: expected a name of at most ${NAME_MAX} characters, got 300`,
   ],
   ['-c 1abc', cmd('-c', '1abc'), 2, NAME],
   ['-c -abc', ['launch', '--dryrun', '-c', '-abc', '--', 'echo'], 2, NAME],
@@ -401,7 +402,12 @@ const TABLE: Array<[string, string[], number, string | RegExp, Partial<Case>?]> 
   ['down "a b"', ['down', '-y', 'a b'], 2, NAME],
   ['stop ..', ['stop', '-y', '..'], 2, NAME],
   ['start 1abc', ['start', '-y', '1abc'], 2, NAME],
-  ['queue 300 characters', ['queue', 'q'.repeat(300)], 2, /^invalid cluster name: expected a name of at most 100/],
+  [
+    'queue 300 characters',
+    ['queue', 'q'.repeat(300)],
+    2,
+    new RegExp(`^invalid cluster name: expected a name of at most ${NAME_MAX} `),
+  ],
   ['status a/b', ['status', 'a/b'], 2, NAME],
   ['autostop bad/x', ['autostop', 'bad/x'], 2, NAME],
   ['logs ../etc', ['logs', '../etc', '1'], 2, NAME],
