@@ -132,10 +132,10 @@ export class SkyrunClient {
     if (settings.embedded) {
       // loaded only here: printing help or validating a file needs none of it
       const embedded = await import('../worker/runtime/embedded');
-      const { started } = await embedded.startServer(opts.log ?? (() => {}));
+      const { started, status } = await embedded.startServer(opts.log ?? (() => {}));
       if (started)
         opts.log?.(
-          `Started the Temporal dev server on ${settings.address} (UI: http://127.0.0.1:${Number(settings.address.split(':')[1]) + 1000})`,
+          `Started the Temporal dev server on ${settings.address}${status.uiUrl ? ` (UI: ${status.uiUrl})` : ''}`,
         );
       if (opts.needWorker !== false) await embedded.ensureWorker();
     }

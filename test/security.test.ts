@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation, WorkflowFailedError } from '@temporalio/client';
@@ -51,6 +52,17 @@ function attackInput(name: string) {
 }
 
 const markerFile = (tag: string) => path.join(os.tmpdir(), `skyrun-pwned-${tag}-${process.pid}`);
+
+test('the embedded server serves no UI unless asked for', async () => {
+  const status = await sr.run(['server', 'status']);
+  expect(status.stdout).toMatch(/running .* no UI/);
+  const open = await new Promise<boolean>((resolve) => {
+    const s = net.connect(Number(sr.env.SKYRUN_UI_PORT), '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+  expect(open).toBe(false);
+});
 
 test.each([
   ['no key', plainClient],

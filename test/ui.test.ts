@@ -15,7 +15,7 @@ let browser: Browser;
 beforeAll(async () => {
   sr = await simEnv('ui');
   writeSimConfig(sr, { capacity_errors: ['us-east-2/use2-az1', 'us-east-2/use2-az2'] });
-  expect((await sr.run(['server', 'start'])).code).toBe(0);
+  expect((await sr.run(['server', 'start', '--ui'])).code).toBe(0);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [

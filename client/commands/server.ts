@@ -15,22 +15,29 @@ export function register(program: Command, act: Act): void {
     );
 
   const server = program.command('server').description('Manage the embedded Temporal dev server');
-  server.command('start').action(
-    act(async () => {
-      const embedded = await import('../../worker/runtime/embedded');
-      const { started, status } = await embedded.startServer(log);
-      await embedded.ensureWorker();
-      console.log(
-        `${started ? 'Started' : 'Already running'}: ${status.address}, UI ${status.uiUrl}, data ${status.dbFile}`,
-      );
-    }),
-  );
+  server
+    .command('start')
+    .option('--ui', 'also serve the Temporal web UI (off by default: its HTTP API reaches every workflow)')
+    .action(
+      act(async (opts: { ui?: boolean }) => {
+        const embedded = await import('../../worker/runtime/embedded');
+        const { started, status } = await embedded.startServer(log, { ui: opts.ui });
+        await embedded.ensureWorker();
+        const ui = status.uiUrl ? `UI ${status.uiUrl}` : 'no UI';
+        console.log(`${started ? 'Started' : 'Already running'}: ${status.address}, ${ui}, data ${status.dbFile}`);
+        if (!started && opts.ui && !status.uiUrl) {
+          log('The server runs without its UI; restart it with: skyrun server stop && skyrun server start --ui');
+        }
+      }),
+    );
   server.command('status').action(
     act(async () => {
       const embedded = await import('../../worker/runtime/embedded');
       const s = await embedded.serverStatus();
       const w = await embedded.workerStatus();
-      console.log(`server: ${s.running ? `running (pid ${s.pid}) on ${s.address}, UI ${s.uiUrl}` : 'stopped'}`);
+      console.log(
+        `server: ${s.running ? `running (pid ${s.pid}) on ${s.address}, ${s.uiUrl ? `UI ${s.uiUrl}` : 'no UI'}` : 'stopped'}`,
+      );
       console.log(
         `worker: ${w.running ? `running (pid ${w.pid})${w.current ? '' : ', from an older build'}` : 'stopped'}`,
       );

@@ -84,7 +84,8 @@ export interface ServerStatus {
   running: boolean;
   pid?: number;
   address: string;
-  uiUrl: string;
+  /** undefined when the server runs without its UI (the default) */
+  uiUrl?: string;
   dbFile: string;
 }
 
@@ -96,16 +97,29 @@ export async function serverStatus(): Promise<ServerStatus> {
     running: alive && (await portOpen(port)),
     pid: alive ? info!.pid : undefined,
     address: `127.0.0.1:${port}`,
-    uiUrl: `http://127.0.0.1:${uiPort}`,
+    uiUrl: alive && info!.ui ? `http://127.0.0.1:${uiPort}` : undefined,
     dbFile: path.join(serverDir(), 'temporal.db'),
   };
 }
 
+/**
+ * Whether the embedded server runs its web UI: off unless asked for (`skyrun server start --ui`
+ * or SKYRUN_UI=1). The UI's HTTP API reaches every workflow; on a shared machine any local user
+ * could use it, so it is opened only on request.
+ */
+export function uiWanted(opts: { ui?: boolean } = {}): boolean {
+  return opts.ui ?? process.env.SKYRUN_UI === '1';
+}
+
 /** Start the dev server unless it already runs; returns whether this call started it. */
-export async function startServer(log: (m: string) => void): Promise<{ started: boolean; status: ServerStatus }> {
+export async function startServer(
+  log: (m: string) => void,
+  opts: { ui?: boolean } = {},
+): Promise<{ started: boolean; status: ServerStatus }> {
   return withLock('server', async () => {
     let status = await serverStatus();
     if (status.running) return { started: false, status };
+    const ui = uiWanted(opts);
     const { port, uiPort } = embeddedPorts();
     if (await portOpen(port)) {
       throw new Error(
@@ -126,8 +140,7 @@ export async function startServer(log: (m: string) => void): Promise<{ started: 
       '127.0.0.1',
       '--port',
       String(port),
-      '--ui-port',
-      String(uiPort),
+      ...(ui ? ['--ui-port', String(uiPort)] : ['--headless']),
       '--log-level',
       'warn',
       ...SEARCH_ATTRIBUTE_FLAGS.flatMap((sa) => ['--search-attribute', sa]),
@@ -137,7 +150,7 @@ export async function startServer(log: (m: string) => void): Promise<{ started: 
     const child = spawn(bin, args, { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
     child.unref();
-    writeFileSync(path.join(serverDir(), 'server.json'), JSON.stringify({ pid: child.pid, port, uiPort }), {
+    writeFileSync(path.join(serverDir(), 'server.json'), JSON.stringify({ pid: child.pid, port, uiPort, ui }), {
       mode: 0o600,
     });
     for (let i = 0; i < 600; i++) {
