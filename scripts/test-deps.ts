@@ -9,9 +9,8 @@
  * apt-get runs only as root; anyone else gets one message naming what to install, and a non-zero exit.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import * as path from 'node:path';
-import { ensureTemporalCli } from '../worker/runtime/temporal-cli';
+import { ensureTemporalCli, executable, onPath } from '../worker/runtime/temporal-cli';
 
 const MOTO = 'moto[server]==5.2.1';
 /** The distributions `python3 -m moto.server` needs, checked without importing them (fast). */
@@ -25,19 +24,6 @@ const MOTO_CHECK = [
 ].join('\n');
 
 const say = (msg: string) => process.stderr.write(`test set-up: ${msg}\n`);
-
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((d) => d && executable(path.join(d, name)));
-}
 
 /** Runs a command with its output shown; true when it exits 0. */
 function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): boolean {

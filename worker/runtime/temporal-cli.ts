@@ -43,7 +43,8 @@ export function toolsDir(): string {
   return process.env.SKYRUN_TOOLS_DIR || path.join(os.homedir(), '.cache', 'skyrun', 'bin');
 }
 
-function executable(p: string): boolean {
+/** Whether `p` is a file this process may run. */
+export function executable(p: string): boolean {
   try {
     accessSync(p, constants.X_OK);
     return true;
@@ -52,7 +53,8 @@ function executable(p: string): boolean {
   }
 }
 
-function onPath(name: string): string | undefined {
+/** `name` found on PATH, as a path. */
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir && executable(path.join(dir, name))) return path.join(dir, name);
   }
