@@ -3,6 +3,7 @@
  * UI on a failover launch and finds one summary per provisioning attempt, the failover table
  * in the current details, and the search attributes.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { SkyrunEnv } from './helpers/skyrun';
@@ -66,4 +67,52 @@ test('the workflow page shows one summary per provision attempt and the attempts
   await page.getByText('cluster/ui-fo').first().waitFor({ timeout: 30_000 });
   await page.close();
   expect((await sr.run(['down', '-y', 'ui-fo'])).code).toBe(0);
+});
+
+test("a workflow started through the UI port's HTTP API, without the key, fails at once and runs nothing", async () => {
+  const ui = `http://127.0.0.1:${sr.env.SKYRUN_UI_PORT}`;
+  // the CSRF cookie the UI hands to any page load, as an attacker's script would take it
+  const page = await fetch(`${ui}/`);
+  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const csrf = cookie.split('=')[1] ?? '';
+  const marker = path.join(sr.home, 'pwned-through-ui');
+  const input = {
+    name: 'evil-ui',
+    candidates: [{ infra: {} }],
+    ordered: false,
+    numNodes: 1,
+    user: 'mallory',
+    carried: {
+      info: { name: 'evil-ui', status: 'UP', jobs: [], attempts: [], numNodes: 1, resources: '' },
+      pending: [
+        { id: 1, request: { run: `id > ${marker}`, envs: {}, secrets: {}, numGpusPerNode: 0, cpuDemand: 0.5 } },
+      ],
+      nextJobId: 2,
+      idleSince: 0,
+    },
+  };
+  const body = {
+    workflowId: 'cluster/evil-ui',
+    workflowType: { name: 'clusterWorkflow' },
+    taskQueue: { name: 'skyrun' },
+    input: {
+      payloads: [
+        {
+          metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+          data: Buffer.from(JSON.stringify(input)).toString('base64'),
+        },
+      ],
+    },
+  };
+  const r = await fetch(`${ui}/api/v1/namespaces/default/workflows/${encodeURIComponent('cluster/evil-ui')}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrf },
+    body: JSON.stringify(body),
+  });
+  expect(r.status).toBe(200); // the server takes it: the worker is what refuses it
+  const h = (await sr.temporalClient()).workflow.getHandle('cluster/evil-ui');
+  const err = await h.result().catch((e) => e);
+  expect((err as { cause?: { type?: string } }).cause?.type).toBe('UnsealedPayload');
+  expect(existsSync(marker)).toBe(false);
+  expect(existsSync(path.join(sr.home, 'clusters', 'evil-ui'))).toBe(false);
 });
