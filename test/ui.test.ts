@@ -4,6 +4,7 @@
  * in the current details, and the search attributes.
  */
 import { existsSync } from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { SkyrunEnv } from './helpers/skyrun';
@@ -67,6 +68,24 @@ test('the workflow page shows one summary per provision attempt and the attempts
   await page.getByText('cluster/ui-fo').first().waitFor({ timeout: 30_000 });
   await page.close();
   expect((await sr.run(['down', '-y', 'ui-fo'])).code).toBe(0);
+});
+
+test('the UI answers only to its own host name (no DNS rebinding)', async () => {
+  const get = (host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.get(
+        { host: '127.0.0.1', port: Number(sr.env.SKYRUN_UI_PORT), path: '/', headers: { host } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+    });
+  expect(await get(`127.0.0.1:${sr.env.SKYRUN_UI_PORT}`)).toBe(200);
+  expect(await get(`localhost:${sr.env.SKYRUN_UI_PORT}`)).toBe(200);
+  expect(await get(`attacker.example:${sr.env.SKYRUN_UI_PORT}`)).toBe(421);
+  expect(await get('attacker.example')).toBe(421);
 });
 
 test("a workflow started through the UI port's HTTP API, without the key, fails at once and runs nothing", async () => {

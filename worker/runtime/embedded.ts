@@ -140,7 +140,8 @@ export async function startServer(
       '127.0.0.1',
       '--port',
       String(port),
-      ...(ui ? ['--ui-port', String(uiPort)] : ['--headless']),
+      // the UI itself listens on a port of its own; SKYRUN_UI_PORT is its Host-checking proxy
+      ...(ui ? ['--ui-port', String(await freeLoopbackPort())] : ['--headless']),
       '--log-level',
       'warn',
       ...SEARCH_ATTRIBUTE_FLAGS.flatMap((sa) => ['--search-attribute', sa]),
@@ -163,6 +164,7 @@ export async function startServer(
       if (await portOpen(port)) break;
       await sleep(100);
     }
+    if (ui) await startUiProxy(uiPort, uiPortOf(args));
     status = await serverStatus();
     if (!status.running) throw new Error(`the Temporal dev server did not open port ${port} within 60 s`);
     return { started: true, status };
@@ -184,7 +186,36 @@ async function stopPid(file: string): Promise<boolean> {
 
 export async function stopServer(): Promise<boolean> {
   await stopWorker();
+  await stopPid(path.join(serverDir(), 'ui-proxy.json'));
   return stopPid(path.join(serverDir(), 'server.json'));
+}
+
+function uiPortOf(args: string[]): number {
+  return Number(args[args.indexOf('--ui-port') + 1]);
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The UI's Host-checking proxy (ui-proxy.ts), as a process of its own beside the server. */
+async function startUiProxy(listenPort: number, uiPort: number): Promise<void> {
+  const out = openSync(path.join(serverDir(), 'server.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [path.join(__dirname, 'ui-proxy.js'), String(listenPort), String(uiPort)], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  child.unref();
+  writeFileSync(path.join(serverDir(), 'ui-proxy.json'), JSON.stringify({ pid: child.pid }), { mode: 0o600 });
+  for (let i = 0; i < 100 && !(await portOpen(listenPort)); i++) await sleep(100);
 }
 
 // ---- background worker ---------------------------------------------------------------------
