@@ -26,6 +26,7 @@ import {
   downUpdate,
   jobSecretsQuery,
   managedJobQuery,
+  managedJobSecretsQuery,
   pokeSignal,
   setAutostopUpdate,
   startUpdate,
@@ -336,6 +337,17 @@ export class SkyrunClient {
       out.push({ ...job, id, status: job.status ?? (wf.status.name === 'RUNNING' ? 'PENDING' : 'FAILED_CONTROLLER') });
     }
     return out.sort((a, b) => b.id - a.id);
+  }
+
+  /** A managed job's secret values (for redacting its log); [] when they cannot be had. */
+  async managedJobSecrets(id: number): Promise<string[]> {
+    try {
+      const h = this.client.workflow.getHandle(managedJobWorkflowId(id));
+      const r = await queryWithRetry(() => h.query(managedJobSecretsQuery, id));
+      return Object.values(r.secrets ?? {});
+    } catch {
+      return [];
+    }
   }
 
   async managedJob(id: number): Promise<ManagedJobState | undefined> {

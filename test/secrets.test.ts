@@ -138,3 +138,18 @@ test('--secret help says a NAME=VALUE argument shows in ps and offers --secret-f
   expect(help.stdout).toContain('--secret-file');
   expect(help.stdout.replace(/\s+/g, ' ')).toContain('visible to every local user in `ps`');
 });
+
+test("a managed job's log is redacted by `skyrun jobs logs` too", async () => {
+  const launched = await sr.run(
+    ['jobs', 'launch', '-y', '-d', '-n', 'secjob', '--secret', 'ENV_TOKEN', '--', 'echo "token=$ENV_TOKEN"'],
+    {
+      env: { ENV_TOKEN: FROM_ENV },
+    },
+  );
+  expect(launched.code).toBe(0);
+  const id = Number(/Managed job (\d+) \(/.exec(launched.stderr)![1]);
+  await eventually(async () => /SUCCEEDED/.test((await sr.run(['jobs', 'queue'])).stdout), 90_000);
+  const logs = await sr.run(['jobs', 'logs', String(id)]);
+  expect(logs.stdout).toContain('token=<redacted>');
+  expect(logs.stdout + logs.stderr).not.toContain(FROM_ENV);
+});

@@ -25,7 +25,7 @@ import { FailureTypes } from '../core/errors';
 import { isManagedTerminal, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
 import { validateClusterName, managedClusterName, validateName } from '../core/names';
 import { offerLabel } from '../core/offers';
-import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery } from './contract';
+import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery, managedJobSecretsQuery } from './contract';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
 import { type Compensation, failureClass, runCompensations, searchAndProvision } from './provision';
 import { acts, statusActs, syncActs } from './proxies';
@@ -262,6 +262,7 @@ export async function managedJobWorkflow(input: ManagedJobInput): Promise<Manage
   const bad = validateClusterName(m.s.clusterName);
   if (bad) throw ApplicationFailure.nonRetryable(`managed job ${input.id}: ${bad}`, FailureTypes.InvalidRequest);
   setHandler(managedJobQuery, () => m.s);
+  setHandler(managedJobSecretsQuery, (id) => ({ secrets: id === input.id ? (input.job.secrets ?? {}) : {} }));
   setHandler(cancelManagedJobUpdate, async () => {
     if (!isManagedTerminal(m.s.status)) {
       m.cancelRequested = true;

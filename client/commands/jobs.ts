@@ -26,7 +26,9 @@ async function followManaged(client: SkyrunClient, id: number, followIt = true):
     log(`\nDetached from managed job ${id}; it goes on. Follow it again: skyrun jobs logs ${id}`);
     process.exit(ExitCode.NOT_FINISHED);
   });
-  const status = await followManagedJob(client, id, { follow: followIt });
+  // printed as <redacted> (an encrypted answer, to this keyed client only)
+  const secrets = await client.managedJobSecrets(id);
+  const status = await followManagedJob(client, id, { follow: followIt, secrets });
   if (!status) {
     log(`Managed job ${id} not found.`);
     return ExitCode.NOT_FOUND;

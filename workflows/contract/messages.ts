@@ -31,6 +31,11 @@ export const jobSecretsQuery = defineQuery<{ secrets: Record<string, string> }, 
 /** Cancel a managed job: kill it, tear its cluster down (verified); returns the final status. */
 export const cancelManagedJobUpdate = defineUpdate<ManagedJobStatus, []>('cancelManagedJob');
 export const managedJobQuery = defineQuery<ManagedJobState>('managedJob');
+/**
+ * The managed job's secret values, to redact its log. Takes the job's id, so the call must be
+ * sealed with the key (the worker refuses unsealed arguments); the answer is encrypted.
+ */
+export const managedJobSecretsQuery = defineQuery<{ secrets: Record<string, string> }, [number]>('managedJobSecrets');
 
 // ---- ssh node pools ----------------------------------------------------------------------
 
