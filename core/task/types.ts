@@ -105,5 +105,5 @@ export class TaskValidationError extends Error {
 // Names
 
 /** Cluster, job and task names: one rule, in core/names.ts. */
-export { NAME_RE as CLUSTER_NAME_RE, NAME_MAX as MAX_NAME_LENGTH, validateName } from '../names';
+export { NAME_RE as CLUSTER_NAME_RE, validateName } from '../names';
 export const ENV_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
