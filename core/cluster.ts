@@ -6,7 +6,7 @@ import type { ClusterStatus, JobStatus, Phase } from './states';
 import type { Offer } from './offers';
 import type { Resources } from './task';
 
-/** How to reach a node's shell: a local folder (local and sim infra), or SSH (clouds, ssh pools). */
+/** How to reach a node's shell: a local folder (local and sim infra), SSH (clouds, ssh pools), or kubernetes exec. */
 export type RunnerSpec =
   | { kind: 'local'; root: string }
   /** a node reached over SSH; its SkyRun root is ~/.skyrun-node and its workdir ~/sky_workdir */
@@ -25,7 +25,12 @@ export type RunnerSpec =
        * Without it the record is kept by address.
        */
       hostKey?: { cluster: string; node: string; fingerprint?: string };
-    };
+    }
+  /**
+   * a pod reached through the Kubernetes API's exec (as `kubectl exec`); the kubeconfig is the
+   * worker's own (KUBECONFIG or ~/.kube/config), so the handle names the context, never credentials
+   */
+  | { kind: 'kube'; context: string; namespace: string; pod: string; container: string };
 
 export interface NodeInfo {
   rank: number;

@@ -33,6 +33,7 @@ async function ssh(cluster: string, command: string[], opts: { node: string }): 
       `Cluster '${cluster}' has no node ${opts.node} (it has ${info.handle.nodes.length}).`,
       ExitCode.INVALID_INPUT,
     );
+  if (node.runner.kind === 'kube') throw new CliError('skyrun ssh into a kubernetes pod is not built yet');
   const r =
     node.runner.kind === 'ssh'
       ? spawnSync(

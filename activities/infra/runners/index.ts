@@ -11,5 +11,7 @@ export function runnerFor(spec: RunnerSpec): Runner {
       const { SshRunner } = require('./ssh') as typeof import('./ssh');
       return new SshRunner(spec);
     }
+    case 'kube':
+      throw new Error('the kubernetes exec runner is not built yet');
   }
 }
