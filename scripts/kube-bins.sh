@@ -80,7 +80,7 @@ fi
 for crd in exec portforward; do
   if [ ! -s "$OUT/kwok-crd-$crd.yaml" ]; then
     go mod download "sigs.k8s.io/kwok@$KWOK" >/dev/null
-    cp "$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK/kustomize/crd/bases/kwok.x-k8s.io_${crd}s.yaml" "$OUT/kwok-crd-$crd.yaml.tmp"
+    cat "$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK/kustomize/crd/bases/kwok.x-k8s.io_${crd}s.yaml" >"$OUT/kwok-crd-$crd.yaml.tmp"
     mv "$OUT/kwok-crd-$crd.yaml.tmp" "$OUT/kwok-crd-$crd.yaml"
   fi
 done

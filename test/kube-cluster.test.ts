@@ -1,15 +1,16 @@
 /**
  * The test Kubernetes control plane itself (test/helpers/kube.ts): real scheduling onto kwok fake
  * nodes (GPU capacity, labels, FailedScheduling), exec over the websocket API into a per-pod host
- * folder, two contexts on two namespaces, and a stop() that leaves no process or folder behind.
+ * folder, port-forward to this host, two contexts on two namespaces, and a stop() that leaves no process or folder behind.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { Exec, KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import * as net from 'node:net';
+import { PassThrough, Writable } from 'node:stream';
+import { Exec, KubeConfig, PortForward, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import { forContext } from '../activities/infra/clouds/kubernetes/kubeconfig';
 import { processAlive } from '../activities/infra/runners/local';
 import { startKubeCluster, type KubeCluster } from './helpers/kube';
-import { sleep } from './helpers/skyrun';
+import { freePort, sleep } from './helpers/skyrun';
 
 let cluster: KubeCluster;
 let kc: KubeConfig;
@@ -103,7 +104,10 @@ test('a GPU pod lands on the GPU node with a pod IP, and exec runs in its own fo
     namespace: 'ns-a',
     body: pod('gpu-pod', { gpus: 1, selector: { 'nvidia.com/gpu.product': 'NVIDIA-L4' } }),
   });
-  await cluster.core('skyrun-b').createNamespacedPod({ namespace: 'ns-b', body: pod('cpu-pod') });
+  await cluster.core('skyrun-b').createNamespacedPod({
+    namespace: 'ns-b',
+    body: pod('cpu-pod', { selector: { 'kubernetes.io/hostname': 'cpu-node' } }),
+  });
   const running = await waitRunning('skyrun-a', 'gpu-pod');
   expect(running.spec?.nodeName).toBe('gpu-node');
   expect(running.status?.podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -170,4 +174,36 @@ test('a pod asking more GPUs than any node has stays Pending with FailedScheduli
   const p = await core.readNamespacedPod({ name: 'too-big', namespace: 'ns-a' });
   expect(p.status?.phase).toBe('Pending');
   expect(p.spec?.nodeName).toBeUndefined();
+});
+
+test('a port-forward to a port the pod declares reaches that port on this host', async () => {
+  const port = await freePort();
+  const server = net.createServer((s) => s.end(`hello from ${port}\n`));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  try {
+    const core = cluster.core('skyrun-a');
+    const body = pod('web');
+    body.spec!.containers[0]!.ports = [{ containerPort: port }];
+    await core.createNamespacedPod({ namespace: 'ns-a', body });
+    await waitRunning('skyrun-a', 'web');
+    let out = '';
+    const output = new Writable({ write: (c, _e, cb) => ((out += c), cb()) });
+    const ws = await new PortForward(forContext(kc, 'skyrun-a')).portForward(
+      'ns-a',
+      'web',
+      [port],
+      output,
+      null,
+      new PassThrough(),
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!out.includes('hello') && Date.now() < deadline) await sleep(20);
+      expect(out).toBe(`hello from ${port}\n`);
+    } finally {
+      (ws as { close(): void }).close();
+    }
+  } finally {
+    server.close();
+  }
 });

@@ -5,7 +5,8 @@
  * capacity and labels a test gives, its stages making scheduled pods Running with a pod IP). No
  * controller-manager: no Deployments/Jobs/GC, namespaces never finish Terminating, and the
  * ServiceAccount and TaintNodesByCondition admission plugins are off. Binaries come from
- * scripts/kube-bins.sh (run by scripts/test-deps.ts); see kube-procs.ts.
+ * scripts/kube-bins.sh (run by scripts/test-deps.ts); processes and PKI: kube-procs.ts; kwok's
+ * stages, CRDs and the per-pod exec set-up: kube-kwok.ts.
  *
  * Exec into a pod runs the command ON THIS HOST, as kwok's user, in the pod's own folder
  * `podDir(namespace, pod)`, with HOME set to it (so `~/sky_workdir` differs per pod) and the
@@ -29,24 +30,14 @@
  *   - there is no container filesystem or image: `image` is only a label; commands see this host.
  * Fake pod and node IPs (10.0.0.0/24, 127.0.0.1 nodes) are labels: never connect to pod IPs.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  makeInformer,
-  PatchStrategy,
-  setHeaderOptions,
-  type Informer,
-  type V1Pod,
-} from '@kubernetes/client-node';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { forContext } from '../../activities/infra/clouds/kubernetes/kubeconfig';
-import { freePort, sleep } from './skyrun';
+import { applyKwokCrds, gatedStages, ignore, PodExecs, warmKwokResources } from './kube-kwok';
 import {
   killMarked,
   killNow,
@@ -58,6 +49,9 @@ import {
   type Pki,
   type Proc,
 } from './kube-procs';
+import { freePort, sleep } from './skyrun';
+
+export { EXEC_READY } from './kube-kwok';
 
 export interface KubeNodeSpec {
   name: string;
@@ -85,9 +79,6 @@ export interface KubeCluster {
   /** stops everything it started, kills leftover exec'd processes, removes temp dirs */
   stop(): Promise<void>;
 }
-
-export const EXEC_READY = 'skyrun.test/exec-ready';
-const KWOK = { group: 'kwok.x-k8s.io', version: 'v1alpha1' };
 
 interface Ports {
   etcd: number;
@@ -132,21 +123,6 @@ function writeKubeconfig(
     'current-context': contexts[0]!.name,
   };
   writeFileSync(file, stringify(config), { mode: 0o600 });
-}
-
-/** kwok's stages, with pod-ready waiting for the harness's exec-ready annotation. */
-function gatedStages(binDir: string): string {
-  const docs = parseAllDocuments(readFileSync(path.join(binDir, 'kwok-stages.yaml'), 'utf8'))
-    .map((d) => d.toJS() as { metadata?: { name?: string }; spec?: { selector?: { matchExpressions?: unknown[] } } })
-    .filter((d) => d);
-  const ready = docs.find((d) => d.metadata?.name === 'pod-ready');
-  if (!ready?.spec?.selector?.matchExpressions) throw new Error('kwok-stages.yaml has no pod-ready stage');
-  ready.spec.selector.matchExpressions.push({
-    key: `.metadata.annotations["${EXEC_READY}"]`,
-    operator: 'In',
-    values: ['true'],
-  });
-  return docs.map((d) => stringify(d)).join('---\n');
 }
 
 function startEtcdAndApiserver(bin: string, root: string, pki: Pki, ports: Ports, logs: string): Proc[] {
@@ -235,137 +211,6 @@ function startKwok(bin: string, root: string, kc: string, pki: Pki, ports: Ports
   );
 }
 
-/** Applies kwok's Exec and PortForward CRDs and waits until both are served. */
-async function applyKwokCrds(kc: KubeConfig, bin: string): Promise<void> {
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  const names: string[] = [];
-  for (const f of ['kwok-crd-exec.yaml', 'kwok-crd-portforward.yaml']) {
-    const body = parse(readFileSync(path.join(bin, f), 'utf8'));
-    names.push(body.metadata.name);
-    await ext.createCustomResourceDefinition({ body });
-  }
-  const deadline = Date.now() + 15_000;
-  for (const name of names) {
-    for (;;) {
-      const crd = await ext.readCustomResourceDefinition({ name });
-      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} not established`);
-      await sleep(50);
-    }
-  }
-}
-
-const code = (e: unknown) => (e as { code?: number }).code;
-const ignore =
-  (...codes: number[]) =>
-  (e: unknown) => {
-    if (!codes.includes(code(e) ?? 0)) throw e;
-  };
-
-/**
- * Watches every pod: a new one gets its folder, Exec, PortForward and then the exec-ready
- * annotation; a deleted one loses its processes, objects and folder. Work for one pod runs in
- * event order (a delete then a re-create of the same name cannot interleave).
- */
-class PodExecs {
-  private informer?: Informer<V1Pod>;
-  private readonly chains = new Map<string, Promise<void>>();
-  private readonly ready = new Set<string>();
-  private stopped = false;
-  errors: string[] = [];
-
-  constructor(
-    private readonly kc: KubeConfig,
-    private readonly root: string,
-    readonly podDir: (ns: string, pod: string) => string,
-  ) {}
-
-  async start(): Promise<void> {
-    const core = this.kc.makeApiClient(CoreV1Api);
-    this.informer = makeInformer(this.kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
-    const onPod = (pod: V1Pod) => {
-      const uid = pod.metadata?.uid ?? '';
-      if (pod.metadata?.deletionTimestamp || pod.metadata?.annotations?.[EXEC_READY] || this.ready.has(uid)) return;
-      this.ready.add(uid);
-      this.enqueue(pod, () => this.prepare(pod));
-    };
-    this.informer.on('add', onPod);
-    this.informer.on('update', onPod);
-    this.informer.on('delete', (pod) => this.enqueue(pod, () => this.remove(pod)));
-    this.informer.on('error', () => {
-      if (!this.stopped) setTimeout(() => void this.informer?.start().catch(() => undefined), 200);
-    });
-    await this.informer.start();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.informer?.stop();
-    await Promise.all(this.chains.values());
-  }
-
-  private enqueue(pod: V1Pod, work: () => Promise<void>): void {
-    const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
-    const next = (this.chains.get(key) ?? Promise.resolve())
-      .then(work)
-      .catch((e: Error) => void this.errors.push(`${key}: ${e.message}`));
-    this.chains.set(key, next);
-  }
-
-  private async prepare(pod: V1Pod): Promise<void> {
-    const { name, namespace } = pod.metadata as { name: string; namespace: string };
-    const dir = this.podDir(namespace, name);
-    mkdirSync(dir, { recursive: true });
-    const custom = this.kc.makeApiClient(CustomObjectsApi);
-    const envs = [
-      { name: 'HOME', value: dir },
-      { name: 'SKYRUN_KUBE_RUN', value: this.root },
-      { name: 'SKYRUN_KUBE_POD', value: `${namespace}/${name}` },
-    ];
-    const exec = { apiVersion: `${KWOK.group}/${KWOK.version}`, kind: 'Exec', metadata: { name, namespace } };
-    await custom
-      .createNamespacedCustomObject({
-        ...KWOK,
-        namespace,
-        plural: 'execs',
-        body: { ...exec, spec: { execs: [{ local: { workDir: dir, envs } }] } },
-      })
-      .catch(ignore(409));
-    const ports = [
-      ...new Set((pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort))),
-    ];
-    if (ports.length > 0) {
-      const forwards = ports.map((p) => ({ ports: [p], target: { port: p, address: '127.0.0.1' } }));
-      await custom
-        .createNamespacedCustomObject({
-          ...KWOK,
-          namespace,
-          plural: 'portforwards',
-          body: { ...exec, kind: 'PortForward', spec: { forwards } },
-        })
-        .catch(ignore(409));
-    }
-    const core = this.kc.makeApiClient(CoreV1Api);
-    await core
-      .patchNamespacedPod(
-        { name, namespace, body: { metadata: { annotations: { [EXEC_READY]: 'true' } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      )
-      .catch(ignore(404));
-  }
-
-  private async remove(pod: V1Pod): Promise<void> {
-    const { name, namespace } = pod.metadata as { name: string; namespace: string };
-    this.ready.delete(pod.metadata?.uid ?? '');
-    await killMarked(`SKYRUN_KUBE_POD=${namespace}/${name}`).catch(() => undefined);
-    const custom = this.kc.makeApiClient(CustomObjectsApi);
-    for (const plural of ['execs', 'portforwards']) {
-      await custom.deleteNamespacedCustomObject({ ...KWOK, namespace, plural, name }).catch(ignore(404));
-    }
-    rmSync(this.podDir(namespace, name), { recursive: true, force: true });
-  }
-}
-
 /** Starts the control plane; `contexts` default to one, `skyrun-test` on namespace `skyrun-test`. */
 export async function startKubeCluster(
   opts: { contexts?: Array<{ name: string; namespace: string }> } = {},
@@ -404,9 +249,9 @@ export async function startKubeCluster(
     kc.loadFromFile(kubeconfig);
 
     const [etcd, apiserver] = startEtcdAndApiserver(bin, root, pki, ports, logs);
-    procs.push(etcd!, apiserver!);
+    // the scheduler waits for the apiserver by itself: start it now rather than after readyz
+    procs.push(etcd!, apiserver!, startScheduler(bin, root, kubeconfig, ports, logs));
     await waitHealthy(`https://127.0.0.1:${ports.api}/readyz`, apiserver!, { ca: pki.caCrt });
-    procs.push(startScheduler(bin, root, kubeconfig, ports, logs));
     const core = kc.makeApiClient(CoreV1Api);
     await Promise.all([
       applyKwokCrds(kc, bin),
@@ -419,8 +264,11 @@ export async function startKubeCluster(
     await watcher.start();
     const kwok = startKwok(bin, root, kubeconfig, pki, ports, logs);
     procs.push(kwok);
-    await waitHealthy(`https://127.0.0.1:${ports.scheduler}/healthz`, procs[2]!);
-    await waitHealthy(`http://127.0.0.1:${ports.kwok}/healthz`, kwok);
+    await Promise.all([
+      warmKwokResources(kc),
+      waitHealthy(`https://127.0.0.1:${ports.scheduler}/healthz`, procs[2]!),
+      waitHealthy(`http://127.0.0.1:${ports.kwok}/healthz`, kwok),
+    ]);
 
     const namespaces = new Map(wanted.map((c) => [c.name, c.namespace]));
     return {
