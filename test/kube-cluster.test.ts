@@ -136,6 +136,11 @@ test('a GPU pod lands on the GPU node with a pod IP, and exec runs in its own fo
   leftover = Number(pid);
   expect(processAlive(leftover)).toBe(true); // outlives its exec; afterAll checks stop() killed it
 
+  const env = (await exec('skyrun-a', 'gpu-pod', 'env')).out;
+  expect(env).toContain('SKYRUN_KUBE_POD=ns-a/gpu-pod\n');
+  expect(process.env.JEST_WORKER_ID).toBeDefined();
+  expect(env).not.toContain('JEST_WORKER_ID'); // kwok runs with a trimmed environment
+
   const failed = await exec('skyrun-a', 'gpu-pod', 'exit 3');
   expect(failed.status.status).toBe('Failure'); // kwok: no exit code, a 500 naming "exit status 3"
   expect(failed.status.message).toContain('exit status 3');

@@ -27,7 +27,10 @@
  *   - stdin EOF is not passed on: `cat` reading the exec's stdin never ends. Send a known amount
  *     (`head -c N`, a length prefix) or a terminator instead.
  *   - processes started by an exec outlive the exec client (and kwok): stop() kills them all.
- *   - there is no container filesystem or image: `image` is only a label; commands see this host.
+ *   - there is no container filesystem or image: `image` is only a label; commands see this host,
+ *     with only PATH, LANG=C.UTF-8, HOME and the two markers in their environment (no USER, SHELL).
+ * In jest, @kubernetes/client-node (ESM only) is loaded through test/helpers/client-node-cjs.ts
+ * (package.json moduleNameMapper): import it as usual, in tests and in the code they load.
  * Fake pod and node IPs (10.0.0.0/24, 127.0.0.1 nodes) are labels: never connect to pod IPs.
  */
 import { randomBytes } from 'node:crypto';
@@ -221,7 +224,7 @@ export async function startKubeCluster(
   const logs = path.join(root, 'logs');
   mkdirSync(logs);
   const procs: Proc[] = [];
-  const onExit = () => killNow(procs);
+  const onExit = () => (killNow(procs), rmSync(root, { recursive: true, force: true }));
   process.once('exit', onExit);
   let watcher: PodExecs | undefined;
 
