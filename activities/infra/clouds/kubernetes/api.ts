@@ -4,17 +4,10 @@
  * with a message built from the API's Status (never from request headers: no token ever
  * reaches a message).
  */
-import {
-  ApiException,
-  CoreV1Api,
-  type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
-  ServerConfiguration,
-  createConfiguration,
-} from '@kubernetes/client-node';
+import type { ApiException, CoreV1Api, KubeConfig, RequestContext, ResponseContext } from '@kubernetes/client-node';
 import { type ErrorClass, ProviderError } from '../../../../core/errors';
 import { forContext } from './kubeconfig';
+import { clientNode } from './lib';
 
 /** How long one API call may take (a list, a create); env SKYRUN_K8S_API_TIMEOUT_MS. */
 export function apiTimeoutMs(): number {
@@ -27,6 +20,7 @@ export function coreApi(kc: KubeConfig, context: string, timeoutMs = apiTimeoutM
   const one = forContext(kc, context);
   const cluster = one.getCurrentCluster();
   if (!cluster) throw new ProviderError('config', `kubeconfig context '${context}' names no cluster`);
+  const { CoreV1Api, ServerConfiguration, createConfiguration } = clientNode();
   const config = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: one },
@@ -56,7 +50,12 @@ const NETWORK_CODES = new Set([
 
 /** The HTTP status of an API failure (undefined for network errors). */
 export function statusOf(e: unknown): number | undefined {
-  return e instanceof ApiException ? e.code : undefined;
+  return isApiException(e) ? e.code : undefined;
+}
+
+/** An ApiException (by shape: the class lives in a lazily loaded module). */
+function isApiException(e: unknown): e is ApiException<unknown> {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'number' && 'body' in e;
 }
 
 /** The Status message the API server sent, if any. */
@@ -77,7 +76,7 @@ function statusMessage(e: ApiException<unknown>): string {
 /** Classify any Kubernetes API failure (a ProviderError passes through). */
 export function kubeError(e: unknown, what: string): ProviderError {
   if (e instanceof ProviderError) return e;
-  if (e instanceof ApiException) {
+  if (isApiException(e)) {
     const code = e.code;
     const msg = statusMessage(e);
     let cls: ErrorClass = 'unknown';
