@@ -1,5 +1,5 @@
 /** The tables the CLI prints: considered resources, accelerators, clusters, job queue. */
-import type { AcceleratorOffering } from '../activities/infra/inspect';
+import type { AcceleratorOffering, KubeGpuContext } from '../activities/infra/inspect';
 import type { ClusterInfo } from '../core/cluster';
 import { isManagedTerminal, type ManagedJobState } from '../core/managed';
 import type { Offer } from '../core/offers';
@@ -51,6 +51,38 @@ export function acceleratorCountsTable(list: AcceleratorOffering[], clouds: stri
     ...clouds.map((c) => [...(perCloud.get(c) ?? [])].sort((x, y) => x - y).join(', ') || '-'),
   ]);
   return table(['ACCELERATOR', ...clouds.map((c) => `${c.toUpperCase()} COUNTS`)], rows);
+}
+
+/** show-gpus --infra k8s: per context, GPUs with requestable counts and free of total; then per node. */
+export function kubeGpuTables(contexts: KubeGpuContext[]): string {
+  const out: string[] = [];
+  const free = (f: number | undefined, total: number) =>
+    f === undefined ? `? of ${total} free` : `${f} of ${total} free`;
+  for (const c of contexts) {
+    out.push(`Kubernetes GPUs (context: ${c.context})`);
+    if (c.error) {
+      out.push(`  unavailable: ${c.error}`, '');
+      continue;
+    }
+    if (!c.gpus.length) {
+      out.push('  no GPU nodes', '');
+      continue;
+    }
+    out.push(
+      table(
+        ['GPU', 'REQUESTABLE_QTY_PER_NODE', 'UTILIZATION'],
+        c.gpus.map((g) => [g.gpu, g.requestable.join(', '), free(g.free, g.total)]),
+      ),
+      '',
+      `Kubernetes per-node GPU availability (context: ${c.context})`,
+      table(
+        ['NODE', 'GPU', 'UTILIZATION'],
+        c.nodes.map((n) => [n.node, n.gpu, free(n.free, n.total)]),
+      ),
+      '',
+    );
+  }
+  return out.join('\n').trimEnd();
 }
 
 /** show-gpus NAME: per cloud and instance type, the prices at its cheapest region. */

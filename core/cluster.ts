@@ -46,6 +46,8 @@ export interface ClusterHandle {
   zone?: string;
   offerKey: string;
   nodes: NodeInfo[];
+  /** the ports the task opened (the provision request's), for `status --endpoints` */
+  ports?: Array<{ from: number; to: number }>;
 }
 
 /** The handle's nodes that the infra's instance list no longer shows running (or starting). */

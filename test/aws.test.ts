@@ -18,6 +18,7 @@ import {
 } from '../activities/infra/clouds/aws';
 import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
 import { skyrunSshKey } from '../activities/infra/settings';
+import { clusterEndpoints } from '../activities/infra/inspect';
 import type { Offer } from '../core/offers';
 import { ProviderError } from '../core/errors';
 import { startMoto, type Moto } from './helpers/moto';
@@ -198,6 +199,30 @@ describe('provider', () => {
     expect(await securityGroups('p3')).toEqual([]);
     expect(await aws.query('p3')).toEqual([]);
     await aws.terminate('p3'); // gone is done
+  });
+
+  test('ports open security-group ingress rules; endpoints are the head node address', async () => {
+    const ports = [
+      { from: 8000, to: 8000 },
+      { from: 9000, to: 9010 },
+    ];
+    const handle = await aws.provision({ ...request('pp', { numNodes: 1 }), ports }, ctx);
+    const [sg] = await securityGroups('pp');
+    const rules = (sg?.IpPermissions ?? [])
+      .map((r) => [r.FromPort, r.ToPort, r.IpRanges?.map((x) => x.CidrIp)])
+      .sort((a, b) => Number(a[0]) - Number(b[0]));
+    expect(rules).toEqual([
+      [22, 22, ['0.0.0.0/0']],
+      [8000, 8000, ['0.0.0.0/0']],
+      [9000, 9010, ['0.0.0.0/0']],
+    ]);
+    const head = handle.nodes[0]!.runner;
+    const host = head.kind === 'ssh' ? head.host : '';
+    expect(await clusterEndpoints({ ...handle, ports }, 8000)).toEqual([{ port: 8000, address: `${host}:8000` }]);
+    expect((await clusterEndpoints({ ...handle, ports })).map((e) => e.port)).toEqual([
+      8000, 9000, 9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008, 9009, 9010,
+    ]);
+    await aws.terminate('pp');
   });
 
   test('spot requests carry InstanceMarketOptions', async () => {

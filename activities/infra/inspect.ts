@@ -12,12 +12,15 @@
  * Each function loads its module on first use, so a command pays only for what it touches.
  */
 import type { Offer } from '../../core/offers';
-import type { JobPhase, RunnerSpec } from '../../core/cluster';
+import type { ClusterHandle, JobPhase, RunnerSpec } from '../../core/cluster';
+import type { Endpoint } from './clouds/provider';
 import type { OptimizeRequest, OptimizeResult } from './optimizer';
 
 export type { AcceleratorOffering } from './catalog';
 export type { OptimizeRequest, OptimizeResult } from './optimizer';
 export type { SimInstance } from './clouds/sim';
+export type { Endpoint } from './clouds/provider';
+export type { KubeGpuContext } from './clouds/kubernetes/gpus';
 export { homePath, skyrunHome } from './home';
 export { hostKeyRecord } from './runners/host-keys';
 
@@ -56,10 +59,16 @@ export async function checkInfra(only: string[] = []): Promise<{
       .filter((p) => !only.length || only.includes(p.name))
       .map(async (p) => {
         const c = await p.check().catch((e: Error) => ({ enabled: false, reason: e.message.split('\n')[0] }));
-        return { infra: p.name, enabled: c.enabled, reason: c.enabled ? undefined : (c.reason ?? '') };
+        // an enabled infra may say what it found (kubernetes: its contexts)
+        return { infra: p.name, enabled: c.enabled, reason: c.enabled ? c.reason : (c.reason ?? '') };
       }),
   );
   return { known: all.map((p) => p.name), rows };
+}
+
+/** GPUs per allowed Kubernetes context (all, or `context`), with total and free counts. */
+export async function kubernetesGpus(context?: string) {
+  return (await import('./clouds/kubernetes/gpus')).kubeGpuAvailability(context);
 }
 
 /** A chunk of a job's log on one node, from `offset`. */
@@ -76,6 +85,28 @@ export async function nodePhaseState(node: RunnerSpec, jobId: number, phase: Job
 export async function readSavedManagedLog(managedJobId: number, attempt: number, rank: number, offset: number) {
   const { managedLogPath, readManagedLog } = await import('./managed-logs');
   return readManagedLog(managedLogPath(managedJobId, attempt, rank), offset);
+}
+
+/**
+ * Where the cluster's ports (all, or `port` alone) are reachable: the infra's own answer (a
+ * Kubernetes Service), else the head node's address (SSH host for the clouds).
+ */
+export async function clusterEndpoints(handle: ClusterHandle, port?: number): Promise<Endpoint[]> {
+  const ranges = handle.ports ?? [];
+  if (port !== undefined && !ranges.some((r) => port >= r.from && port <= r.to)) {
+    const have = ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(', ') || 'none';
+    throw new Error(`port ${port} is not open on cluster '${handle.clusterName}' (its ports: ${have})`);
+  }
+  const wanted = port !== undefined ? [{ from: port, to: port }] : ranges;
+  if (!wanted.length) return [];
+  const { createProviders, portNumbers } = await import('./clouds');
+  const provider = createProviders().get(handle.offer.cloud);
+  if (provider.endpoints) return provider.endpoints(handle, wanted);
+  const head = handle.nodes[0];
+  const host = head?.runner.kind === 'ssh' ? head.runner.host : head?.ip;
+  return portNumbers(wanted).map((p) =>
+    host ? { port: p, address: `${host}:${p}` } : { port: p, note: 'no head node' },
+  );
 }
 
 export async function simConfigFile(): Promise<string> {

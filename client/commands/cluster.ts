@@ -142,12 +142,26 @@ function status(program: Command, act: Act): void {
     .command('status')
     .description('List clusters')
     .argument('[clusters...]')
+    .option('--endpoints', "print where each of the clusters' ports is reachable")
+    .option('--endpoint <port>', 'print where one port of the (one) cluster is reachable')
     .action(
-      act(async (names: string[]) => {
+      act(async (names: string[], opts: { endpoints?: boolean; endpoint?: string }) => {
         checkClusterNames(names);
+        const port = opts.endpoint === undefined ? undefined : Number(opts.endpoint);
+        if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535 || names.length !== 1))
+          throw new CliError(
+            'usage: skyrun status --endpoint PORT CLUSTER (one port 1-65535, one cluster)',
+            ExitCode.INVALID_INPUT,
+          );
         const { clustersTable } = await import('../display');
-        await withClient({}, async (client) => {
+        return withClient({}, async (client) => {
           const infos = await client.list(names);
+          if (port !== undefined || opts.endpoints) {
+            const { printEndpoint, printEndpoints } = await import('./endpoints');
+            if (port === undefined) return printEndpoints(infos, names.length > 0);
+            if (!infos[0]) throw new CliError(`Cluster '${names[0]}' does not exist.`, ExitCode.ERROR);
+            return printEndpoint(infos[0], port);
+          }
           console.log(clustersTable(infos));
           if (!names.length) (await import('../ssh-config')).writeSshConfig(infos);
         });

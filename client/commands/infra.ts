@@ -36,12 +36,15 @@ function showGpus(program: Command, act: Act): void {
     .command('show-gpus')
     .description('List the accelerators the catalog offers; with NAME[:N], where and at what price')
     .argument('[accelerator]', 'accelerator name, optionally with a count (A100:8)')
-    .option('--infra <cloud>', 'only this cloud (aws, gcp)')
+    .option('--infra <cloud>', 'only this cloud (aws, gcp), or k8s[/<context>]: GPUs of the live Kubernetes nodes')
     .option('-a, --all', 'every accelerator, TPUs included')
     .action(act(showGpusAction));
 }
 
-async function showGpusAction(accArg: string | undefined, opts: { infra?: string; all?: boolean }): Promise<void> {
+async function showGpusAction(
+  accArg: string | undefined,
+  opts: { infra?: string; all?: boolean },
+): Promise<number | void> {
   const { loadCatalog } = await import('../../activities/infra/inspect');
   const { acceleratorCountsTable, acceleratorOfferingsTable } = await import('../display');
   const catalog = await loadCatalog();
@@ -51,6 +54,7 @@ async function showGpusAction(accArg: string | undefined, opts: { infra?: string
     const loc = parseInfra(opts.infra);
     if (!loc.ok) throw new CliError(`--infra ${opts.infra}: ${loc.error}`, ExitCode.INVALID_INPUT);
     cloud = loc.value.cloud;
+    if (cloud === 'kubernetes') return showKubernetesGpus(loc.value.region, accArg);
     if (cloud !== undefined && !catalog.clouds().includes(cloud)) {
       throw new CliError(
         `--infra ${opts.infra}: no catalog for '${cloud}' (catalogs: ${catalog.clouds().join(', ')})`,
@@ -81,6 +85,30 @@ async function showGpusAction(accArg: string | undefined, opts: { infra?: string
     );
   }
   console.log(acceleratorOfferingsTable(list));
+}
+
+/** GPUs of each allowed Kubernetes context: per GPU total and free, then per node (as SkyPilot's). */
+async function showKubernetesGpus(context: string | undefined, accArg: string | undefined): Promise<number> {
+  const { kubernetesGpus } = await import('../../activities/infra/inspect');
+  const { kubeGpuTables } = await import('../display');
+  let contexts;
+  try {
+    contexts = await kubernetesGpus(context);
+  } catch (e) {
+    throw new CliError(`kubernetes: ${(e as Error).message}`);
+  }
+  if (!contexts.length)
+    throw new CliError(
+      context ? `kubernetes context '${context}' is not an allowed context` : 'no allowed kubernetes context',
+    );
+  const name = accArg?.split(':')[0]?.toLowerCase();
+  const shown = contexts.map((c) => ({
+    ...c,
+    gpus: c.gpus.filter((g) => !name || g.gpu.toLowerCase() === name),
+    nodes: c.nodes.filter((n) => !name || n.gpu.toLowerCase() === name),
+  }));
+  console.log(kubeGpuTables(shown));
+  return contexts.every((c) => c.error) ? ExitCode.ERROR : ExitCode.SUCCEEDED;
 }
 
 function catalog(program: Command, act: Act): void {
@@ -120,9 +148,10 @@ function check(program: Command, act: Act): void {
   program
     .command('check')
     .description('Which infra is enabled here, and why not')
-    .argument('[infra...]', 'only these (local, ssh, sim, aws, gcp)')
+    .argument('[infra...]', 'only these (local, ssh, sim, aws, gcp, kubernetes or k8s)')
     .action(
-      act(async (only: string[]) => {
+      act(async (asked: string[]) => {
+        const only = asked.map((n) => (n === 'k8s' ? 'kubernetes' : n));
         const { checkInfra } = await import('../../activities/infra/inspect');
         const { table } = await import('../../core/table');
         const { known, rows: checks } = await checkInfra(only);

@@ -2,12 +2,15 @@
 import { forgettingHostKeys } from '../runners/host-keys';
 import { AwsProvider } from './aws';
 import { GcpProvider } from './gcp';
+import { KubernetesProvider } from './kubernetes';
 import { LocalProvider } from './local';
 import { validateClusterName } from '../../../core/names';
 import { ProviderError } from '../../../core/errors';
 import type { HostLedger, Provider } from './provider';
 import { SimProvider } from './sim';
 import { SshPoolProvider } from './ssh';
+
+export { portNumbers } from './provider';
 
 export interface Providers {
   /** The provider of one infra; throws for a name no provider has. */
@@ -34,6 +37,8 @@ export function createProviders(deps: Partial<ProviderDeps> = {}): Providers {
     new LocalProvider(),
     new SimProvider(),
     forgettingHostKeys(new SshPoolProvider(deps.hostLedger ?? noLedger)),
+    // last: its default price is 0, and ties keep the earlier infra (as SkyPilot's strict `<`)
+    new KubernetesProvider(),
   ];
   const byName = new Map(list.map((p) => [p.name, guarded(p)]));
   return {
@@ -61,12 +66,23 @@ function guarded(p: Provider): Provider {
     name: p.name,
     check: () => p.check(),
     offers: (r, n, c) => p.offers(r, n, c),
-    provision: async (req, ctx) => (checkName(req.clusterName), p.provision(req, ctx)),
+    provision: async (req, ctx) => {
+      checkName(req.clusterName);
+      const handle = await p.provision(req, ctx);
+      // the ports travel with the handle, so `status --endpoints` knows them
+      return req.ports?.length ? { ...handle, ports: req.ports } : handle;
+    },
     query: async (name) => (checkName(name), p.query(name)),
     terminate: async (name) => (checkName(name), p.terminate(name)),
   };
   if (p.stopRefusal) g.stopRefusal = (h) => (checkName(h.clusterName), p.stopRefusal!(h));
   if (p.stop) g.stop = async (h, ctx) => (checkName(h.clusterName), p.stop!(h, ctx));
-  if (p.start) g.start = async (h, ctx) => (checkName(h.clusterName), p.start!(h, ctx));
+  if (p.start)
+    g.start = async (h, ctx) => {
+      checkName(h.clusterName);
+      const handle = await p.start!(h, ctx);
+      return h.ports ? { ...handle, ports: h.ports } : handle;
+    };
+  if (p.endpoints) g.endpoints = async (h, ports) => (checkName(h.clusterName), p.endpoints!(h, ports));
   return g;
 }

@@ -8,6 +8,7 @@
  * taxonomy. Providers never import Temporal: what they need comes in through the context.
  */
 import type { ClusterHandle } from '../../../core/cluster';
+import { ProviderError } from '../../../core/errors';
 import type { Offer } from '../../../core/offers';
 import type { Resources } from '../../../core/task';
 
@@ -77,6 +78,25 @@ export interface InstanceLifecycle<Boot = void> {
   clusterInfo(req: ProvisionRequest, placement: Placement): Promise<ClusterHandle>;
 }
 
+/** Where one port of a cluster is reachable (`skyrun status --endpoints`). */
+export interface Endpoint {
+  port: number;
+  /** `host:port`; undefined while it has no address yet (a load balancer being set up) */
+  address?: string;
+  /** e.g. "reachable from inside the cluster only" */
+  note?: string;
+}
+
+/** Port ranges as single ports, ascending; a ProviderError('invalid') past `max`. */
+export function portNumbers(ranges: Array<{ from: number; to: number }>, max = 1000): number[] {
+  const out = new Set<number>();
+  for (const r of ranges) {
+    if (r.to - r.from + out.size >= max) throw new ProviderError('invalid', `ports: more than ${max} ports asked`);
+    for (let p = r.from; p <= r.to; p++) out.add(p);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
 export interface Provider {
   readonly name: string;
   /** Whether this infra can be used now, and why not. */
@@ -98,6 +118,9 @@ export interface Provider {
   stop?(handle: ClusterHandle, ctx: ProvisionContext): Promise<void>;
   /** Start the stopped nodes again (the same instances); the handle as they run now (IPs may change). */
   start?(handle: ClusterHandle, ctx: ProvisionContext): Promise<ClusterHandle>;
+
+  /** Where the cluster's ports are reachable, when not at the head node's address (e.g. a Kubernetes Service). */
+  endpoints?(handle: ClusterHandle, ports: Array<{ from: number; to: number }>): Promise<Endpoint[]>;
 }
 
 /** Why `provider` cannot stop this cluster (SkyPilot's wording), or undefined when it can. */
@@ -116,5 +139,11 @@ export function spotStopRefusal(handle: ClusterHandle): string | undefined {
 
 /** The request that starts a stopped cluster again: its own offer and key, so its instances are adopted. */
 export function restartRequest(handle: ClusterHandle): ProvisionRequest {
-  return { clusterName: handle.clusterName, offer: handle.offer, offerKey: handle.offerKey, labels: {} };
+  return {
+    clusterName: handle.clusterName,
+    offer: handle.offer,
+    offerKey: handle.offerKey,
+    labels: {},
+    ...(handle.ports ? { ports: handle.ports } : {}),
+  };
 }

@@ -8,9 +8,10 @@
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ProviderError } from '../../../../core/errors';
 import { cloudSettings } from '../../settings';
+import { clientNode } from './lib';
 
 /** The kubeconfig files kubectl would read here. */
 export function kubeconfigFiles(): string[] {
@@ -28,11 +29,11 @@ export function loadKubeConfig(): KubeConfig {
       `no kubeconfig found (looked at ${kubeconfigFiles().join(', ')}; set KUBECONFIG)`,
     );
   }
-  const kc = new KubeConfig();
+  const kc = new (clientNode().KubeConfig)();
   try {
     kc.loadFromFile(files[0]);
     for (const f of files.slice(1)) {
-      const more = new KubeConfig();
+      const more = new (clientNode().KubeConfig)();
       more.loadFromFile(f);
       kc.mergeConfig(more);
     }
@@ -46,7 +47,7 @@ export function loadKubeConfig(): KubeConfig {
 export function forContext(kc: KubeConfig, context: string): KubeConfig {
   const ctx = kc.getContextObject(context);
   if (!ctx) throw new ProviderError('config', `kubeconfig has no context '${context}'`);
-  const one = new KubeConfig();
+  const one = new (clientNode().KubeConfig)();
   one.loadFromOptions({
     clusters: kc.getClusters(),
     users: kc.getUsers(),
