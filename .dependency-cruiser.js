@@ -79,6 +79,7 @@ module.exports = {
         '@smithy/',
         '@google-cloud/compute',
         'google-auth-library',
+        '@kubernetes/client-node',
       ],
     ),
     {

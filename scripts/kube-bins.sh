@@ -3,7 +3,9 @@
 # etcd, kwok) from the Go module proxy, once, into a cache outside the repository:
 #   ${SKYRUN_TOOLS_DIR:-~/.cache/skyrun/bin}/k8s-<version>/
 # beside it goes kwok-stages.yaml, kwok's own stage definitions (node ready, pod ready/complete/delete)
-# taken from the kwok module the build downloaded. A second run finds the binaries and does nothing.
+# taken from the kwok module the build downloaded, and kwok's Exec and PortForward CRDs
+# (kwok-crd-exec.yaml, kwok-crd-portforward.yaml: per-pod exec and port-forward targets, which the
+# test harness applies and enables with kwok --enable-crds). A second run finds it all and does nothing.
 # k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces every staging module with a path
 # that is not in the module zip), so a generated wrapper module pins those modules instead; etcd's
 # server module has the same shape. Cold, on 2 cores: about 10 minutes and 5 GiB of Go caches.
@@ -14,11 +16,17 @@ KWOK=v0.8.0
 TOOLS=${SKYRUN_TOOLS_DIR:-$HOME/.cache/skyrun/bin}
 OUT=$TOOLS/k8s-$KV
 BUILD=$TOOLS/../k8s-build
-NEED=(kube-apiserver kube-scheduler etcd kwok kwok-stages.yaml)
+NEED=(kube-apiserver kube-scheduler etcd kwok kwok-stages.yaml kwok-crd-exec.yaml kwok-crd-portforward.yaml)
 
 have_all() { for f in "${NEED[@]}"; do [ -s "$OUT/$f" ] || return 1; done; }
 if have_all; then exit 0; fi
-command -v go >/dev/null || { echo "kube-bins: Go is needed to build the Kubernetes test binaries (apt-get install golang)" >&2; exit 1; }
+# The three modules declare go 1.26.0 and the build runs with GOTOOLCHAIN=local: an older Go cannot.
+GOV=$(go env GOVERSION 2>/dev/null || true)
+GOMINOR=$(printf '%s' "$GOV" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+if [ -z "$GOMINOR" ] || [ "$GOMINOR" -lt 26 ]; then
+  echo "kube-bins: Go 1.26 or newer is needed to build the Kubernetes test binaries (found: ${GOV:-no go on PATH}; https://go.dev/dl)" >&2
+  exit 1
+fi
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 mkdir -p "$OUT" "$BUILD/k8s" "$BUILD/etcd"
@@ -68,6 +76,14 @@ if [ ! -s "$OUT/kwok-stages.yaml" ]; then
   done
   mv "$tmp" "$OUT/kwok-stages.yaml"
 fi
+
+for crd in exec portforward; do
+  if [ ! -s "$OUT/kwok-crd-$crd.yaml" ]; then
+    go mod download "sigs.k8s.io/kwok@$KWOK" >/dev/null
+    cp "$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK/kustomize/crd/bases/kwok.x-k8s.io_${crd}s.yaml" "$OUT/kwok-crd-$crd.yaml.tmp"
+    mv "$OUT/kwok-crd-$crd.yaml.tmp" "$OUT/kwok-crd-$crd.yaml"
+  fi
+done
 
 have_all
 echo "kube-bins: Kubernetes test binaries ready in $OUT ($(($(date +%s) - started)) s)" >&2

