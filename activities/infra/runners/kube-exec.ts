@@ -6,7 +6,7 @@
  *   so every command prints its own code last on stderr (`__skyrun_rc=N`) and exits 0;
  * - stdin's EOF is not passed on, so a command given input reads exactly the bytes sent
  *   (`head -c N | bash -c SCRIPT`); stdin is never closed by this side.
- * A `~/`-prefixed argument is expanded in the pod to its $HOME. Scripts are fixed texts with user
+ * A `~/`-prefixed argument is expanded in the pod to its $HOME (unless asked not to). Scripts are fixed texts with user
  * values only as arguments (as over SSH); stdin carries anything secret (never argv).
  *
  * A dropped exec (connection refused or reset, the stream closed before the command's status, a
@@ -55,6 +55,8 @@ export type Stdin = Buffer | { size: number; chunks: () => AsyncIterable<Buffer>
 
 export interface ExecOptions {
   stdin?: Stdin;
+  /** expand a leading `~/` of each argument to the pod's $HOME (default: yes) */
+  expandHome?: boolean;
   /** for one attempt, connection included */
   timeoutMs?: number;
   attempts?: number;
@@ -66,9 +68,12 @@ export interface ScriptResult {
   stderr: string;
 }
 
-/** The command every exec runs: $1 the script, $2 stdin's size (-1: none), then its arguments. */
-const OUTER = `s=$1 n=$2; shift 2
-for a; do case $a in "~") a=$HOME;; "~/"*) a="$HOME/\${a#"~/"}";; esac; set -- "$@" "$a"; shift; done
+/**
+ * The command every exec runs: $1 the script, $2 stdin's size (-1: none), $3 1 to expand a
+ * leading `~/` of each argument to $HOME, then the script's arguments.
+ */
+const OUTER = `s=$1 n=$2 x=$3; shift 3
+[ "$x" = 1 ] && for a; do case $a in "~") a=$HOME;; "~/"*) a="$HOME/\${a#"~/"}";; esac; set -- "$@" "$a"; shift; done
 if [ "$n" -ge 0 ]; then head -c "$n" | bash -c "$s" bash "$@"; else bash -c "$s" bash "$@" < /dev/null; fi
 printf '\\n__skyrun_rc=%s\\n' "$?" >&2`;
 
@@ -86,7 +91,9 @@ export async function podScript(
   args: (string | number)[],
   opts: ExecOptions = {},
 ): Promise<ScriptResult> {
-  const command = ['bash', '-c', OUTER, 'skyrun', script, String(stdinSize(opts.stdin)), ...args.map(String)];
+  const size = String(stdinSize(opts.stdin));
+  const expand = opts.expandHome === false ? '0' : '1';
+  const command = ['bash', '-c', OUTER, 'skyrun', script, size, expand, ...args.map(String)];
   const attempts = opts.attempts ?? 4;
   for (let attempt = 1; ; attempt++) {
     try {

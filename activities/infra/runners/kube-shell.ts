@@ -1,6 +1,6 @@
 /**
  * `skyrun ssh` into a pod: a login shell in ~ with a TTY when stdin is a terminal, or a command
- * line run by `sh -c` (as ssh hands one to the remote shell), wired to this process's streams.
+ * line run in ~ by `sh -c` (as ssh hands one to the remote shell), wired to this process's streams.
  */
 import type { Writable } from 'node:stream';
 import { podAttach, type KubeSpec } from './kube-exec';
@@ -21,7 +21,8 @@ export async function podShell(t: KubeSpec, command: string[], io: ShellIo): Pro
   const raw = tty && typeof stdin.setRawMode === 'function';
   if (raw) stdin.setRawMode(true);
   try {
-    return await podAttach(t, ['sh', '-c', command.length ? command.join(' ') : SHELL], {
+    // in ~, as over ssh
+    return await podAttach(t, ['sh', '-c', command.length ? `cd ~ 2>/dev/null; ${command.join(' ')}` : SHELL], {
       stdin,
       stdout: io.stdout,
       stderr: tty ? null : io.stderr,

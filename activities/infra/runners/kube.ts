@@ -74,7 +74,7 @@ export class KubeRunner implements Runner {
 
   /** A short command (argv, byte-exact); retried only when the exec broke off. */
   async exec(cmd: string[], opts: ExecOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    const r = await podScript(this.spec, '"$@"', cmd, opts);
+    const r = await podScript(this.spec, '"$@"', cmd, { expandHome: false, ...opts });
     return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
   }
 
