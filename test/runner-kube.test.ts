@@ -379,7 +379,9 @@ test('errors: a missing pod or container is unknown, refused credentials auth, a
   // a TCP relay to the API server that breaks connections on demand
   let breakNext = 0;
   let cutAfter = 0; // 0: at once; n: after n bytes from the server (mid-stream)
+  let conns = 0;
   const relay = net.createServer((c) => {
+    conns++;
     const up = net.connect(Number(server.port), server.hostname);
     c.on('error', () => undefined);
     up.on('error', () => undefined);
@@ -402,11 +404,15 @@ test('errors: a missing pod or container is unknown, refused credentials auth, a
       async () => {
         const runner = new KubeRunner(spec('p1'));
         breakNext = 2;
-        expect(await runner.phaseState(1, 'run')).toEqual({ state: 'done', exitCode: 0 });
+        expect(await runner.phaseState(99, 'run')).toEqual({ state: 'absent' });
+        expect(conns).toBe(3);
         breakNext = 1;
         cutAfter = 6000; // after the TLS and websocket handshakes, before the command's status
-        const r = await runner.exec(['sh', '-c', 'head -c 20000 /dev/zero | tr "\\0" x; sleep 0.2']);
+        const cmd = 'echo x >> ~/ran; head -c 20000 /dev/zero | tr "\\0" x; sleep 0.2';
+        const r = await runner.exec(['sh', '-c', cmd]);
         expect(r.stdout).toBe('x'.repeat(20000));
+        expect(conns).toBe(5);
+        expect(readFileSync(path.join(home('p1'), 'ran'), 'utf8')).toBe('x\nx\n'); // cut while it ran
         breakNext = 100;
         cutAfter = 0;
         await expect(runner.phaseState(1, 'run')).rejects.toMatchObject({ errorClass: 'transient' });
