@@ -343,6 +343,18 @@ test('skyrun ssh (through inspect): a command runs with stdin, output and its ex
   expect(await podShell(spec('p1'), ['true'], { stdin: new PassThrough(), stdout, stderr })).toBe(0);
 });
 
+test('skyrun ssh with a terminal: an interactive shell in ~ with a TTY, raw mode on and back off', async () => {
+  const modes: boolean[] = [];
+  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: (on: boolean) => modes.push(on) });
+  const stdout = new Writable({ write: (_c, _e, cb) => cb() });
+  stdin.write('echo "$PWD" > ~/tty-was-here; exit 4\n');
+  const code = await podShell(spec('p2'), [], { stdin, stdout, stderr: stdout });
+  // kwok's TTY exec (no real pty) now and then ends without the exit status: 255 then
+  expect([4, 255]).toContain(code);
+  expect(readFileSync(path.join(home('p2'), 'tty-was-here'), 'utf8')).toBe(`${home('p2')}\n`);
+  expect(modes).toEqual([true, false]);
+});
+
 test('errors: a missing pod or container is unknown, refused credentials auth, a dropped exec is retried', async () => {
   await expect(new KubeRunner(spec('no-such-pod')).phaseState(1, 'run')).rejects.toMatchObject({
     errorClass: 'unknown',

@@ -277,7 +277,11 @@ export async function podAttach(
         },
       )
       .then(
-        (ws) => ws.on('close', () => end(255)),
+        (ws) =>
+          ws.on('close', () => {
+            if (!done) (io.stderr ?? io.stdout).write('skyrun: the exec stream closed before the exit status\n');
+            end(255);
+          }),
         (e: unknown) =>
           connectError(kc, t, e).then((err) =>
             reject(err instanceof Dropped ? new ProviderError('transient', `${where(t)}: ${err.message}`) : err),
