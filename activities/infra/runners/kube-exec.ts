@@ -168,7 +168,7 @@ function execOnce(t: KubeSpec, command: string[], stdin: Stdin | undefined, time
     }
     // stdin: a stream that never ends (see the file comment); the bytes go out below, paced
     const input = stdin === undefined ? null : new PassThrough();
-    new Exec(kc)
+    quietExec(kc)
       .exec(t.namespace, t.pod, t.container, command, sink(out), sink(err), input, false, (s) => {
         status = s;
         finish();
@@ -184,6 +184,17 @@ function execOnce(t: KubeSpec, command: string[], stdin: Stdin | undefined, time
         (e: unknown) => connectError(kc, t, e).then(finish, finish),
       );
   });
+}
+
+/**
+ * An Exec whose websocket handler never touches this process's own streams: the handler's default
+ * streams (for a CLOSE frame from the server) are process.stdin/stdout/stderr.
+ */
+function quietExec(kc: KubeConfig): Exec {
+  const exec = new Exec(kc);
+  const none = () => new PassThrough();
+  (exec.handler as unknown as { streams: unknown }).streams = { stdin: none(), stdout: none(), stderr: none() };
+  return exec;
 }
 
 const STDIN_CHANNEL = Buffer.from([0]);
