@@ -81,6 +81,18 @@ export async function nodePhaseState(node: RunnerSpec, jobId: number, phase: Job
   return (await import('./runners')).runnerFor(node).phaseState(jobId, phase);
 }
 
+/**
+ * `skyrun ssh` into a kubernetes node (a pod, through the API server's exec): a shell with a TTY
+ * when stdin is a terminal, or `command`; resolves with its exit code.
+ */
+export async function podShell(
+  node: Extract<RunnerSpec, { kind: 'kube' }>,
+  command: string[],
+  io: import('./runners/kube-shell').ShellIo = process,
+): Promise<number> {
+  return (await import('./runners/kube-shell')).podShell(node, command, io);
+}
+
 /** A chunk of a managed job's saved log (one attempt, one rank). */
 export async function readSavedManagedLog(managedJobId: number, attempt: number, rank: number, offset: number) {
   const { managedLogPath, readManagedLog } = await import('./managed-logs');

@@ -33,7 +33,10 @@ async function ssh(cluster: string, command: string[], opts: { node: string }): 
       `Cluster '${cluster}' has no node ${opts.node} (it has ${info.handle.nodes.length}).`,
       ExitCode.INVALID_INPUT,
     );
-  if (node.runner.kind === 'kube') throw new CliError('skyrun ssh into a kubernetes pod is not built yet');
+  if (node.runner.kind === 'kube') {
+    const { podShell } = await import('../../activities/infra/inspect');
+    return podShell(node.runner, command);
+  }
   const r =
     node.runner.kind === 'ssh'
       ? spawnSync(

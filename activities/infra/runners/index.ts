@@ -11,7 +11,10 @@ export function runnerFor(spec: RunnerSpec): Runner {
       const { SshRunner } = require('./ssh') as typeof import('./ssh');
       return new SshRunner(spec);
     }
-    case 'kube':
-      throw new Error('the kubernetes exec runner is not built yet');
+    case 'kube': {
+      // loaded on first use, as ssh2 is: the kubernetes client is large
+      const { KubeRunner } = require('./kube') as typeof import('./kube');
+      return new KubeRunner(spec);
+    }
   }
 }

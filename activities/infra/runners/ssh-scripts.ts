@@ -5,7 +5,7 @@
  * Every path a user controls is passed after `--` (or is absolute), so no name is an option.
  */
 import { ProviderError } from '../../../core/errors';
-import { checkEnvValues, safeName } from './runner';
+import { checkEnvValues, safeName, type PhaseState } from './runner';
 
 /** Quote one word for a POSIX shell (also bash, zsh, fish): the project's only quoting function. */
 export function shq(word: string): string {
@@ -77,6 +77,24 @@ if [ -d "$d/$p.lock" ]; then
   exit 0
 fi
 echo absent`;
+
+/** STATE's answer as a PhaseState (undefined: not one of its answers). */
+export function parseState(out: string): PhaseState | undefined {
+  const [state, n] = out.trim().split(' ');
+  const num = parseInt(n ?? '', 10);
+  switch (state) {
+    case 'done':
+      return { state: 'done', exitCode: Number.isFinite(num) ? num : 255 };
+    case 'running':
+      return { state: 'running', pid: num };
+    case 'absent':
+    case 'starting':
+    case 'lost':
+      return { state };
+    default:
+      return undefined;
+  }
+}
 
 /**
  * $1 job dir. TERM then KILL each live phase's process group, only while its recorded pid is

@@ -32,6 +32,7 @@ import {
   SYNC_PREPARE,
   bashCommand,
   envFile,
+  parseState,
   shq,
 } from './ssh-scripts';
 import { listWorkdir } from './workdir-files';
@@ -404,22 +405,12 @@ export class SshRunner implements Runner {
     const out = await this.withConn(async (c) =>
       (await this.script(c, 'reading the phase state', STATE, [this.jobDir(c, jobId), phase])).toString(),
     );
-    const [state, n] = out.trim().split(' ');
-    switch (state) {
-      case 'done':
-        return { state: 'done', exitCode: Number.isFinite(parseInt(n!, 10)) ? parseInt(n!, 10) : 255 };
-      case 'running':
-        return { state: 'running', pid: parseInt(n!, 10) };
-      case 'absent':
-      case 'starting':
-      case 'lost':
-        return { state };
-      default:
-        throw new ProviderError(
-          'unknown',
-          `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`,
-        );
-    }
+    const state = parseState(out);
+    if (state) return state;
+    throw new ProviderError(
+      'unknown',
+      `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`,
+    );
   }
 
   async kill(jobId: number): Promise<void> {
