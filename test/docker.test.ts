@@ -2,7 +2,8 @@
  * Docker mode (`image_id: docker:<image>`) on the ssh infra, end to end with real sshd and real
  * containers (podman; the image is built here, no registry): setup and run execute in the node's
  * container (env vars, workdir, exit code), a later job adopts the same container, a cancel kills
- * the process inside the container, logs stay readable, and `down` removes the container. Through
+ * the process inside the container, logs stay readable, a stop and start keep docker mode, and
+ * `down` removes the container. Through
  * a `docker` CLI (a shim onto podman that records its calls): GPUs passed through, and a private
  * registry's password reaching `login --password-stdin` and no process's arguments or log.
  */
@@ -119,6 +120,13 @@ test('setup and run execute in the container (podman); a later job adopts it; ca
   await eventually(() => processesWith('sleep 3131').length === 0, 10_000);
   expect(existsSync(path.join(plain.home, 'sky_workdir', 'survived.txt'))).toBe(false);
   expect((await sr.run(['logs', 'dk', '2'])).stdout).toContain('started-inside');
+
+  // docker mode outlives a stop and start: the next job runs in the same container
+  expect((await sr.run(['stop', '-y', 'dk'])).code).toBe(0);
+  expect((await sr.run(['start', 'dk'])).code).toBe(0);
+  const again = await sr.run(['exec', 'dk', '--', '. /etc/os-release; echo "after restart in $ID"']);
+  expect(again.stdout).toContain('after restart in skyrun-test');
+  expect(containerId('skyrun-dk')).toBe(id);
 
   expect((await sr.run(['down', '-y', 'dk'])).code).toBe(0);
   expect(runningContainers('skyrun-dk', podmanEnv)).toEqual([]);

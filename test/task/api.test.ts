@@ -30,6 +30,7 @@ import {
   parsePorts,
   parseQuantity,
 } from '../../core/resources';
+import { dockerImage, vmImage } from '../../core/docker';
 import { editDistance, nearest } from '../../core/suggest';
 import { rejection } from '../helpers/task';
 
@@ -329,6 +330,14 @@ describe('checkLaunchable', () => {
       expect(issues[0].message).toContain('need infra that runs containers (aws, gcp, kubernetes, ssh)');
     }
     expect(check('resources:\n  image_id: "docker:"\nrun: echo\n')[0]?.message).toContain('docker: names no image');
+    // aws and gcp boot their default VM image for a docker image, their own image id otherwise
+    expect([vmImage('docker:ubuntu:22.04'), vmImage('DOCKER: x'), vmImage('ami-1'), vmImage(undefined)]).toEqual([
+      undefined,
+      undefined,
+      'ami-1',
+      undefined,
+    ]);
+    expect(dockerImage(' docker: ghcr.io/o/a:1 ')).toBe('ghcr.io/o/a:1');
     expect(check('resources:\n  image_id: "docker:a b"\nrun: echo\n')[0]?.message).toContain(
       'is not a docker image reference',
     );
