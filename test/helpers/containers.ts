@@ -65,6 +65,7 @@ export function prepareContainers(): { env: Record<string, string>; dir: string 
   const tar = path.join(dir, 'rootfs.tar');
   execFileSync('tar', ['-C', rootfs, '-cf', tar, '.']);
   rmSync(rootfs, { recursive: true, force: true });
+  podman(['rmi', '-f', TEST_IMAGE]); // the previous run's copy, so none is left dangling
   const imported = podman(['import', tar, TEST_IMAGE]);
   if (imported.status !== 0) throw new Error(`podman import failed: ${imported.stderr}`);
   const plain = containersRun(process.env);
