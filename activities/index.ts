@@ -14,6 +14,7 @@ import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
 import { runnerFor } from './infra/runners';
+import { containerImageOf, withContainer } from './infra/runners/container';
 import type { Phase, PhaseState } from './infra/runners/runner';
 
 /** The worker's own environment that jobs inherit; nothing else of it leaks into a job. */
@@ -108,7 +109,9 @@ function clusterActivities(deps: ActivityDeps) {
 
     async provision(req: ProvisionRequest): Promise<ClusterHandle> {
       return heartbeating((details) =>
-        mapped(() => providerFor(req.offer.cloud).provision(req, provisionContext(details))),
+        mapped(async () =>
+          withContainer(await providerFor(req.offer.cloud).provision(req, provisionContext(details)), req.imageId),
+        ),
       );
     },
 
@@ -135,7 +138,8 @@ function clusterActivities(deps: ActivityDeps) {
       return heartbeating((details) =>
         mapped(async () => {
           if (!p.start) throw new ProviderError('invalid', `Starting is not supported on ${p.name}`);
-          return p.start(req.handle, provisionContext(details));
+          // docker mode carries over: the same container, adopted or started again by the next phase
+          return withContainer(await p.start(req.handle, provisionContext(details)), containerImageOf(req.handle));
         }),
       );
     },

@@ -2,6 +2,7 @@
  * What the cluster workflow keeps, receives and answers: handles, jobs, and the shapes of its
  * updates and queries. Pure data, shared by workflows, activities and client.
  */
+import type { ContainerSpec } from './docker';
 import type { ClusterStatus, JobStatus, Phase } from './states';
 import type { Offer } from './offers';
 import type { Resources } from './task';
@@ -25,6 +26,8 @@ export type RunnerSpec =
        * Without it the record is kept by address.
        */
       hostKey?: { cluster: string; node: string; fingerprint?: string };
+      /** docker mode: setup and run execute in this container on the node (core/docker.ts) */
+      container?: ContainerSpec;
     }
   /**
    * a pod reached through the Kubernetes API's exec (as `kubectl exec`); the kubeconfig is the

@@ -280,3 +280,48 @@ describe('CLI', () => {
     }
   });
 });
+
+test('docker images: local and sim offers are left out (per region of an image map); the message says why', async () => {
+  const localOffer = (candidate: number): Offer => ({
+    cloud: 'local',
+    region: 'local',
+    zones: [],
+    instanceType: 'local',
+    spot: false,
+    hourlyPrice: 0,
+    numNodes: 1,
+    vcpus: 0,
+    memoryGiB: 0,
+    candidate,
+  });
+  const local = {
+    name: 'local',
+    check: async () => ({ enabled: true }),
+    offers: async (_r: Resources, _n: number, candidate: number) => [localOffer(candidate)],
+  } as unknown as (typeof providers)[number];
+  const req = (imageId: Resources['imageId']): OptimizeRequest => ({
+    candidates: [res({ imageId, cpus: { value: 2, orMore: false } })],
+    ordered: false,
+    numNodes: 1,
+  });
+  const docker = await optimize(req('docker:ubuntu:22.04'), { providers: [local, ...providers] });
+  expect(docker.offers.length).toBeGreaterThan(0);
+  expect(docker.offers.some((o) => o.cloud === 'local')).toBe(false);
+  const vm = await optimize(req('ami-0123'), { providers: [local, ...providers] });
+  expect(vm.offers[0]!.cloud).toBe('local'); // free, first
+  // an image map: docker only where its region says so
+  const map = await optimize(req({ 'us-east-1': 'docker:ubuntu:22.04', local: 'docker:ubuntu:22.04' }), {
+    providers: [local, ...providers],
+  });
+  expect(map.offers.some((o) => o.cloud === 'local')).toBe(false);
+  expect(map.offers.some((o) => o.region === 'us-east-1')).toBe(true);
+  const noLocal = await optimize(req({ 'us-east-1': 'docker:ubuntu:22.04' }), { providers: [local] });
+  expect(noLocal.offers.map((o) => o.cloud)).toEqual(['local']);
+
+  const onlyLocal = req('docker:ubuntu:22.04');
+  const none = await optimize(onlyLocal, { providers: [local] });
+  expect(none.offers).toEqual([]);
+  expect(noOfferMessage(onlyLocal, none)).toContain(
+    'Hint: docker images (image_id: docker:...) need infra that runs containers (aws, gcp, kubernetes, ssh); local and sim run tasks as processes of this machine.',
+  );
+});

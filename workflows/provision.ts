@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import { acts, provisionActs, teardownActs } from './proxies';
 import type { ClusterHandle, ProvisionAttempt } from '../core/cluster';
+import { imageFor } from '../core/docker';
 import { type ErrorClass, FailureTypes, isErrorClass, scopeOf } from '../core/errors';
 import { type Block, blockFor, type Offer, offerLabel, offerWhere, unblocked } from '../core/offers';
 import { SA } from './contract';
@@ -88,12 +89,6 @@ export interface FailoverOptions {
   candidates?: Resources[];
   /** where a failed attempt's blocked teardown is reported */
   onCleanup?: CleanupReport;
-}
-
-/** The task's image for a region: one id, or a map region -> id. */
-function imageFor(r: Resources | undefined, region: string): string | undefined {
-  if (!r?.imageId) return undefined;
-  return typeof r.imageId === 'string' ? r.imageId : r.imageId[region];
 }
 
 /** The failure class an activity failure carries (its ApplicationFailure type). */

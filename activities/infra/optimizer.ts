@@ -6,6 +6,7 @@
  * provider's own order), as SkyPilot's strict `<` does. Runs as an activity (the workflow's
  * source of truth) and in the CLI for `optimize`, --dryrun and the table printed before a launch.
  */
+import { CONTAINER_INFRA, dockerImage, imageFor, imagesOf, runsContainers } from '../../core/docker';
 import { type Block, type Offer, unblocked } from '../../core/offers';
 import { formatAccelerator, formatQuantity } from '../../core/resources';
 import type { Resources } from '../../core/task';
@@ -57,6 +58,13 @@ export function rankOffers(perCandidate: readonly Offer[][], ordered: boolean, b
   return ordered ? lists.flat() : lists.flat().sort(byPrice);
 }
 
+/** A docker image (`image_id: docker:...`) runs only where containers do: never on local or sim. */
+function runsTask(r: Resources, o: Offer): boolean {
+  return runsContainers(o.cloud) || dockerImage(imageFor(r, o.region)) === undefined;
+}
+
+const usesDocker = (r: Resources) => imagesOf(r).some((i) => dockerImage(i) !== undefined);
+
 export async function optimize(req: OptimizeRequest, opts: { providers?: Provider[] } = {}): Promise<OptimizeResult> {
   const enabled: string[] = [];
   const disabled: OptimizeResult['disabled'] = [];
@@ -69,7 +77,8 @@ export async function optimize(req: OptimizeRequest, opts: { providers?: Provide
     }
     enabled.push(p.name);
     for (let i = 0; i < req.candidates.length; i++) {
-      perCandidate[i]!.push(...(await p.offers(req.candidates[i]!, req.numNodes, i)));
+      const offers = await p.offers(req.candidates[i]!, req.numNodes, i);
+      perCandidate[i]!.push(...offers.filter((o) => runsTask(req.candidates[i]!, o)));
     }
   }
   const offers = rankOffers(perCandidate, req.ordered, req.blocks ?? []);
@@ -121,6 +130,11 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
   }
   if (res.nearestAccelerators?.length) {
     lines.push(`Try one of these offered accelerators: ${res.nearestAccelerators.join(', ')}.`);
+  }
+  if (req.candidates.some(usesDocker) && !res.enabled.some(runsContainers)) {
+    lines.push(
+      `Hint: docker images (image_id: docker:...) need infra that runs containers (${CONTAINER_INFRA.join(', ')}); local and sim run tasks as processes of this machine.`,
+    );
   }
   const accs = req.candidates.flatMap((c) => (c.accelerator ? [c.accelerator] : []));
   if (accs.length && res.enabled.every((e) => e === 'local')) {

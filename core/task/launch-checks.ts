@@ -3,8 +3,9 @@
 // what could never run: NUL bytes, an environment the OS refuses, a missing
 // workdir).
 
+import { CONTAINER_INFRA, badDockerImage, dockerImage, imagesOf, runsContainers } from '../docker';
 import { stableKey } from './resource-fields';
-import type { TaskIssue, TaskSpec } from './types';
+import type { Resources, TaskIssue, TaskSpec } from './types';
 import { positionsOf } from './yaml';
 
 const URI_RE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
@@ -77,15 +78,7 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathK
     add('volumes', 'volumes are not supported yet; remove volumes from the task');
   }
   for (const r of task.candidates) {
-    const images =
-      r.imageId === undefined ? [] : typeof r.imageId === 'string' ? [r.imageId] : Object.values(r.imageId);
-    if (images.some((i) => i.trim().toLowerCase().startsWith('docker:'))) {
-      add(
-        'resources.image_id',
-        'docker images (image_id: docker:...) are not supported yet; use a VM image or install what you need in setup',
-        'resources.image_id',
-      );
-    }
+    checkDockerImages(r, add);
     if (r.volumes !== undefined) {
       add('resources.volumes', 'resources.volumes (extra disks) are not supported yet; remove them from the task');
     }
@@ -104,6 +97,33 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathK
   }
   checkNeverRuns(task, opts.pathKind, add);
   return issues;
+}
+
+/**
+ * `image_id: docker:<image>` names an image, and the candidate's infra (when it names one) can run
+ * containers; without `infra`, the optimizer leaves out the offers that cannot.
+ */
+function checkDockerImages(r: Resources, add: (field: string, message: string, posField?: string) => void): void {
+  const field = 'resources.image_id';
+  const images = imagesOf(r)
+    .map(dockerImage)
+    .filter((i): i is string => i !== undefined);
+  for (const image of images) {
+    const bad = badDockerImage(image);
+    if (bad) add(field, bad, field);
+  }
+  const cloud = r.infra.cloud;
+  if (images.length && cloud !== undefined && !runsContainers(cloud)) {
+    const why =
+      cloud === 'local' || cloud === 'sim'
+        ? `${cloud} infra runs tasks as processes of this machine, not in containers`
+        : `SkyRun cannot run containers on ${cloud}`;
+    add(
+      field,
+      `docker images (image_id: docker:...) need infra that runs containers (${CONTAINER_INFRA.join(', ')}); ${why}. Pick one of those with infra:, or drop the docker image and install what you need in setup`,
+      field,
+    );
+  }
 }
 
 /**

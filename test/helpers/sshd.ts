@@ -77,7 +77,15 @@ async function waitForBanner(host: string, port: number, proc: ChildProcess, std
   throw new Error(`sshd on ${host}:${port} did not come up: ${stderr()}`);
 }
 
-export async function startSshd(opts: { clientKey?: string; port?: number; host?: string } = {}): Promise<FakeHost> {
+export async function startSshd(
+  opts: {
+    clientKey?: string;
+    port?: number;
+    host?: string;
+    /** more variables every session on this host gets (sshd_config SetEnv), besides HOME */
+    env?: Record<string, string>;
+  } = {},
+): Promise<FakeHost> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'skyrun-sshd-'));
   const host = opts.host ?? `127.0.0.${nextAddress++}`;
   const port = opts.port ?? (await freePort());
@@ -99,7 +107,9 @@ export async function startSshd(opts: { clientKey?: string; port?: number; host?
     'KbdInteractiveAuthentication no',
     'UsePAM no',
     'StrictModes no',
-    `SetEnv HOME=${home}`,
+    `SetEnv ${Object.entries({ HOME: home, ...opts.env })
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
     'Subsystem sftp internal-sftp',
     'MaxStartups 100:30:200',
     'LogLevel ERROR',

@@ -528,6 +528,19 @@ const TABLE: Array<[string, string[], number, string | RegExp, Partial<Case>?]> 
     /alias-bomb\.yaml:\d+:\d+: yaml: YAML aliases expand to too much data/,
     { sim: SIM },
   ],
+  // docker images run only where containers do
+  [
+    'docker image on local infra',
+    dry('@files/docker-on-local.yaml'),
+    2,
+    /docker-on-local\.yaml:3:3: resources\.image_id: docker images \(image_id: docker:\.\.\.\) need infra that runs containers \(aws, gcp, kubernetes, ssh\); local infra runs tasks as processes of this machine/,
+  ],
+  [
+    'docker: without an image',
+    dry('@files/docker-no-image.yaml'),
+    2,
+    /docker-no-image\.yaml:2:3: resources\.image_id: docker: names no image; expected docker:<image>/,
+  ],
 ];
 
 export const CASES: Case[] = [

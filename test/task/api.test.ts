@@ -30,6 +30,7 @@ import {
   parsePorts,
   parseQuantity,
 } from '../../core/resources';
+import { dockerImage, vmImage } from '../../core/docker';
 import { editDistance, nearest } from '../../core/suggest';
 import { rejection } from '../helpers/task';
 
@@ -123,7 +124,9 @@ describe('applyOverrides', () => {
         instanceType: 'a2-highgpu-8g',
       });
     }
-    expect(checkLaunchable(out, {}).map((i) => i.field)).toContain('resources.image_id');
+    expect(checkLaunchable(out, {}).map((i) => i.field)).not.toContain('resources.image_id'); // gcp runs containers
+    const local = applyOverrides(parseTask('run: echo\n', 'base.yaml'), { infra: 'local', imageId: 'docker:x' });
+    expect(checkLaunchable(local, {}).map((i) => i.field)).toEqual(['resources.image_id']);
   });
 
   it('bad flag values name the flag and have no line', () => {
@@ -291,7 +294,7 @@ describe('checkLaunchable', () => {
     ]);
   });
 
-  it('refuses services, buckets, cloud URIs, docker images, git workdirs and volumes', () => {
+  it('refuses services, buckets, cloud URIs, git workdirs and volumes', () => {
     expect(checkLaunchable(loadValid('cpu-service.yaml'), {}).map((i) => i.message)).toEqual([
       'SkyServe services are not supported yet; use skyrun launch without service',
     ]);
@@ -304,16 +307,40 @@ describe('checkLaunchable', () => {
     const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
     expect(git.map((i) => i.field)).toEqual(['workdir']);
 
-    const docker = parseTask(
+    const vols = parseTask(
       'resources:\n  image_id: docker:ubuntu:22.04\nrun: echo\nvolumes:\n  /data: my-vol\n',
       'd.yaml',
     );
-    const issues = checkLaunchable(docker, {});
-    expect(issues.map((i) => [i.field, i.line])).toEqual([
-      ['volumes', 4],
-      ['resources.image_id', 2],
+    expect(checkLaunchable(vols, {}).map((i) => [i.field, i.line])).toEqual([['volumes', 4]]);
+  });
+
+  it('accepts docker images where containers run, refuses them on local and sim and without an image', () => {
+    const check = (text: string) => checkLaunchable(parseTask(text, 'd.yaml'), {});
+    for (const infra of ['aws', 'gcp', 'k8s', 'ssh/lab', undefined]) {
+      const where = infra ? `  infra: ${infra}\n` : '';
+      expect(check(`resources:\n${where}  image_id: docker:vllm/vllm-openai:latest\nrun: echo\n`)).toEqual([]);
+    }
+    expect(
+      check('resources:\n  image_id:\n    us-east-1: docker:ubuntu:22.04\n    us-west-2: ami-1\nrun: echo\n'),
+    ).toEqual([]);
+    for (const infra of ['local', 'sim']) {
+      const issues = check(`resources:\n  infra: ${infra}\n  image_id: docker:ubuntu:22.04\nrun: echo\n`);
+      expect(issues.map((i) => [i.field, i.line])).toEqual([['resources.image_id', 3]]);
+      expect(issues[0].message).toContain(`${infra} infra runs tasks as processes of this machine`);
+      expect(issues[0].message).toContain('need infra that runs containers (aws, gcp, kubernetes, ssh)');
+    }
+    expect(check('resources:\n  image_id: "docker:"\nrun: echo\n')[0]?.message).toContain('docker: names no image');
+    // aws and gcp boot their default VM image for a docker image, their own image id otherwise
+    expect([vmImage('docker:ubuntu:22.04'), vmImage('DOCKER: x'), vmImage('ami-1'), vmImage(undefined)]).toEqual([
+      undefined,
+      undefined,
+      'ami-1',
+      undefined,
     ]);
-    expect(issues[1].message).toContain('docker images');
+    expect(dockerImage(' docker: ghcr.io/o/a:1 ')).toBe('ghcr.io/o/a:1');
+    expect(check('resources:\n  image_id: "docker:a b"\nrun: echo\n')[0]?.message).toContain(
+      'is not a docker image reference',
+    );
   });
 
   it('says nothing to run when there is neither run nor setup', () => {

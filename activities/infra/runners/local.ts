@@ -16,7 +16,9 @@ import { checkEnvValues, type DetachedStart, type Phase, type PhaseState, type R
  * (over SSH, SKYRUN_ENV_FILE set) through `<phase>.env`, a file of shell-quoted exports it
  * sources. A missing script (or env file) is a failure (127) with the reason in the log, never
  * an empty run that succeeds. Its environment (SKYRUN_JOB_DIR, SKYRUN_PHASE) marks the process
- * as this phase's wrapper, so a stale pid file never gets another process killed.
+ * as this phase's wrapper, so a stale pid file never gets another process killed. In docker mode
+ * (SKYRUN_CONTAINER set; SSH nodes only) it runs the phase in the node's container through
+ * `in_container` (runners/container.ts, prepended by the SSH runner) and sources nothing itself.
  */
 export const WRAPPER = `
 d="$SKYRUN_JOB_DIR"; p="$SKYRUN_PHASE"
@@ -26,8 +28,12 @@ fail() { echo "skyrun: $1" >> "$d/log"; echo 127 > "$d/$p.exit.tmp" && mv "$d/$p
 [ -f "$d/$p.sh" ] || fail "the $p script is missing from $d; nothing was run"
 [ -z "$SKYRUN_ENV_FILE" ] || [ -f "$d/$p.env" ] || fail "the $p environment is missing from $d; nothing was run"
 cd "$SKYRUN_CWD" || fail "cannot enter the workdir $SKYRUN_CWD"
-[ -z "$SKYRUN_ENV_FILE" ] || . "$d/$p.env"
-bash "$d/$p.sh" >> "$d/log" 2>&1 < /dev/null
+if [ -n "$SKYRUN_CONTAINER" ]; then
+  in_container >> "$d/log" 2>&1 < /dev/null
+else
+  [ -z "$SKYRUN_ENV_FILE" ] || . "$d/$p.env"
+  bash "$d/$p.sh" >> "$d/log" 2>&1 < /dev/null
+fi
 c=$?
 echo $c > "$d/$p.exit.tmp" && mv "$d/$p.exit.tmp" "$d/$p.exit"
 `;

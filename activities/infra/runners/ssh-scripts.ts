@@ -49,15 +49,17 @@ export const PREPARE = `mkdir -p -- "$1" "$3" || exit 1
 if [ -e "$1/$2.pid" ] || [ -e "$1/$2.exit" ]; then echo adopt; fi`;
 
 /**
- * $1 job dir, $2 phase, $3 workdir, $4 upload nonce, $5 wrapper. The uploads are hard-linked
- * into place: a link never replaces a file, so the first start's script and env stay, whole,
- * and no later start truncates them under a running wrapper. Waits for the pid file.
+ * $1 job dir, $2 phase, $3 workdir, $4 upload nonce, $5 wrapper; in docker mode (else empty)
+ * $6 container, $7 image, $8 gpus (1 or 0), $9 node folder (runners/container.ts). The uploads
+ * are hard-linked into place: a link never replaces a file, so the first start's script and env
+ * stay, whole, and no later start truncates them under a running wrapper. Waits for the pid file.
  */
 export const START = `d=$1; p=$2
 ln -- "$d/$p.env.$4" "$d/$p.env" 2>/dev/null; ln -- "$d/$p.sh.$4" "$d/$p.sh" 2>/dev/null
 rm -f -- "$d/$p.env.$4" "$d/$p.sh.$4"
 [ -f "$d/$p.sh" ] && [ -f "$d/$p.env" ] || { echo "the phase's files are missing in $d" >&2; exit 1; }
-SKYRUN_JOB_DIR=$d SKYRUN_PHASE=$p SKYRUN_CWD=$3 SKYRUN_ENV_FILE=1 setsid nohup bash -c "$5" > /dev/null 2>&1 < /dev/null &
+SKYRUN_JOB_DIR=$d SKYRUN_PHASE=$p SKYRUN_CWD=$3 SKYRUN_ENV_FILE=1 SKYRUN_CONTAINER=$6 SKYRUN_IMAGE=$7 SKYRUN_GPUS=$8 \\
+  SKYRUN_NODE_DIR=$9 setsid nohup bash -c "$5" > /dev/null 2>&1 < /dev/null &
 for i in $(seq 1 500); do { [ -e "$d/$p.pid" ] || [ -e "$d/$p.exit" ]; } && exit 0; sleep 0.01; done`;
 
 /** $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost */
@@ -97,16 +99,33 @@ export function parseState(out: string): PhaseState | undefined {
 }
 
 /**
+ * inside SIGNAL: in docker mode, signal the phase's process group inside its container (its
+ * runtime and container in $d/$p.container, the group in $d/$p.cpid once the phase started there).
+ */
+const INSIDE = `inside() { [ -f "$d/$p.container" ] || return 0
+  local rt cn c i; { read -r rt; read -r cn; } < "$d/$p.container"
+  for i in $(seq 1 20); do [ -s "$d/$p.cpid" ] && break; sleep 0.1; done
+  c=$(cat -- "$d/$p.cpid" 2>/dev/null)
+  [[ "$c" =~ ^[0-9]+$ ]] && $rt exec "$cn" bash -c 'kill -"$1" -- "-$2"' bash "$1" "$c" > /dev/null 2>&1; return 0; }`;
+
+/**
  * $1 job dir. TERM then KILL each live phase's process group, only while its recorded pid is
- * still the phase's wrapper; record 143 like the local runner.
+ * still the phase's wrapper; record 143 like the local runner. In docker mode the phase's group
+ * in the container goes first: its wrapper then records the phase's own exit code.
  */
 export const KILL = `${ALIVE}
 ${OURS}
+${INSIDE}
 d=$1
 for p in setup run; do
   { [ -f "$d/$p.pid" ] && [ ! -f "$d/$p.exit" ]; } || continue
   pid=$(cat -- "$d/$p.pid")
   if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" && ours "$pid" "$p"; then
+    if [ -f "$d/$p.container" ]; then
+      inside TERM
+      for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+      alive "$pid" && inside KILL
+    fi
     kill -TERM -- "-$pid" 2>/dev/null
     for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null

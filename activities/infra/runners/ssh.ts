@@ -5,6 +5,8 @@
  * connection and the worker. Connections are pooled per user@host:port (and key, proxy, host
  * key record) in this process; a node's host key is trusted on first use (host-keys.ts).
  *
+ * With `spec.container` (docker mode, runners/container.ts) each phase runs in the node's container.
+ *
  * User values never reach a shell unquoted: every remote command is built from words quoted by
  * `shq` (ssh-scripts.ts); scripts go over SFTP; env vars go into `<phase>.env` (mode 0600).
  *
@@ -17,6 +19,7 @@ import * as path from 'node:path';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import type { RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
+import { CONTAINER_FNS } from './container';
 import { checkHostKey, hostKeyRecord } from './host-keys';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
@@ -367,6 +370,14 @@ export class SshRunner implements Runner {
     return path.posix.join(conn.home, this.spec.nodeDir ?? '.skyrun-node', 'jobs', String(jobId));
   }
 
+  /** START's wrapper and its docker mode arguments (runners/container.ts). */
+  private wrapper(conn: Conn): string[] {
+    const k = this.spec.container;
+    if (!k) return [WRAPPER];
+    const nodeDir = path.posix.join(conn.home, this.spec.nodeDir ?? '.skyrun-node');
+    return [`${CONTAINER_FNS}\n${WRAPPER}`, k.name, k.image, k.gpus ? '1' : '0', nodeDir];
+  }
+
   private workdir(conn: Conn): string {
     return path.posix.join(conn.home, 'sky_workdir');
   }
@@ -397,7 +408,7 @@ export class SshRunner implements Runner {
         sftpCall<void>((cb) => sftp.writeFile(`${d}/${req.phase}.sh.${nonce}`, req.script, { mode: 0o700 }, cb)),
         sftpCall<void>((cb) => sftp.writeFile(`${d}/${req.phase}.env.${nonce}`, env, { mode: 0o600 }, cb)),
       ]);
-      await this.script(c, 'starting the phase', START, [d, req.phase, this.workdir(c), nonce, WRAPPER]);
+      await this.script(c, 'starting the phase', START, [d, req.phase, this.workdir(c), nonce, ...this.wrapper(c)]);
     });
   }
 

@@ -5,6 +5,7 @@
  * offer's zones on capacity errors.
  */
 import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
+import { vmImage } from '../../../../core/docker';
 import { ProviderError } from '../../../../core/errors';
 import type { InstanceLifecycle, Placement, ProvisionContext, ProvisionRequest } from '../provider';
 import { ensureKeyPair, ensureSecurityGroup } from './bootstrap';
@@ -55,7 +56,8 @@ async function createMissing(
 ): Promise<Instance[]> {
   const placed = existing[0]?.Placement?.AvailabilityZone;
   const tryZones = placed ? [placed] : boot.zones.length ? boot.zones : [''];
-  const image = req.imageId ?? (await defaultImage(req.offer.region, req.offer.instanceType));
+  // a docker image (docker mode) runs in a container on the default VM image
+  const image = vmImage(req.imageId) ?? (await defaultImage(req.offer.region, req.offer.instanceType));
   let last: ProviderError | undefined;
   for (const zone of tryZones) {
     try {

@@ -2,6 +2,7 @@
  * Compute Engine instances by label: the instance model, listing, the insert body, and
  * start/stop/delete with their operations waited for.
  */
+import { vmImage } from '../../../../core/docker';
 import { ProviderError } from '../../../../core/errors';
 import { cloudSettings, skyrunSshKey } from '../../settings';
 import type { InstanceState, ProvisionRequest } from '../provider';
@@ -148,7 +149,7 @@ export function insertBody(req: ProvisionRequest, zone: string, rank: number) {
       {
         boot: true,
         autoDelete: true,
-        initializeParams: { sourceImage: req.imageId ?? DEFAULT_GCP_IMAGE, diskSizeGb: 256 },
+        initializeParams: { sourceImage: vmImage(req.imageId) ?? DEFAULT_GCP_IMAGE, diskSizeGb: 256 },
       },
     ],
     networkInterfaces: [

@@ -21,6 +21,7 @@ import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../../core/clust
 import { ProviderError } from '../../../../core/errors';
 import type { Offer } from '../../../../core/offers';
 import type { Resources } from '../../../../core/task';
+import { REMOVE_NODE_DIR } from '../../runners/container';
 import { waitForSsh } from '../../runners/ssh-wait';
 import {
   type HostLedger,
@@ -151,14 +152,14 @@ export class SshPoolProvider implements Provider {
     return this.provision(restartRequest(handle), ctx);
   }
 
-  /** Kill the cluster's jobs on its hosts and remove its folder there, then give the hosts back. */
+  /** Kill the cluster's jobs on its hosts, remove its folder (and docker mode's container) there, then give the hosts back. */
   async terminate(clusterName: string): Promise<void> {
     const held = await this.held(clusterName);
     await Promise.all(
       held.map(async (h) => {
         const runner = await sshRunner(runnerSpec(h, clusterName));
         await runner.killAll();
-        await runner.exec(['bash', '-c', 'rm -rf "$HOME/$1"', 'bash', nodeDir(clusterName)]);
+        await runner.exec(['bash', '-c', REMOVE_NODE_DIR, 'bash', nodeDir(clusterName)]);
       }),
     );
     for (const pool of new Set(held.map((h) => h.pool))) {
