@@ -29,8 +29,8 @@
  *   - processes started by an exec outlive the exec client (and kwok): stop() kills them all.
  *   - there is no container filesystem or image: `image` is only a label; commands see this host,
  *     with only PATH, LANG=C.UTF-8, HOME and the two markers in their environment (no USER, SHELL).
- * In jest, @kubernetes/client-node (ESM only) is loaded through test/helpers/client-node-cjs.ts
- * (package.json moduleNameMapper): import it as usual, in tests and in the code they load.
+ * In jest, @kubernetes/client-node (ESM only) is compiled to CommonJS by scripts/jest-esm-transform.cjs
+ * (package.json transform): import it as usual, in tests and in the code they load.
  * Fake pod and node IPs (10.0.0.0/24, 127.0.0.1 nodes) are labels: never connect to pod IPs.
  */
 import { randomBytes } from 'node:crypto';
