@@ -146,7 +146,12 @@ test('offers reflect the live node shapes, per allowed context, priced from conf
     const priced = await new KubernetesProvider().offers(resources(), 1, 0);
     expect(priced[0]?.hourlyPrice).toBe(0.25);
     config('  ports: Ingress\n');
-    await expect(new KubernetesProvider().offers(resources(), 1, 0)).rejects.toThrow(/kubernetes\.ports: expected/);
+    await expect(new KubernetesProvider().offers(resources(), 1, 0)).rejects.toThrow(
+      /kubernetes\.ports: expected ClusterIP \| NodePort \| LoadBalancer \(SkyPilot's ingress and podip modes are not supported\)/,
+    );
+    config('  ports: nodeport\n'); // SkyPilot's lower case
+    expect(await new KubernetesProvider().offers(resources(), 1, 0)).not.toHaveLength(0);
+    config('  ports: Ingress\n');
     const disabled = await new KubernetesProvider().check();
     expect(disabled).toMatchObject({ enabled: false });
     expect(disabled.reason).toMatch(/kubernetes\.ports/);

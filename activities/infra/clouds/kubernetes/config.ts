@@ -6,7 +6,7 @@
  *     namespace: ml                           # default: the context's own, else `default`
  *     provision_timeout: 60                   # seconds a pod may stay unschedulable (default 60)
  *     hourly_price: 0                         # USD per node per hour the optimizer ranks with (default 0)
- *     ports: LoadBalancer                     # Service type for `ports`: ClusterIP | NodePort | LoadBalancer
+ *     ports: LoadBalancer                     # Service type for `ports`: ClusterIP | NodePort | LoadBalancer (any case)
  *     gpu_label: nvidia.com/gpu.product       # which GPU label to read/select when a node has several
  *     image: ubuntu:22.04                     # the pod image when the task gives no `docker:` image
  *
@@ -61,8 +61,17 @@ export function kubeSettings(): KubeSettings {
     out.hourlyPrice = v;
   }
   if (s.ports !== undefined) {
-    if (!SERVICE_TYPES.includes(s.ports as ServiceType)) throw bad('ports', SERVICE_TYPES.join(' | '), s.ports);
-    out.serviceType = s.ports as ServiceType;
+    // SkyPilot writes its modes in lower case (`loadbalancer`); either case is taken
+    const type = SERVICE_TYPES.find((t) => typeof s.ports === 'string' && t.toLowerCase() === s.ports.toLowerCase());
+    if (!type) {
+      const skypilotOnly = ['ingress', 'podip'].includes(String(s.ports).toLowerCase());
+      throw bad(
+        'ports',
+        `${SERVICE_TYPES.join(' | ')}${skypilotOnly ? " (SkyPilot's ingress and podip modes are not supported)" : ''}`,
+        s.ports,
+      );
+    }
+    out.serviceType = type;
   }
   if (s.gpu_label !== undefined) {
     if (!GPU_LABEL_KEYS.includes(s.gpu_label as GpuLabelKey))
