@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, existsSync, readFileSync } from 'node:fs';
+import { promises as fsp, existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { ProviderError } from '../../../core/errors';
 import { checkEnvValues, type DetachedStart, type Phase, type PhaseState, type Runner } from './runner';
@@ -83,7 +83,36 @@ export function isWrapper(pid: number, dir: string, phase: Phase): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** TERM, then KILL, the process group `pid` leads; waits (briefly) for it to end. */
+/**
+ * Whether any process of group `pgid` still runs (zombies do not count). The leader may be gone
+ * while its children still run (or have a signal pending): the whole group is what must end.
+ * Without /proc (not Linux), the leader alone tells.
+ */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return processAlive(pgid);
+  }
+  return entries.some((e) => {
+    if (!/^\d+$/.test(e)) return false;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(pgrp) === pgid && state !== 'Z' && state !== 'X';
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
+
+/** TERM, then KILL, the process group `pid` leads; waits (briefly) until every member has ended. */
 async function killGroup(pid: number): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {
     try {
@@ -93,9 +122,9 @@ async function killGroup(pid: number): Promise<void> {
     }
   };
   signal('SIGTERM');
-  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+  for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(100);
   signal('SIGKILL');
-  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(20);
+  for (let i = 0; i < 100 && groupAlive(pid); i++) await sleep(20);
 }
 
 /**
