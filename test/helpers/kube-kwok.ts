@@ -24,19 +24,127 @@ import { sleep } from './skyrun';
 export const EXEC_READY = 'skyrun.test/exec-ready';
 const KWOK = { group: 'kwok.x-k8s.io', version: 'v1alpha1' };
 
-/** kwok's stages, with pod-ready waiting for the harness's exec-ready annotation. */
+/**
+ * Images whose pods fail the way a kubelet makes them fail (kwok pulls nothing):
+ * `skyrun-test/missing...` cannot be pulled (the container waits in ErrImagePull, then
+ * ImagePullBackOff, the pod stays Pending, as containerd reports an image that is not in the
+ * registry); `skyrun-test/no-shell...` has no /bin/sh, so the container cannot start (terminated
+ * StartError, exit 128; the pod Failed, since the provider's pods never restart).
+ */
+export const FAILING_IMAGES = { missing: 'skyrun-test/missing', noShell: 'skyrun-test/no-shell' } as const;
+const failingImage = (prefix: string) => `[.spec.containers.[].image | startswith("${prefix}")] | any`;
+
+const pending = [
+  { key: '.metadata.deletionTimestamp', operator: 'DoesNotExist' },
+  { key: '.status.phase', operator: 'In', values: ['Pending'] },
+];
+const waitingReason = '.status.containerStatuses.[].state.waiting.reason';
+
+function failingStage(name: string, match: object[], template: string, delayMs?: number): object {
+  return {
+    apiVersion: `${KWOK.group}/${KWOK.version}`,
+    kind: 'Stage',
+    metadata: { name },
+    spec: {
+      resourceRef: { apiGroup: 'v1', kind: 'Pod' },
+      selector: { matchExpressions: [...pending, ...match] },
+      ...(delayMs ? { delay: { durationMilliseconds: delayMs } } : {}),
+      next: { statusTemplate: template },
+    },
+  };
+}
+
+const notReady = `
+{{ $now := Now }}
+conditions:
+- lastTransitionTime: {{ $now | Quote }}
+  status: "True"
+  type: Initialized
+- lastTransitionTime: {{ $now | Quote }}
+  status: "False"
+  reason: ContainersNotReady
+  type: Ready
+hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+startTime: {{ $now | Quote }}
+`;
+
+/** The kubelet's way of failing pods of FAILING_IMAGES, as kwok stages. */
+function failureStages(): object[] {
+  const pullFailed = (reason: string, message: string) => `${notReady}
+phase: Pending
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    waiting:
+      reason: ${reason}
+      message: ${message}
+{{ end }}
+`;
+  const missing = { key: failingImage(FAILING_IMAGES.missing), operator: 'In', values: ['true'] };
+  return [
+    failingStage(
+      'skyrun-test-image-pull-failed',
+      [missing, { key: waitingReason, operator: 'NotIn', values: ['ErrImagePull', 'ImagePullBackOff'] }],
+      pullFailed(
+        'ErrImagePull',
+        `{{ printf "rpc error: code = NotFound desc = failed to pull and unpack image \\"docker.io/%s\\": failed to resolve reference \\"docker.io/%s\\": docker.io/%s: not found" .image .image .image | Quote }}`,
+      ),
+    ),
+    failingStage(
+      'skyrun-test-image-pull-backoff',
+      [missing, { key: waitingReason, operator: 'In', values: ['ErrImagePull'] }],
+      pullFailed('ImagePullBackOff', `{{ printf "Back-off pulling image \\"%s\\"" .image | Quote }}`),
+      1000,
+    ),
+    failingStage(
+      'skyrun-test-start-error',
+      [{ key: failingImage(FAILING_IMAGES.noShell), operator: 'In', values: ['true'] }],
+      `${notReady}
+phase: Failed
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 128
+      reason: StartError
+      message: "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \\"/bin/sh\\": stat /bin/sh: no such file or directory: unknown"
+      startedAt: "1970-01-01T00:00:00Z"
+      finishedAt: {{ Now | Quote }}
+{{ end }}
+`,
+    ),
+  ];
+}
+
+/**
+ * kwok's stages, with pod-ready waiting for the harness's exec-ready annotation and never taking
+ * pods of FAILING_IMAGES, and the stages that fail those.
+ */
 export function gatedStages(binDir: string): string {
   const docs = parseAllDocuments(readFileSync(path.join(binDir, 'kwok-stages.yaml'), 'utf8'))
     .map((d) => d.toJS() as { metadata?: { name?: string }; spec?: { selector?: { matchExpressions?: unknown[] } } })
     .filter((d) => d);
   const ready = docs.find((d) => d.metadata?.name === 'pod-ready');
   if (!ready?.spec?.selector?.matchExpressions) throw new Error('kwok-stages.yaml has no pod-ready stage');
-  ready.spec.selector.matchExpressions.push({
-    key: `.metadata.annotations["${EXEC_READY}"]`,
-    operator: 'In',
-    values: ['true'],
-  });
-  return docs.map((d) => stringify(d)).join('---\n');
+  ready.spec.selector.matchExpressions.push(
+    { key: `.metadata.annotations["${EXEC_READY}"]`, operator: 'In', values: ['true'] },
+    ...Object.values(FAILING_IMAGES).map((prefix) => ({
+      key: failingImage(prefix),
+      operator: 'NotIn',
+      values: ['true'],
+    })),
+  );
+  return [...docs, ...failureStages()].map((d) => stringify(d)).join('---\n');
 }
 
 /** Applies kwok's Exec and PortForward CRDs and waits until both are served. */

@@ -37,7 +37,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { forContext } from '../../activities/infra/clouds/kubernetes/kubeconfig';
 import { applyKwokCrds, gatedStages, ignore, PodExecs, warmKwokResources } from './kube-kwok';
@@ -54,7 +54,7 @@ import {
 } from './kube-procs';
 import { freePort, sleep } from './skyrun';
 
-export { EXEC_READY } from './kube-kwok';
+export { EXEC_READY, FAILING_IMAGES } from './kube-kwok';
 
 export interface KubeNodeSpec {
   name: string;
@@ -66,9 +66,24 @@ export interface KubeNodeSpec {
   labels?: Record<string, string>;
 }
 
+/** A context of the generated kubeconfig; `user` one of the cluster's `users` (default: the admin). */
+export interface KubeContextSpec {
+  name: string;
+  namespace: string;
+  user?: string;
+}
+
 export interface KubeCluster {
   /** generated kubeconfig file (token auth, CA), server https://127.0.0.1:<free port> */
   kubeconfig: string;
+  /** the API server's URL, https://127.0.0.1:<port> */
+  server: string;
+  /** the CA certificate file that signed the API server's certificate */
+  caFile: string;
+  /** the bearer token of `user` (default: the admin, in group system:masters) */
+  tokenOf(user?: string): string;
+  /** lets `user` do in `namespace` what a SkyRun launch does there (pods, exec, services, events), nothing more */
+  grantNamespace(user: string, namespace: string): Promise<void>;
   /** one context per namespace asked for; the first is current */
   contexts: string[];
   namespaceOf(context: string): string;
@@ -106,8 +121,8 @@ function writeKubeconfig(
   file: string,
   server: string,
   pki: Pki,
-  token: string,
-  contexts: Array<{ name: string; namespace: string }>,
+  tokens: Map<string, string>,
+  contexts: KubeContextSpec[],
 ): void {
   const config = {
     apiVersion: 'v1',
@@ -118,10 +133,10 @@ function writeKubeconfig(
         cluster: { server, 'certificate-authority-data': readFileSync(pki.caCrt).toString('base64') },
       },
     ],
-    users: [{ name: 'skyrun-test-admin', user: { token } }],
+    users: [...tokens].map(([name, token]) => ({ name: `skyrun-test-${name}`, user: { token } })),
     contexts: contexts.map((c) => ({
       name: c.name,
-      context: { cluster: 'skyrun-test', user: 'skyrun-test-admin', namespace: c.namespace },
+      context: { cluster: 'skyrun-test', user: `skyrun-test-${c.user ?? ADMIN}`, namespace: c.namespace },
     })),
     'current-context': contexts[0]!.name,
   };
@@ -214,9 +229,14 @@ function startKwok(bin: string, root: string, kc: string, pki: Pki, ports: Ports
   );
 }
 
-/** Starts the control plane; `contexts` default to one, `skyrun-test` on namespace `skyrun-test`. */
+const ADMIN = 'admin';
+
+/**
+ * Starts the control plane; `contexts` default to one, `skyrun-test` on namespace `skyrun-test`.
+ * `users`: more token users (no groups, so RBAC grants them nothing until grantNamespace).
+ */
 export async function startKubeCluster(
-  opts: { contexts?: Array<{ name: string; namespace: string }> } = {},
+  opts: { contexts?: KubeContextSpec[]; users?: string[] } = {},
 ): Promise<KubeCluster> {
   const bin = kubeBinDir();
   const wanted = opts.contexts?.length ? opts.contexts : [{ name: 'skyrun-test', namespace: 'skyrun-test' }];
@@ -244,10 +264,12 @@ export async function startKubeCluster(
   try {
     const pki = makePki(root);
     const ports = await freePorts();
-    const token = randomBytes(24).toString('hex');
-    writeFileSync(path.join(root, 'tokens.csv'), `${token},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+    const tokens = new Map([ADMIN, ...(opts.users ?? [])].map((u) => [u, randomBytes(24).toString('hex')]));
+    const lines = [...tokens].map(([u, t]) => `${t},${u},${u}-uid${u === ADMIN ? ',"system:masters"' : ''}\n`);
+    writeFileSync(path.join(root, 'tokens.csv'), lines.join(''), { mode: 0o600 });
     const kubeconfig = path.join(root, 'kubeconfig');
-    writeKubeconfig(kubeconfig, `https://127.0.0.1:${ports.api}`, pki, token, wanted);
+    const server = `https://127.0.0.1:${ports.api}`;
+    writeKubeconfig(kubeconfig, server, pki, tokens, wanted);
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
 
@@ -276,6 +298,14 @@ export async function startKubeCluster(
     const namespaces = new Map(wanted.map((c) => [c.name, c.namespace]));
     return {
       kubeconfig,
+      server,
+      caFile: pki.caCrt,
+      tokenOf(user = ADMIN) {
+        const t = tokens.get(user);
+        if (!t) throw new Error(`no user ${user} in this cluster`);
+        return t;
+      },
+      grantNamespace: (user: string, namespace: string) => grantNamespace(kc, user, namespace),
       contexts: wanted.map((c) => c.name),
       root,
       podDir,
@@ -292,6 +322,31 @@ export async function startKubeCluster(
     await stop();
     throw e;
   }
+}
+
+async function grantNamespace(kc: KubeConfig, user: string, namespace: string): Promise<void> {
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  const name = `skyrun-test-${user}`;
+  const all = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+  await rbac.createNamespacedRole({
+    namespace,
+    body: {
+      metadata: { name },
+      rules: [
+        { apiGroups: [''], resources: ['pods', 'services'], verbs: all },
+        { apiGroups: [''], resources: ['pods/exec', 'pods/portforward'], verbs: ['get', 'create'] },
+        { apiGroups: [''], resources: ['pods/log', 'events'], verbs: ['get', 'list', 'watch'] },
+      ],
+    },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    },
+  });
 }
 
 async function addNode(core: CoreV1Api, spec: KubeNodeSpec): Promise<void> {
