@@ -103,6 +103,11 @@ export function kubeError(e: unknown, what: string): ProviderError {
   return new ProviderError('unknown', `${what}: ${String(err?.message ?? e).split('\n')[0]}`);
 }
 
+/** Whether a failure is the API server's 403 Forbidden (RBAC: these credentials may not do that here). */
+export function forbidden(e: unknown): boolean {
+  return e instanceof ProviderError ? e.errorClass === 'auth' && e.code === '403' : statusOf(e) === 403;
+}
+
 /** Run one call, classifying its failure. */
 export async function call<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {

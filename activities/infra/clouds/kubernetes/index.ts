@@ -6,13 +6,23 @@
  * config from config.ts. Teardown deletes the cluster's pods and services by label in every
  * allowed context and lists again until nothing is left. Pods cannot be stopped (as in
  * SkyPilot): no stop/start.
+ *
+ * Credentials that may not list nodes (namespace-scoped RBAC, common on shared clusters): the
+ * context is offered unverified (any pod shape, GPUs selected on the configured label's
+ * spelling), the scheduler decides and provision_timeout fails over; `check` says so.
+ *
+ * An allowed context that does not answer offers nothing (the others still do, each probe
+ * bounded by SKYRUN_K8S_PROBE_TIMEOUT_MS), and `check` names it. Teardown goes to every
+ * allowed context (a cluster's earlier attempts may have left pods in another one), so one that
+ * does not answer fails it as transient, naming the context, after the others are cleaned: the
+ * cluster is never reported gone while it may still have pods there.
  */
 import type { ClusterHandle } from '../../../../core/cluster';
 import { ProviderError } from '../../../../core/errors';
 import type { Offer } from '../../../../core/offers';
 import type { Resources } from '../../../../core/task';
 import type { Endpoint, InstanceState, Provider, ProvisionContext, ProvisionRequest } from '../provider';
-import { coreApi, call } from './api';
+import { coreApi, call, forbidden } from './api';
 import { kubeSettings } from './config';
 import type { GpuLabelKey } from './gpu-labels';
 import { allowedContexts, loadKubeConfig, namespaceFor } from './kubeconfig';
@@ -83,7 +93,12 @@ export class KubernetesProvider implements Provider {
           const namespace = namespaceFor(kc, context);
           const api = coreApi(kc, context, PROBE_TIMEOUT_MS);
           await call(`context ${context}`, () => api.listNamespacedPod({ namespace, limit: 1 }));
-          return { context, ok: `${context} (namespace ${namespace})` };
+          const nodes = await call(`context ${context}`, () => api.listNode({ limit: 1 })).then(
+            () => '',
+            (e: unknown) =>
+              forbidden(e) ? '; may not list nodes, so offers are not checked against node capacity or GPU labels' : '',
+          );
+          return { context, ok: `${context} (namespace ${namespace}${nodes})` };
         } catch (e) {
           return { context, error: (e as Error).message.split('\n')[0] };
         }
@@ -123,9 +138,12 @@ export class KubernetesProvider implements Provider {
     const contexts = allowedContexts(kc).filter((c) => !r.infra.region || c === r.infra.region);
     const per = await Promise.all(
       contexts.map(async (context) => {
-        // a context that cannot be reached offers nothing; `check` says why
-        const shapes = await this.nodeShapes(kc, context, settings.gpuLabel).catch(() => []);
-        return shapes.some((n) => fits(shape, n))
+        // a context that cannot be reached offers nothing; one whose nodes are not ours to see
+        // offers the pod unverified; `check` says which
+        const shapes = await this.nodeShapes(kc, context, settings.gpuLabel).catch((e: unknown) =>
+          forbidden(e) ? undefined : [],
+        );
+        return !shapes || shapes.some((n) => fits(shape, n))
           ? [offerFor(context, shape, numNodes, candidate, settings.hourlyPrice)]
           : [];
       }),
@@ -165,7 +183,15 @@ export class KubernetesProvider implements Provider {
         await sleep(Math.min(250 * (round + 1), 2000));
       }
     });
-    if (error) throw error;
+    // the others are clean; this one may still hold pods of the cluster (an earlier attempt's)
+    if (error) {
+      const e = error instanceof ProviderError ? error : new ProviderError('unknown', error.message);
+      throw new ProviderError(
+        e.errorClass,
+        `${e.message} (${clusterName} may still have pods or services there: not reported gone)`,
+        e.code,
+      );
+    }
   }
 
   async endpoints(handle: ClusterHandle, ports: Array<{ from: number; to: number }>): Promise<Endpoint[]> {

@@ -4,6 +4,11 @@
  * infra; which ones SkyRun may use comes from SKYRUN_HOME/config.yaml (SkyPilot's
  * `kubernetes.allowed_contexts`), else the current context alone. Shared by the provider and the
  * exec runner, so both reach a context the same way.
+ *
+ * In a pod (a worker run inside the cluster) with no kubeconfig file: the pod's service account
+ * (KUBERNETES_SERVICE_HOST/PORT and the token, CA and namespace files client-node's
+ * loadFromCluster reads), as one context named `in-cluster`, as SkyPilot names it. A kubeconfig
+ * file, when there is one, wins (kubectl's order).
  */
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
@@ -20,13 +25,52 @@ export function kubeconfigFiles(): string[] {
   return [path.join(os.homedir(), '.kube', 'config')];
 }
 
-/** The kubeconfig (every file merged); a config error naming the files when there is none. */
+/** The context name of the pod's own service account (SkyPilot's). */
+export const IN_CLUSTER_CONTEXT = 'in-cluster';
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * Where the service-account folder's path starts ('' in a pod: the files are under
+ * /var/run/secrets/...). SKYRUN_K8S_SA_PATH_PREFIX moves it, for tests only (a pod's
+ * files are root-owned paths a test cannot write).
+ */
+function serviceAccountPrefix(): string {
+  return process.env.SKYRUN_K8S_SA_PATH_PREFIX ?? '';
+}
+
+/** Whether this process runs in a pod whose service account it can use. */
+export function inCluster(): boolean {
+  return (
+    !!process.env.KUBERNETES_SERVICE_HOST &&
+    !!process.env.KUBERNETES_SERVICE_PORT &&
+    existsSync(`${serviceAccountPrefix()}${SERVICE_ACCOUNT_DIR}/token`)
+  );
+}
+
+/** The pod's service account as a kubeconfig with one context, `in-cluster`. */
+function inClusterConfig(): KubeConfig {
+  const sa = new (clientNode().KubeConfig)();
+  sa.loadFromCluster(serviceAccountPrefix());
+  const kc = new (clientNode().KubeConfig)();
+  kc.loadFromOptions({
+    clusters: sa.getClusters(),
+    users: sa.getUsers(),
+    contexts: sa
+      .getContexts()
+      .map((c) => ({ ...c, name: IN_CLUSTER_CONTEXT, namespace: c.namespace?.trim() || undefined })),
+    currentContext: IN_CLUSTER_CONTEXT,
+  });
+  return kc;
+}
+
+/** The kubeconfig (every file merged), else the pod's service account; a config error naming the files when neither. */
 export function loadKubeConfig(): KubeConfig {
   const files = kubeconfigFiles().filter((f) => existsSync(f));
   if (files.length === 0) {
+    if (inCluster()) return inClusterConfig();
     throw new ProviderError(
       'config',
-      `no kubeconfig found (looked at ${kubeconfigFiles().join(', ')}; set KUBECONFIG)`,
+      `no kubeconfig found (looked at ${kubeconfigFiles().join(', ')}; set KUBECONFIG) and not running in a pod with a service account`,
     );
   }
   const kc = new (clientNode().KubeConfig)();

@@ -3,13 +3,14 @@
  * pods may go and creates the ports Service; runInstances creates or adopts one pod per rank;
  * waitInstances waits until every pod runs with an IP, and turns what the scheduler and the
  * kubelet say into the taxonomy: unschedulable past `provision_timeout` -> capacity (the pods
- * deleted first), image pull failures -> invalid (naming the image); clusterInfo is the handle.
+ * deleted first), image pull failures and containers that cannot start -> invalid (naming the
+ * image; the pods deleted first); clusterInfo is the handle.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
 import { ProviderError } from '../../../../core/errors';
 import type { InstanceLifecycle, Placement, ProvisionContext, ProvisionRequest } from '../provider';
-import { coreApi, kubeError, call } from './api';
+import { coreApi, kubeError, call, forbidden } from './api';
 import { type KubeSettings, kubeSettings } from './config';
 import { GPU_LABEL_KEYS, labelValueFor } from './gpu-labels';
 import { allowedContexts, loadKubeConfig, namespaceFor } from './kubeconfig';
@@ -46,7 +47,7 @@ async function gpuSelector(t: Target, req: ProvisionRequest, s: KubeSettings): P
   try {
     shapes = await listNodeShapes(t.api, t.context, s.gpuLabel);
   } catch (e) {
-    if ((e as ProviderError).errorClass !== 'auth') throw e;
+    if (!forbidden(e)) throw e;
     // nodes are not ours to list (namespace-scoped credentials): select on the configured label's spelling
     const key = s.gpuLabel ?? GPU_LABEL_KEYS[0];
     return [{ key, values: [labelValueFor(key, acc.name)] }];
@@ -128,7 +129,11 @@ async function waitPods(req: ProvisionRequest, boot: Boot, ctx: ProvisionContext
       const p = byName.get(name);
       if (!p) throw new ProviderError('capacity', `pod ${name} vanished while starting in ${t.context}/${t.namespace}`);
       const failed = podFailure(p);
-      if (failed) throw failed;
+      if (failed) {
+        // it will not come up by itself (a kubelet retries the pull forever): leave nothing behind
+        await deletePods(t, req.clusterName, 0).catch(() => undefined);
+        throw failed;
+      }
       if (p.status?.phase === 'Running' && p.status.podIP) {
         ready++;
         continue;
