@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { ProviderError } from '../core/errors';
 import type { Offer } from '../core/offers';
 import type { Resources } from '../core/task';
-import { KubernetesProvider } from '../activities/infra/clouds/kubernetes';
+import { KubernetesProvider, kubeGpuAvailability } from '../activities/infra/clouds/kubernetes';
 import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
 import { KubeRunner, type KubeSpec } from '../activities/infra/runners/kube';
 import { FAILING_IMAGES, startKubeCluster, type KubeCluster } from './helpers/kube';
@@ -204,6 +204,10 @@ test('credentials for one namespace (no node list): check says so; CPU and GPU p
   const alice = cluster.core('scoped');
   await expect(alice.listNode()).rejects.toMatchObject({ code: 403 });
   await expect(alice.listNamespacedPod({ namespace: 'ns-a' })).rejects.toMatchObject({ code: 403 });
+  // show-gpus has nothing to show there, and says why
+  const [shown] = await kubeGpuAvailability();
+  expect(shown).toMatchObject({ context: 'scoped', gpus: [] });
+  expect(shown?.error).toMatch(/list nodes of context scoped: HTTP 403: .*cannot list resource "nodes"/);
 
   // unverified offers: any shape, even one no node could hold (the scheduler says so later)
   const [cpu] = await p.offers(resources(), 1, 0);
