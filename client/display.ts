@@ -138,6 +138,17 @@ export function clustersTable(infos: ClusterInfo[]): string {
   );
 }
 
+/** A recorded reason as one line: stack frames dropped, lines joined. */
+function oneLine(text: string | undefined): string | undefined {
+  const out = text
+    ?.split('\n')
+    .filter((l) => !/^\s+at\s/.test(l))
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
+  return out || undefined;
+}
+
 /**
  * Why a job did not succeed, as one readable line (a stack trace, if one ever came along, stays
  * in the worker's log): its recorded reason, else what its exit code says for FAILED_SETUP.
@@ -146,12 +157,7 @@ export function jobFailureLine(
   j: Pick<JobRecord, 'status' | 'failureReason' | 'exitCode' | 'failedRank'>,
 ): string | undefined {
   if (j.status === 'SUCCEEDED') return undefined;
-  const reason = j.failureReason
-    ?.split('\n')
-    .filter((l) => !/^\s+at\s/.test(l))
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .join(' ');
+  const reason = oneLine(j.failureReason);
   if (reason) return reason;
   if (j.status === 'FAILED_SETUP') {
     const rank = j.failedRank !== undefined ? ` on rank ${j.failedRank}` : '';
@@ -207,7 +213,7 @@ export function managedQueueTable(
         j.submittedAt ? duration((j.endedAt ?? now) - j.submittedAt) : '-',
         j.startedAt ? duration((j.jobDurationMs ?? 0) + running) : '-',
         String(j.recoveries ?? 0),
-        (j.status ?? '-') + (j.failureReason && j.status !== 'SUCCEEDED' ? ` (${j.failureReason})` : ''),
+        (j.status ?? '-') + (j.failureReason && j.status !== 'SUCCEEDED' ? ` (${oneLine(j.failureReason)})` : ''),
       ];
     });
   if (!rows.length) return 'No managed jobs.';

@@ -56,7 +56,8 @@ async function follow(
   const status = await followJob(client, cluster, jobId, { ...opts, follow: true });
   if (status === 'SUCCEEDED') log(`✓ Job ${jobId} finished: ${status}`);
   else if (status) {
-    log(`✗ Job ${jobId} finished: ${status}`);
+    // no check mark for a job that did not succeed; a failed one says why, in one line
+    log(`${status === 'CANCELLED' ? '' : '✗ '}Job ${jobId} finished: ${status}`);
     const { jobFailureLine } = await import('../display');
     const job = (await client.info(cluster, { includeClosed: true }))?.jobs.find((j) => j.id === jobId);
     const reason = job && jobFailureLine(job);

@@ -364,7 +364,7 @@ export class SshRunner implements Runner {
     return [`${CONTAINER_FNS}\n${WRAPPER}`, k.name, k.image, k.gpus ? '1' : '0', nodeDir];
   }
 
-  private workdir(conn: Conn): string {
+  private workdir(conn: Pick<Conn, 'home'>): string {
     return path.posix.join(conn.home, 'sky_workdir');
   }
 
@@ -386,13 +386,19 @@ export class SshRunner implements Runner {
    * the connection learnt it when it was opened.
    */
   async preflight(): Promise<void> {
-    const missing = await this.withConn(async (c) => c.missing);
+    await this.checkedHome();
+  }
+
+  /** The remote $HOME of a host that passed the preflight. */
+  private async checkedHome(): Promise<string> {
+    const { home, missing } = await this.withConn(async (c) => ({ home: c.home, missing: c.missing }));
     if (missing.length)
       throw new ProviderError(
         'unknown',
         `host ${this.spec.host}: missing ${missing.join(', ')} (needed by SkyRun's job wrapper)`,
         MISSING_TOOLS,
       );
+    return home;
   }
 
   /** PREPARE, the phase's files (on stdin, under fresh names) and START in one command. */
@@ -443,14 +449,12 @@ export class SshRunner implements Runner {
    */
   async syncWorkdir(localDir: string): Promise<void> {
     const src = await workdirFolder(localDir);
-    await this.preflight();
-    await syncFolder(src, this.workdir(await this.withConn(async (c) => c)), this.runScript);
+    await syncFolder(src, this.workdir({ home: await this.checkedHome() }), this.runScript);
   }
 
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
   async syncPath(localPath: string, remotePath: string): Promise<void> {
-    await this.preflight();
-    const home = await this.withConn(async (c) => c.home);
+    const home = await this.checkedHome();
     const dst = remotePath.startsWith('~/') ? path.posix.join(home, remotePath.slice(2)) : remotePath;
     await syncLocalPath(localPath, dst, this.runScript);
   }
