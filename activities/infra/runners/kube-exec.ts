@@ -22,8 +22,6 @@ import { ProviderError, type ErrorClass } from '../../../core/errors';
 import { forContext, kubeconfigFiles, loadKubeConfig } from '../clouds/kubernetes/kubeconfig';
 import type { Stdin } from './file-sync';
 
-export type { Stdin } from './file-sync';
-
 export type KubeSpec = Extract<RunnerSpec, { kind: 'kube' }>;
 type Socket = Awaited<ReturnType<Exec['exec']>>;
 
