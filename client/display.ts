@@ -1,6 +1,6 @@
 /** The tables the CLI prints: considered resources, accelerators, clusters, job queue. */
 import type { AcceleratorOffering, KubeGpuContext } from '../activities/infra/inspect';
-import type { ClusterInfo } from '../core/cluster';
+import type { ClusterInfo, JobRecord } from '../core/cluster';
 import { isManagedTerminal, type ManagedJobState } from '../core/managed';
 import type { Offer } from '../core/offers';
 import { ago, duration, table } from '../core/table';
@@ -138,6 +138,34 @@ export function clustersTable(infos: ClusterInfo[]): string {
   );
 }
 
+/** A recorded reason as one line: stack frames dropped, lines joined. */
+function oneLine(text: string | undefined): string | undefined {
+  const out = text
+    ?.split('\n')
+    .filter((l) => !/^\s+at\s/.test(l))
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
+  return out || undefined;
+}
+
+/**
+ * Why a job did not succeed, as one readable line (a stack trace, if one ever came along, stays
+ * in the worker's log): its recorded reason, else what its exit code says for FAILED_SETUP.
+ */
+export function jobFailureLine(
+  j: Pick<JobRecord, 'status' | 'failureReason' | 'exitCode' | 'failedRank'>,
+): string | undefined {
+  if (j.status === 'SUCCEEDED') return undefined;
+  const reason = oneLine(j.failureReason);
+  if (reason) return reason;
+  if (j.status === 'FAILED_SETUP') {
+    const rank = j.failedRank !== undefined ? ` on rank ${j.failedRank}` : '';
+    return `the setup commands exited with code ${j.exitCode ?? 'unknown'}${rank}; the run commands did not start`;
+  }
+  return undefined;
+}
+
 export function queueTable(info: ClusterInfo, opts: { skipFinished?: boolean } = {}): string {
   const jobs = [...info.jobs]
     .filter((j) => !opts.skipFinished || ['PENDING', 'SETTING_UP', 'RUNNING'].includes(j.status))
@@ -157,8 +185,11 @@ export function queueTable(info: ClusterInfo, opts: { skipFinished?: boolean } =
         j.status + (j.exitCode !== undefined && j.status !== 'SUCCEEDED' ? ` (exit ${j.exitCode})` : ''),
       ]),
     ),
-    // why jobs failed without an exit code of theirs, one line each under the table
-    ...jobs.filter((j) => j.failureReason).map((j) => `Job ${j.id} ${j.status}: ${j.failureReason}`),
+    // why jobs failed (FAILED_DRIVER, FAILED_SETUP, ...), one line each under the table
+    ...jobs.flatMap((j) => {
+      const why = jobFailureLine(j);
+      return why ? [`Job ${j.id} ${j.status}: ${why}`] : [];
+    }),
     ...(info.phase === 'CleanupBlocked'
       ? [`Cleanup is blocked: ${info.cleanupError ?? 'the teardown keeps failing'}`]
       : []),
@@ -182,7 +213,7 @@ export function managedQueueTable(
         j.submittedAt ? duration((j.endedAt ?? now) - j.submittedAt) : '-',
         j.startedAt ? duration((j.jobDurationMs ?? 0) + running) : '-',
         String(j.recoveries ?? 0),
-        (j.status ?? '-') + (j.failureReason && j.status !== 'SUCCEEDED' ? ` (${j.failureReason})` : ''),
+        (j.status ?? '-') + (j.failureReason && j.status !== 'SUCCEEDED' ? ` (${oneLine(j.failureReason)})` : ''),
       ];
     });
   if (!rows.length) return 'No managed jobs.';

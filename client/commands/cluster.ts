@@ -54,10 +54,15 @@ async function follow(
     process.exit(ExitCode.NOT_FINISHED);
   });
   const status = await followJob(client, cluster, jobId, { ...opts, follow: true });
-  if (status) log(`✓ Job ${jobId} finished: ${status}`);
-  const reason =
-    status && (await client.info(cluster, { includeClosed: true }))?.jobs.find((j) => j.id === jobId)?.failureReason;
-  if (reason) log(`  reason: ${reason}`);
+  if (status === 'SUCCEEDED') log(`✓ Job ${jobId} finished: ${status}`);
+  else if (status) {
+    // no check mark for a job that did not succeed; a failed one says why, in one line
+    log(`${status === 'CANCELLED' ? '' : '✗ '}Job ${jobId} finished: ${status}`);
+    const { jobFailureLine } = await import('../display');
+    const job = (await client.info(cluster, { includeClosed: true }))?.jobs.find((j) => j.id === jobId);
+    const reason = job && jobFailureLine(job);
+    if (reason) log(`  reason: ${reason}`);
+  }
   return exitCodeForJob(status);
 }
 
@@ -219,7 +224,9 @@ function logs(program: Command, act: Act): void {
           }
           if (opts.status) {
             console.log(`Job ${jobId}: ${job.status}`);
-            if (job.failureReason) console.log(`  reason: ${job.failureReason}`);
+            const { jobFailureLine } = await import('../display');
+            const reason = jobFailureLine(job);
+            if (reason) console.log(`  reason: ${reason}`);
             return exitCodeForJob(job.status);
           }
           // the job's secrets, to print as <redacted> (an encrypted answer, to this keyed client only)

@@ -6,7 +6,7 @@
  * root; `SetEnv HOME=...` in sshd_config gives each one a different `~`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -77,6 +77,28 @@ async function waitForBanner(host: string, port: number, proc: ChildProcess, std
   throw new Error(`sshd on ${host}:${port} did not come up: ${stderr()}`);
 }
 
+/** A folder of links to every command on the default PATH except `without`: a PATH lacking them. */
+function limitedPath(bin: string, without: string[]): string {
+  mkdirSync(bin);
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (without.includes(n)) continue;
+      try {
+        symlinkSync(path.join(d, n), path.join(bin, n));
+      } catch {
+        /* an earlier folder had it */
+      }
+    }
+  }
+  return bin;
+}
+
 export async function startSshd(
   opts: {
     clientKey?: string;
@@ -84,6 +106,13 @@ export async function startSshd(
     host?: string;
     /** more variables every session on this host gets (sshd_config SetEnv), besides HOME */
     env?: Record<string, string>;
+    /** no `Subsystem sftp` line, as on many hardened hosts: SFTP is refused */
+    noSftp?: boolean;
+    /**
+     * a host whose sessions lack these commands: their PATH is a folder of links to this
+     * machine's tools (those on the default PATH) except these
+     */
+    withoutTools?: string[];
   } = {},
 ): Promise<FakeHost> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'skyrun-sshd-'));
@@ -96,6 +125,8 @@ export async function startSshd(
   if (!opts.clientKey) keygen(identityFile);
   keygen(path.join(dir, 'host_ed25519'));
   writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(`${identityFile}.pub`), { mode: 0o600 });
+  const env: Record<string, string> = { HOME: home, ...opts.env };
+  if (opts.withoutTools) env.PATH = limitedPath(path.join(dir, 'bin'), opts.withoutTools);
   const config = [
     `ListenAddress ${host}:${port}`,
     `HostKey ${dir}/host_ed25519`,
@@ -107,10 +138,10 @@ export async function startSshd(
     'KbdInteractiveAuthentication no',
     'UsePAM no',
     'StrictModes no',
-    `SetEnv ${Object.entries({ HOME: home, ...opts.env })
+    `SetEnv ${Object.entries(env)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
-    'Subsystem sftp internal-sftp',
+    ...(opts.noSftp ? [] : ['Subsystem sftp internal-sftp']),
     'MaxStartups 100:30:200',
     'LogLevel ERROR',
   ].join('\n');

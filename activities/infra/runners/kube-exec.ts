@@ -20,6 +20,7 @@ import { CoreV1Api, Exec, type KubeConfig, type V1Status } from '@kubernetes/cli
 import type { RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
 import { forContext, kubeconfigFiles, loadKubeConfig } from '../clouds/kubernetes/kubeconfig';
+import type { Stdin } from './file-sync';
 
 export type KubeSpec = Extract<RunnerSpec, { kind: 'kube' }>;
 type Socket = Awaited<ReturnType<Exec['exec']>>;
@@ -49,9 +50,6 @@ export function kubeConfigFor(context: string): KubeConfig {
   }
   return kc;
 }
-
-/** Input for a command: bytes, or a stream of known size made afresh for each attempt. */
-export type Stdin = Buffer | { size: number; chunks: () => AsyncIterable<Buffer> };
 
 export interface ExecOptions {
   stdin?: Stdin;

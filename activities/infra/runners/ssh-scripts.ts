@@ -62,6 +62,25 @@ SKYRUN_JOB_DIR=$d SKYRUN_PHASE=$p SKYRUN_CWD=$3 SKYRUN_ENV_FILE=1 SKYRUN_CONTAIN
   SKYRUN_NODE_DIR=$9 setsid nohup bash -c "$5" > /dev/null 2>&1 < /dev/null &
 for i in $(seq 1 500); do { [ -e "$d/$p.pid" ] || [ -e "$d/$p.exit" ]; } && exit 0; sleep 0.01; done`;
 
+/**
+ * START with the phase's files on stdin, in one command: $1 job dir, $2 phase, $3 workdir, $4
+ * nonce, $5 the script's size, then START's $5 on (the wrapper; docker mode's arguments); stdin:
+ * the script then the env file. PREPARE, then (unless adopted) the two files under the nonce
+ * (mode 0700 and 0600), then START. Prints "adopt" when the phase was started before.
+ */
+export const START_WITH_FILES = `prepare() {
+${PREPARE}
+}
+start() {
+${START}
+}
+a=$(prepare "$1" "$2" "$3") || exit 1
+if [ "$a" = adopt ]; then echo adopt; exit 0; fi
+in="$1/$2.in.$4"
+( umask 077; cat > "$in" && head -c "$5" -- "$in" > "$1/$2.sh.$4" && tail -c +"$(($5 + 1))" -- "$in" > "$1/$2.env.$4" ) || exit 1
+rm -f -- "$in"; chmod 700 -- "$1/$2.sh.$4"
+start "$1" "$2" "$3" "$4" "\${@:6}"`;
+
 /** $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost */
 export const STATE = `${ALIVE}
 ${OURS}
@@ -140,8 +159,57 @@ export const READ_LOG = `[ -f "$1" ] || exit 0; tail -c +$(($2 + 1)) -- "$1" | h
 /** $1 workdir. Creates it and the NUL-separated dirs on stdin; lists files as path\\0size\\0mtime\\0. */
 export const SYNC_PREPARE = `mkdir -p -- "$1" && cd -- "$1" && xargs -0 -r mkdir -p -- && find . -type f -printf '%P\\0%s\\0%T@\\0'`;
 
-/** $1 folder: created with its parents. */
-export const MKDIR = 'mkdir -p -- "$1"';
+/** $1 folder; stdin: a tar (tar.ts). Files keep their mode and mtime, not their owner. */
+export const EXTRACT = 'mkdir -p -- "$1" && tar -x -p --no-same-owner -f - -C "$1"';
 
 /** $1 folder: the job ids in it. */
 export const LIST_JOBS = 'ls -- "$1" 2>/dev/null || true';
+
+/**
+ * What the scripts above, the wrapper (local.ts WRAPPER) and the file copy run on a node, besides
+ * shell builtins; `find` must also know GNU's -printf. Docker mode's runtime (docker or podman) is
+ * not here: in_container (container.ts) names it in the job's log when it is missing.
+ */
+export const NODE_TOOLS = [
+  'bash',
+  'cat',
+  'chmod',
+  'date',
+  'find',
+  'grep',
+  'head',
+  'ln',
+  'ls',
+  'mkdir',
+  'mv',
+  'nohup',
+  'rm',
+  'seq',
+  'setsid',
+  'sleep',
+  'stat',
+  'tail',
+  'tar',
+  'tr',
+  'xargs',
+] as const;
+
+/**
+ * For `sh -c` (any POSIX shell; the login shell may be another): the remote $HOME on the first
+ * line, then the NODE_TOOLS missing from PATH, space-separated (`find -printf` when find lacks it).
+ */
+export const PREFLIGHT = `printf '%s\\n' "$HOME"; m=
+for t in ${NODE_TOOLS.join(' ')}; do command -v "$t" > /dev/null 2>&1 || m="$m $t"; done
+case "$m" in *" find"*) ;; *) find / -maxdepth 0 -printf '' > /dev/null 2>&1 || m="$m find-printf";; esac
+printf '%s' "$m"`;
+
+/** ProviderError.code of a host that lacks NODE_TOOLS (SshRunner.preflight). */
+export const MISSING_TOOLS = 'MISSING_TOOLS';
+
+/** PREFLIGHT's answer: the home folder and what is missing. */
+export function parsePreflight(out: string): { home: string; missing: string[] } {
+  const nl = out.indexOf('\n');
+  const home = nl < 0 ? out : out.slice(0, nl);
+  const missing = (nl < 0 ? '' : out.slice(nl + 1)).split(' ').filter(Boolean);
+  return { home, missing: missing.map((t) => (t === 'find-printf' ? 'find -printf (GNU find)' : t)) };
+}

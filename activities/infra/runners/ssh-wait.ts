@@ -3,9 +3,12 @@
  * command runs there. Until a VM has booted and cloud-init has installed the key, connections
  * are refused, time out, or (briefly) reject the key, so those are retried until a deadline;
  * the last reason is in the error then. ssh2 is loaded only when an SSH node is waited for.
+ * A node that answers but lacks tools SkyRun runs there is refused at once, naming them
+ * (SshRunner.preflight, learnt on the same connection: no extra round trip).
  */
 import type { NodeInfo, RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
+import { MISSING_TOOLS } from './ssh-scripts';
 
 type SshSpec = Extract<RunnerSpec, { kind: 'ssh' }>;
 
@@ -26,11 +29,15 @@ const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 async function tryOnce(
   spec: SshSpec,
   command: string[],
-): Promise<{ why: string; retry: boolean; errorClass: ErrorClass } | undefined> {
+): Promise<{ why: string; retry: boolean; errorClass: ErrorClass; refused?: ProviderError } | undefined> {
   try {
     const { SshRunner } = await import('./ssh');
-    const r = await new SshRunner(spec).exec(command);
-    if (r.code === 0) return undefined;
+    const runner = new SshRunner(spec);
+    const r = await runner.exec(command);
+    if (r.code === 0) {
+      await runner.preflight();
+      return undefined;
+    }
     return {
       why: `\`${command.join(' ')}\` exited ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`,
       retry: true,
@@ -38,6 +45,7 @@ async function tryOnce(
     };
   } catch (e) {
     const err = e instanceof ProviderError ? e : new ProviderError('transient', String((e as Error)?.message ?? e));
+    if (err.code === MISSING_TOOLS) return { why: err.message, retry: false, errorClass: err.errorClass, refused: err };
     // refused, timed out, key not (yet) accepted: a booting node; anything else will not pass
     // (a refused host key is 'config': it will not pass, and it blocks the infra)
     const retry = err.errorClass === 'transient' || err.errorClass === 'auth';
@@ -56,6 +64,7 @@ export async function waitForSsh(spec: SshSpec, opts: SshWaitOptions): Promise<v
   for (let round = 1; ; round++) {
     const failed = await tryOnce(spec, command);
     if (!failed) return;
+    if (failed.refused) throw failed.refused; // a host without the tools SkyRun needs: as it says
     // a 'config' error (a refused host key, an unreadable identity file) stays one: it blocks the infra
     if (!failed.retry && failed.errorClass === 'config') throw new ProviderError('config', failed.why);
     if (!failed.retry || Date.now() > deadline) {

@@ -8,7 +8,10 @@
  * With `spec.container` (docker mode, runners/container.ts) each phase runs in the node's container.
  *
  * User values never reach a shell unquoted: every remote command is built from words quoted by
- * `shq` (ssh-scripts.ts); scripts go over SFTP; env vars go into `<phase>.env` (mode 0600).
+ * `shq` (ssh-scripts.ts); scripts and env vars (`<phase>.env`, mode 0600) go on a command's stdin.
+ * Only exec channels are used (no SFTP): files go as a tar stream (file-sync.ts). Each new
+ * connection also checks, in the same round trip as it learns $HOME, that the host has the tools
+ * SkyRun runs there (PREFLIGHT); a host without them is refused before any job (preflight()).
  *
  * size: one Runner implementation over one pooled connection type; its helpers already live in
  * ssh-scripts.ts, ssh-proxy.ts, workdir-files.ts and host-keys.ts.
@@ -16,10 +19,12 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import { Readable, pipeline } from 'node:stream';
+import { Client, type ClientChannel } from 'ssh2';
 import type { RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
 import { CONTAINER_FNS } from './container';
+import { syncFolder, syncLocalPath, workdirFolder, type RunScript, type Stdin } from './file-sync';
 import { checkHostKey, hostKeyRecord } from './host-keys';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
@@ -27,18 +32,17 @@ import { proxySocket } from './ssh-proxy';
 import {
   KILL,
   LIST_JOBS,
-  MKDIR,
-  PREPARE,
+  MISSING_TOOLS,
+  PREFLIGHT,
   READ_LOG,
-  START,
+  START_WITH_FILES,
   STATE,
-  SYNC_PREPARE,
   bashCommand,
   envFile,
+  parsePreflight,
   parseState,
   shq,
 } from './ssh-scripts';
-import { listWorkdir } from './workdir-files';
 
 export { envFile, shq } from './ssh-scripts';
 export { isIgnored, parseIgnore } from './workdir-files';
@@ -50,15 +54,16 @@ export type SshSpec = Extract<RunnerSpec, { kind: 'ssh' }>;
 
 interface Conn {
   client: Client;
-  /** the remote $HOME, absolute: SFTP paths do not expand ~ */
+  /** the remote $HOME, absolute */
   home: string;
-  sftp?: Promise<SFTPWrapper>;
+  /** what the host lacks of the tools SkyRun runs there (PREFLIGHT) */
+  missing: string[];
   closed: boolean;
   /** take it out of the pool */
   forget: () => void;
   /**
    * channels this connection may still open: OpenSSH allows 10 sessions (MaxSessions) and frees
-   * one a little after its channel closes, so stay well below (SFTP holds one)
+   * one a little after its channel closes, so stay well below
    */
   slots: number;
   waiting: (() => void)[];
@@ -104,7 +109,7 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
   }
   const client = new Client();
   const sock = spec.proxyCommand ? proxySocket(spec) : undefined;
-  const conn: Conn = { client, home: '', closed: false, forget, slots: MAX_CHANNELS, waiting: [] };
+  const conn: Conn = { client, home: '', missing: [], closed: false, forget, slots: MAX_CHANNELS, waiting: [] };
   const drop = () => {
     conn.closed = true;
     forget();
@@ -154,10 +159,15 @@ async function connect(spec: SshSpec, forget: () => void): Promise<Conn> {
   }
   if (!sock) client.setNoDelay(true);
   try {
-    const r = await runOn(spec, conn, 'printf %s "$HOME"', undefined, 20_000);
-    if (r.code !== 0 || !r.stdout.length)
+    // one round trip: $HOME, and which tools the host lacks (refused later, by preflight())
+    const r = await runOn(spec, conn, ['sh', '-c', PREFLIGHT].map(shq).join(' '), undefined, 20_000);
+    const { home, missing } = parsePreflight(r.stdout.toString());
+    if (r.code === 127 && !home)
+      conn.missing = ['sh']; // not even a POSIX shell to ask with
+    else if (r.code !== 0 || !home)
       throw new ProviderError('config', `${where(spec)}: cannot find the remote home folder`);
-    conn.home = r.stdout.toString();
+    conn.home = home;
+    if (home) conn.missing = missing;
   } catch (e) {
     client.end();
     throw toProviderError(spec, e);
@@ -222,7 +232,6 @@ interface ExecResult {
   stderr: string;
 }
 
-/** Run one command on an exec channel; stdin (optional) is sent and closed. */
 /**
  * Open an exec channel. sshd frees a session slot a little after the channel closes on our
  * side, so "open failed" (MaxSessions) is retried briefly; the command has not run then.
@@ -257,7 +266,7 @@ async function runOn(
   spec: SshSpec,
   conn: Conn,
   command: string,
-  stdin: string | Buffer | undefined,
+  stdin: string | Stdin | undefined,
   timeoutMs: number,
 ): Promise<ExecResult> {
   await acquire(conn);
@@ -279,35 +288,14 @@ async function runOn(
           return reject(new ProviderError('transient', `${where(spec)}: connection lost while a command ran`));
         resolve({ code, stdout: Buffer.concat(out), stderr: errText });
       });
-      stream.end(stdin);
+      if (stdin === undefined || typeof stdin === 'string' || Buffer.isBuffer(stdin)) stream.end(stdin);
+      // a stream: what the command does not read is dropped; its exit code tells how it went
+      else pipeline(Readable.from(stdin.chunks()), stream, () => undefined);
     });
   } finally {
     release(conn);
   }
 }
-
-function sftpOf(conn: Conn): Promise<SFTPWrapper> {
-  if (!conn.sftp) {
-    conn.sftp = acquire(conn).then(
-      () =>
-        new Promise<SFTPWrapper>((resolve, reject) => {
-          try {
-            conn.client.sftp((err, s) => (err ? reject(new NotStarted(err.message)) : resolve(s)));
-          } catch (e) {
-            reject(new NotStarted((e as Error).message));
-          }
-        }),
-    );
-    conn.sftp.catch(() => {
-      conn.sftp = undefined;
-      release(conn);
-    });
-  }
-  return conn.sftp;
-}
-
-const sftpCall = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> =>
-  new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 
 // ---------------------------------------------------------------------------------------------
 
@@ -316,8 +304,6 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   timeoutMs?: number;
 }
-
-const SYNC_PARALLEL = 16;
 
 export class SshRunner implements Runner {
   constructor(readonly spec: SshSpec) {
@@ -355,7 +341,7 @@ export class SshRunner implements Runner {
     what: string,
     script: string,
     args: (string | number)[],
-    stdin?: string,
+    stdin?: string | Stdin,
     timeoutMs = 60_000,
   ): Promise<Buffer> {
     const r = await runOn(this.spec, conn, bashCommand(script, args), stdin, timeoutMs);
@@ -378,7 +364,7 @@ export class SshRunner implements Runner {
     return [`${CONTAINER_FNS}\n${WRAPPER}`, k.name, k.image, k.gpus ? '1' : '0', nodeDir];
   }
 
-  private workdir(conn: Conn): string {
+  private workdir(conn: Pick<Conn, 'home'>): string {
     return path.posix.join(conn.home, 'sky_workdir');
   }
 
@@ -394,21 +380,36 @@ export class SshRunner implements Runner {
     return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
   }
 
+  /**
+   * Refuse a host that lacks tools SkyRun runs there, in one line naming them (class 'unknown',
+   * code MISSING_TOOLS: failover moves on to another host, pool or infra). No extra round trip:
+   * the connection learnt it when it was opened.
+   */
+  async preflight(): Promise<void> {
+    await this.checkedHome();
+  }
+
+  /** The remote $HOME of a host that passed the preflight. */
+  private async checkedHome(): Promise<string> {
+    const { home, missing } = await this.withConn(async (c) => ({ home: c.home, missing: c.missing }));
+    if (missing.length)
+      throw new ProviderError(
+        'unknown',
+        `host ${this.spec.host}: missing ${missing.join(', ')} (needed by SkyRun's job wrapper)`,
+        MISSING_TOOLS,
+      );
+    return home;
+  }
+
+  /** PREPARE, the phase's files (on stdin, under fresh names) and START in one command. */
   async startDetached(req: DetachedStart): Promise<void> {
-    const env = envFile(req.env);
+    await this.preflight();
+    const env = Buffer.from(envFile(req.env));
+    const script = Buffer.from(req.script);
+    const nonce = randomBytes(6).toString('hex');
     await this.withConn(async (c) => {
-      const d = this.jobDir(c, req.jobId);
-      const prepared = await this.script(c, 'preparing the job folder', PREPARE, [d, req.phase, this.workdir(c)]);
-      if (prepared.toString().includes('adopt')) return; // started before: adopt
-      // upload under fresh names and rename into place, so a concurrent start never truncates
-      // a script that a wrapper is already running
-      const nonce = randomBytes(6).toString('hex');
-      const sftp = await sftpOf(c);
-      await Promise.all([
-        sftpCall<void>((cb) => sftp.writeFile(`${d}/${req.phase}.sh.${nonce}`, req.script, { mode: 0o700 }, cb)),
-        sftpCall<void>((cb) => sftp.writeFile(`${d}/${req.phase}.env.${nonce}`, env, { mode: 0o600 }, cb)),
-      ]);
-      await this.script(c, 'starting the phase', START, [d, req.phase, this.workdir(c), nonce, ...this.wrapper(c)]);
+      const args = [this.jobDir(c, req.jobId), req.phase, this.workdir(c), nonce, script.length, ...this.wrapper(c)];
+      await this.script(c, 'starting the phase', START_WITH_FILES, args, Buffer.concat([script, env]));
     });
   }
 
@@ -443,64 +444,21 @@ export class SshRunner implements Runner {
   }
 
   /**
-   * Upload a folder to ~/sky_workdir: .skyignore (else .gitignore) patterns and .git excluded;
-   * files whose size and mtime match the remote copy are skipped; transfers run in parallel on
-   * one SFTP session. Remote files absent locally are kept (like SkyPilot's rsync, no --delete).
+   * Copy a folder to ~/sky_workdir as a tar stream (file-sync.ts): ignored and unchanged files are
+   * skipped; remote files absent locally are kept (like SkyPilot's rsync, no --delete).
    */
   async syncWorkdir(localDir: string): Promise<void> {
-    const src = path.resolve(localDir);
-    const st = await fsp.stat(src).catch(() => undefined);
-    if (!st?.isDirectory()) throw new ProviderError('invalid', `workdir ${src} is not a folder`);
-    await this.syncDir(src, (c) => this.workdir(c));
+    const src = await workdirFolder(localDir);
+    await syncFolder(src, this.workdir({ home: await this.checkedHome() }), this.runScript);
   }
 
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
   async syncPath(localPath: string, remotePath: string): Promise<void> {
-    const src = path.resolve(localPath);
-    const st = await fsp.stat(src).catch(() => undefined);
-    if (!st) throw new ProviderError('invalid', `file_mounts: ${src} does not exist`);
-    const dest = (c: Conn) => (remotePath.startsWith('~/') ? path.posix.join(c.home, remotePath.slice(2)) : remotePath);
-    if (st.isDirectory()) return this.syncDir(src, dest);
-    await this.withConn(async (c) => {
-      const dst = dest(c);
-      await this.script(c, 'creating the mount folder', MKDIR, [path.posix.dirname(dst)]);
-      const sftp = await sftpOf(c);
-      await sftpCall<void>((cb) => sftp.fastPut(src, dst, { mode: st.mode & 0o777 }, cb));
-    });
+    const home = await this.checkedHome();
+    const dst = remotePath.startsWith('~/') ? path.posix.join(home, remotePath.slice(2)) : remotePath;
+    await syncLocalPath(localPath, dst, this.runScript);
   }
 
-  private async syncDir(src: string, dest: (c: Conn) => string): Promise<void> {
-    const { files, dirs } = await listWorkdir(src);
-    await this.withConn(async (c) => {
-      const wd = dest(c);
-      const listing = await this.script(
-        c,
-        'listing the workdir',
-        SYNC_PREPARE,
-        [wd],
-        dirs.map((d) => `${d}\0`).join(''),
-        300_000,
-      );
-      const remote = new Map<string, { size: number; mtime: number }>();
-      const parts = listing.toString().split('\0');
-      for (let i = 0; i + 2 < parts.length; i += 3) {
-        remote.set(parts[i]!, { size: Number(parts[i + 1]), mtime: Math.floor(Number(parts[i + 2])) });
-      }
-      const changed = files.filter((f) => {
-        const r = remote.get(f.rel);
-        return !r || r.size !== f.size || r.mtime !== f.mtime;
-      });
-      if (changed.length === 0) return;
-      const sftp = await sftpOf(c);
-      let next = 0;
-      const worker = async () => {
-        for (let f = changed[next++]; f; f = changed[next++]) {
-          const dst = `${wd}/${f.rel}`;
-          await sftpCall<void>((cb) => sftp.fastPut(f.abs, dst, { mode: f.mode, concurrency: 8 }, cb));
-          await sftpCall<void>((cb) => sftp.utimes(dst, f.mtime, f.mtime, cb));
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(SYNC_PARALLEL, changed.length) }, worker));
-    });
-  }
+  private readonly runScript: RunScript = (what, script, args, opts) =>
+    this.withConn((c) => this.script(c, what, script, args, opts.stdin, opts.timeoutMs));
 }

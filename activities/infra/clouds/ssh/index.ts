@@ -14,7 +14,9 @@
  *       - {ip: 10.0.0.12, port: 2222, accelerators: A100:8}
  *       - {ip: 10.0.0.13, host_key_fingerprint: "SHA256:..."}
  *
- * Host keys are trusted on first use per cluster (runners/host-keys.ts); `host_key_fingerprint`
+ * A host must have what SkyRun runs there (a POSIX sh, bash and the tools in NODE_TOOLS,
+ * runners/ssh-scripts.ts); one that lacks any is refused naming them, and the pool's next free
+ * host is tried. Host keys are trusted on first use per cluster (runners/host-keys.ts); `host_key_fingerprint`
  * (or `host_key`, a public key line), on a host or the pool, pins one from the first contact.
  */
 import type { ClusterHandle, NodeInfo, RunnerSpec } from '../../../../core/cluster';
@@ -22,6 +24,7 @@ import { ProviderError } from '../../../../core/errors';
 import type { Offer } from '../../../../core/offers';
 import type { Resources } from '../../../../core/task';
 import { REMOVE_NODE_DIR } from '../../runners/container';
+import { MISSING_TOOLS } from '../../runners/ssh-scripts';
 import { waitForSsh } from '../../runners/ssh-wait';
 import {
   type HostLedger,
@@ -98,33 +101,54 @@ export class SshPoolProvider implements Provider {
     return out;
   }
 
-  async provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
+  provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
+    return this.reserveAndCheck(req, ctx, true);
+  }
+
+  /**
+   * Reserve hosts and wait until each answers. A host that lacks tools SkyRun needs (the
+   * runner's preflight) is left out and, on a new launch (`swap`), the pool's next free host is
+   * tried; when none fits, that host's reason fails the attempt and failover moves on.
+   */
+  private async reserveAndCheck(req: ProvisionRequest, ctx: ProvisionContext, swap: boolean): Promise<ClusterHandle> {
     const pool = req.offer.region;
     const hosts = fitting(readPools()[pool] ?? [], req.offer.accelerator);
-    const ids = await this.ledger.reserve(
-      pool,
-      req.clusterName,
-      hosts.map((h) => h.id),
-      req.offer.numNodes,
-    );
-    ctx.heartbeat(ids);
-    const byId = new Map(hosts.map((h) => [h.id, h]));
-    const nodes: NodeInfo[] = ids.map((id, rank) => {
-      const h = byId.get(id);
-      if (!h) throw new ProviderError('config', `host ${id} of pool ${pool} is no longer in ${poolsFile()}`);
-      return { rank, instanceId: id, ip: h.ip, runner: runnerSpec(h, req.clusterName) };
-    });
-    // every host must answer (and have this cluster's folder) before the cluster counts as up
-    await Promise.all(
-      nodes.map((n) =>
-        waitForSsh(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>, {
-          sleep: (ms) => ctx.sleep(ms),
-          timeoutMs: SSH_TIMEOUT_MS,
-          command: ['bash', '-c', 'mkdir -p "$HOME/$1"', 'bash', nodeDir(req.clusterName)],
-        }),
-      ),
-    );
-    return { clusterName: req.clusterName, offer: req.offer, offerKey: req.offerKey, nodes };
+    const unfit = new Map<string, string>(); // host id -> why it was refused
+    for (;;) {
+      const usable = hosts.filter((h) => !unfit.has(h.id));
+      if (unfit.size && usable.length < req.offer.numNodes) {
+        throw new ProviderError('unknown', [...unfit.values()].join('; '), MISSING_TOOLS);
+      }
+      const ids = await this.ledger.reserve(
+        pool,
+        req.clusterName,
+        usable.map((h) => h.id),
+        req.offer.numNodes,
+      );
+      ctx.heartbeat(ids);
+      const byId = new Map(hosts.map((h) => [h.id, h]));
+      const nodes: NodeInfo[] = ids.map((id, rank) => {
+        const h = byId.get(id);
+        if (!h) throw new ProviderError('config', `host ${id} of pool ${pool} is no longer in ${poolsFile()}`);
+        return { rank, instanceId: id, ip: h.ip, runner: runnerSpec(h, req.clusterName) };
+      });
+      // every host must answer (and have this cluster's folder) before the cluster counts as up
+      const waits = await Promise.allSettled(
+        nodes.map((n) =>
+          waitForSsh(n.runner as Extract<RunnerSpec, { kind: 'ssh' }>, {
+            sleep: (ms) => ctx.sleep(ms),
+            timeoutMs: SSH_TIMEOUT_MS,
+            command: ['bash', '-c', 'mkdir -p "$HOME/$1"', 'bash', nodeDir(req.clusterName)],
+          }),
+        ),
+      );
+      const failed = waits.flatMap((w, i) => (w.status === 'rejected' ? [{ id: ids[i]!, e: w.reason }] : []));
+      if (!failed.length) return { clusterName: req.clusterName, offer: req.offer, offerKey: req.offerKey, nodes };
+      const other = failed.find((f) => (f.e as ProviderError).code !== MISSING_TOOLS);
+      if (other || !swap) throw (other ?? failed[0]!).e;
+      for (const f of failed) unfit.set(f.id, (f.e as Error).message);
+      await this.ledger.release(pool, req.clusterName); // then reserve again without them
+    }
   }
 
   /** The hosts each pool has given to the cluster (its "tags"). */
@@ -149,7 +173,7 @@ export class SshPoolProvider implements Provider {
 
   /** The same hosts again (the ledger gives a cluster the hosts it holds first). */
   start(handle: ClusterHandle, ctx: ProvisionContext): Promise<ClusterHandle> {
-    return this.provision(restartRequest(handle), ctx);
+    return this.reserveAndCheck(restartRequest(handle), ctx, false);
   }
 
   /** Kill the cluster's jobs on its hosts, remove its folder (and docker mode's container) there, then give the hosts back. */
