@@ -10,6 +10,7 @@ import { call, kubeError, statusOf, unlessNotFound } from './api';
 import { GPU_RESOURCE } from './gpu-labels';
 import { CONTAINER, LABELS, clusterSelector, offerKeyLabel, podLabels, podName } from './names';
 import { parseInstanceType } from './offers';
+import { portList } from './ports';
 
 /** Where a pod goes: its context and namespace, and the API to reach them. */
 export interface Target {
@@ -74,6 +75,10 @@ export function podManifest(req: ProvisionRequest, rank: number, image: string, 
           name: CONTAINER,
           image,
           command: ['/bin/sh', '-c', KEEPALIVE],
+          // the task's ports, declared (as SkyPilot does): what port-forwards and tools expect to find
+          ...(req.ports?.length
+            ? { ports: portList(req.ports).map((p) => ({ containerPort: p, protocol: 'TCP' })) }
+            : {}),
           resources: { requests, ...(gpus > 0 ? { limits } : {}) },
         },
       ],
