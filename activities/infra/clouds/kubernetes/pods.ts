@@ -3,21 +3,14 @@
  * the image, a command that keeps the pod alive), create-or-adopt per rank, list by label, and
  * delete-and-verify.
  */
-import type { CoreV1Api, V1Affinity, V1Pod } from '@kubernetes/client-node';
+import type { V1Affinity, V1Pod } from '@kubernetes/client-node';
 import { ProviderError } from '../../../../core/errors';
 import type { ProvisionRequest } from '../provider';
-import { call, kubeError, statusOf, unlessNotFound } from './api';
+import { type Target, call, kubeError, statusOf, unlessNotFound } from './api';
 import { GPU_RESOURCE } from './gpu-labels';
 import { CONTAINER, LABELS, clusterSelector, offerKeyLabel, podLabels, podName } from './names';
 import { parseInstanceType } from './offers';
 import { portList } from './ports';
-
-/** Where a pod goes: its context and namespace, and the API to reach them. */
-export interface Target {
-  api: CoreV1Api;
-  context: string;
-  namespace: string;
-}
 
 /** GPU nodes the pod may land on: label key -> accepted values. */
 export type GpuSelector = Array<{ key: string; values: string[] }>;
