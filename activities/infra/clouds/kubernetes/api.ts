@@ -15,6 +15,13 @@ export function apiTimeoutMs(): number {
   return Number.isFinite(v) && v > 0 ? v : 10_000;
 }
 
+/** Where calls go: a context and namespace, and the API to reach them. */
+export interface Target {
+  api: CoreV1Api;
+  context: string;
+  namespace: string;
+}
+
 /** CoreV1Api on one context of the kubeconfig, with a per-call timeout. */
 export function coreApi(kc: KubeConfig, context: string, timeoutMs = apiTimeoutMs()): CoreV1Api {
   const one = forContext(kc, context);
@@ -58,7 +65,7 @@ function isApiException(e: unknown): e is ApiException<unknown> {
   return e instanceof Error && typeof (e as { code?: unknown }).code === 'number' && 'body' in e;
 }
 
-/** The Status message the API server sent, if any. */
+/** The Status message the API server sent, or '' when it sent none. */
 function statusMessage(e: ApiException<unknown>): string {
   const body = e.body as unknown;
   let parsed: Record<string, unknown> | undefined;
@@ -70,7 +77,7 @@ function statusMessage(e: ApiException<unknown>): string {
     }
   } else if (body && typeof body === 'object') parsed = body as Record<string, unknown>;
   const m = parsed?.message ?? parsed?.reason;
-  return typeof m === 'string' ? m : `HTTP ${e.code}`;
+  return typeof m === 'string' ? m : '';
 }
 
 /** Classify any Kubernetes API failure (a ProviderError passes through). */
@@ -89,7 +96,7 @@ export function kubeError(e: unknown, what: string): ProviderError {
     else if (code === 400 || code === 422) cls = 'invalid';
     else if (code === 409 || code === 429 || code >= 500) cls = 'transient';
     const hint = code === 401 ? ' (the server refused the kubeconfig credentials)' : '';
-    return new ProviderError(cls, `${what}: HTTP ${code}: ${msg}${hint}`, String(code));
+    return new ProviderError(cls, `${what}: HTTP ${code}${msg ? `: ${msg}` : ''}${hint}`, String(code));
   }
   const err = e as { name?: string; code?: string; errno?: string; message?: string; cause?: { code?: string } };
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError' || /aborted/i.test(err?.message ?? ''))

@@ -22,13 +22,13 @@ import { ProviderError } from '../../../../core/errors';
 import type { Offer } from '../../../../core/offers';
 import type { Resources } from '../../../../core/task';
 import type { Endpoint, InstanceState, Provider, ProvisionContext, ProvisionRequest } from '../provider';
-import { coreApi, call, forbidden } from './api';
+import { type Target, coreApi, call, forbidden } from './api';
 import { kubeSettings } from './config';
 import type { GpuLabelKey } from './gpu-labels';
 import { allowedContexts, loadKubeConfig, namespaceFor } from './kubeconfig';
 import { type NodeShape, listNodeShapes } from './nodes';
 import { fits, offerFor, podShapeFor } from './offers';
-import { type Target, deletePods, listPods } from './pods';
+import { deletePods, listPods } from './pods';
 import { deleteServices, listServices, portList, serviceEndpoints } from './ports';
 import { kubeLifecycle, targetFor } from './provision';
 

@@ -3,20 +3,14 @@
  * the image, a command that keeps the pod alive), create-or-adopt per rank, list by label, and
  * delete-and-verify.
  */
-import type { CoreV1Api, V1Affinity, V1Pod } from '@kubernetes/client-node';
+import type { V1Affinity, V1Pod } from '@kubernetes/client-node';
 import { ProviderError } from '../../../../core/errors';
 import type { ProvisionRequest } from '../provider';
-import { call, kubeError, statusOf, unlessNotFound } from './api';
+import { type Target, call, kubeError, statusOf, unlessNotFound } from './api';
 import { GPU_RESOURCE } from './gpu-labels';
 import { CONTAINER, LABELS, clusterSelector, offerKeyLabel, podLabels, podName } from './names';
 import { parseInstanceType } from './offers';
-
-/** Where a pod goes: its context and namespace, and the API to reach them. */
-export interface Target {
-  api: CoreV1Api;
-  context: string;
-  namespace: string;
-}
+import { portList } from './ports';
 
 /** GPU nodes the pod may land on: label key -> accepted values. */
 export type GpuSelector = Array<{ key: string; values: string[] }>;
@@ -74,6 +68,10 @@ export function podManifest(req: ProvisionRequest, rank: number, image: string, 
           name: CONTAINER,
           image,
           command: ['/bin/sh', '-c', KEEPALIVE],
+          // the task's ports, declared (as SkyPilot does): what port-forwards and tools expect to find
+          ...(req.ports?.length
+            ? { ports: portList(req.ports).map((p) => ({ containerPort: p, protocol: 'TCP' })) }
+            : {}),
           resources: { requests, ...(gpus > 0 ? { limits } : {}) },
         },
       ],

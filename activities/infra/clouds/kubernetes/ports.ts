@@ -8,10 +8,9 @@
  */
 import type { V1Service } from '@kubernetes/client-node';
 import { type Endpoint, portNumbers } from '../provider';
-import { call, kubeError, statusOf, unlessNotFound } from './api';
+import { type Target, call, kubeError, statusOf, unlessNotFound } from './api';
 import type { ServiceType } from './config';
 import { LABELS, clusterSelector, serviceName } from './names';
-import type { Target } from './pods';
 
 /** A Service holds at most this many ports here (ranges beyond it are refused, not truncated). */
 const MAX_PORTS = 100;

@@ -10,22 +10,13 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
 import { ProviderError } from '../../../../core/errors';
 import type { InstanceLifecycle, Placement, ProvisionContext, ProvisionRequest } from '../provider';
-import { coreApi, kubeError, call, forbidden } from './api';
+import { type Target, coreApi, kubeError, call, forbidden } from './api';
 import { type KubeSettings, kubeSettings } from './config';
 import { GPU_LABEL_KEYS, labelValueFor } from './gpu-labels';
 import { allowedContexts, loadKubeConfig, namespaceFor } from './kubeconfig';
 import { CONTAINER, podName } from './names';
 import { listNodeShapes } from './nodes';
-import {
-  BAD_WAITING,
-  type GpuSelector,
-  type Target,
-  deletePods,
-  ensurePod,
-  listPods,
-  podImage,
-  podManifest,
-} from './pods';
+import { BAD_WAITING, type GpuSelector, deletePods, ensurePod, listPods, podImage, podManifest } from './pods';
 import { ensureService, portList } from './ports';
 
 /** How long a scheduled pod may take to run (image pulls); env SKYRUN_K8S_READY_TIMEOUT_MS. */
