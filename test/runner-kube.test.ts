@@ -4,6 +4,7 @@
  * HOME), so what a job leaves is read straight from podDir().
  */
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -244,7 +245,9 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
   put(long, 'long name');
   const big = Buffer.alloc(3 * 1024 * 1024 + 7, 1).fill(7, 1000, 2000);
   put('big.bin', big);
-  writeFileSync(path.join(src, 'run.sh'), 'echo hi\n', { mode: 0o755 });
+  // chmod, not writeFileSync's mode: the umask (077 once a test in this worker made a SKYRUN_HOME) would apply
+  writeFileSync(path.join(src, 'run.sh'), 'echo hi\n');
+  chmodSync(path.join(src, 'run.sh'), 0o755);
   const runner = new KubeRunner(spec('p1'));
   const remote = path.join(home('p1'), 'sky_workdir');
   let t0 = Date.now();
@@ -296,7 +299,8 @@ test('syncWorkdir honours .gitignore, then .skyignore, excludes .git, and sends 
 test('file mounts: a file to ~/..., a folder to an absolute path', async () => {
   const runner = new KubeRunner(spec('p2'));
   const file = path.join(tmp, 'cfg.json');
-  writeFileSync(file, '{"a": 1}\n', { mode: 0o640 });
+  writeFileSync(file, '{"a": 1}\n');
+  chmodSync(file, 0o640);
   await runner.syncPath(file, '~/conf/deep/settings.json');
   const dst = path.join(home('p2'), 'conf/deep/settings.json');
   expect(readFileSync(dst, 'utf8')).toBe('{"a": 1}\n');
