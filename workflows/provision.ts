@@ -131,6 +131,9 @@ export async function provisionWithFailover(opts: FailoverOptions): Promise<Clus
               labels: { ...(opts.candidates?.[offer.candidate]?.labels ?? {}), ...(opts.labels ?? {}) },
               ports: opts.candidates?.[offer.candidate]?.ports,
               imageId: imageFor(opts.candidates?.[offer.candidate], offer.region),
+              ...(offer.cloud === 'kubernetes' && opts.candidates?.[offer.candidate]?.kubernetes
+                ? { kubernetes: opts.candidates[offer.candidate]!.kubernetes }
+                : {}),
             },
           ],
         );

@@ -58,8 +58,12 @@ export function rankOffers(perCandidate: readonly Offer[][], ordered: boolean, b
   return ordered ? lists.flat() : lists.flat().sort(byPrice);
 }
 
-/** A docker image (`image_id: docker:...`) runs only where containers do: never on local or sim. */
+/**
+ * A docker image (`image_id: docker:...`) runs only where containers do: never on local or sim;
+ * `volumes` (PersistentVolumeClaims) mount only on Kubernetes.
+ */
 function runsTask(r: Resources, o: Offer): boolean {
+  if (r.kubernetes?.volumes && o.cloud !== 'kubernetes') return false;
   return runsContainers(o.cloud) || dockerImage(imageFor(r, o.region)) === undefined;
 }
 
@@ -134,6 +138,11 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
   if (req.candidates.some(usesDocker) && !res.enabled.some(runsContainers)) {
     lines.push(
       `Hint: docker images (image_id: docker:...) need infra that runs containers (${CONTAINER_INFRA.join(', ')}); local and sim run tasks as processes of this machine.`,
+    );
+  }
+  if (req.candidates.some((c) => c.kubernetes?.volumes) && !res.enabled.includes('kubernetes')) {
+    lines.push(
+      'Hint: volumes (PersistentVolumeClaims) mount on Kubernetes only, and Kubernetes is not enabled (`skyrun check`).',
     );
   }
   const accs = req.candidates.flatMap((c) => (c.accelerator ? [c.accelerator] : []));

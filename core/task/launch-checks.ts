@@ -4,6 +4,7 @@
 // workdir).
 
 import { CONTAINER_INFRA, badDockerImage, dockerImage, imagesOf, runsContainers } from '../docker';
+import { podConfigIssues, taskPodConfig, volumeIssues } from '../kube-pods';
 import { stableKey } from './resource-fields';
 import type { Resources, TaskIssue, TaskSpec } from './types';
 import { positionsOf } from './yaml';
@@ -74,9 +75,7 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathK
       'git workdirs ({url, ref}) are not supported yet; use a local directory or clone the repository in setup',
     );
   }
-  if (task.volumes !== undefined) {
-    add('volumes', 'volumes are not supported yet; remove volumes from the task');
-  }
+  checkKubePods(task, add);
   for (const r of task.candidates) {
     checkDockerImages(r, add);
     if (r.volumes !== undefined) {
@@ -122,6 +121,29 @@ function checkDockerImages(r: Resources, add: (field: string, message: string, p
       field,
       `docker images (image_id: docker:...) need infra that runs containers (${CONTAINER_INFRA.join(', ')}); ${why}. Pick one of those with infra:, or drop the docker image and install what you need in setup`,
       field,
+    );
+  }
+}
+
+/**
+ * `volumes` (existing PersistentVolumeClaims) mount on Kubernetes only: a candidate that names
+ * other infra is refused; without `infra`, the optimizer offers only Kubernetes. A task-level
+ * `config.kubernetes.pod_config` must be a partial Pod manifest.
+ */
+function checkKubePods(task: TaskSpec, add: (field: string, message: string, posField?: string) => void): void {
+  const podConfig = taskPodConfig(task.config);
+  if (podConfig !== undefined)
+    for (const m of podConfigIssues(podConfig, 'config.kubernetes.pod_config')) add('config', m);
+  if (task.volumes === undefined) return;
+  for (const i of volumeIssues(task.volumes))
+    add(i.field, i.message, positionsOf(task)?.has(i.field) ? i.field : 'volumes');
+  const other = [
+    ...new Set(task.candidates.map((r) => r.infra.cloud).filter((c) => c !== undefined && c !== 'kubernetes')),
+  ];
+  if (other.length) {
+    add(
+      'volumes',
+      `volumes are PersistentVolumeClaims mounted on Kubernetes only; this task asks for ${other.join(', ')} infra. Use infra: k8s (or leave infra out), or remove volumes and copy the data in setup or file_mounts`,
     );
   }
 }

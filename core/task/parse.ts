@@ -5,7 +5,8 @@
 import { parseTaskFields, TASK_FIELDS } from './fields';
 import type { TaskDraft } from './fields';
 import { defaultResources, parseResources } from './resource-fields';
-import type { TaskSpec } from './types';
+import type { KubePodSpec, TaskSpec } from './types';
+import { podConfigIssues, taskPodConfig, volumeIssues } from '../kube-pods';
 import { TaskValidationError } from './types';
 import { scriptTooBig } from './input';
 import type { Ctx } from './yaml';
@@ -28,10 +29,26 @@ export function parseTask(text: string, file: string): TaskSpec {
   const res = parseResources(ctx, draft.resourcesNode);
   spec.candidates = res.candidates;
   spec.ordered = res.ordered;
+  const kube = kubePodSpec(spec);
+  if (kube) for (const r of spec.candidates) r.kubernetes = kube;
   checkEnvSecretClash(ctx, spec);
   throwIfIssues(ctx.issues);
   setPositions(spec, ctx.positions);
   return spec;
+}
+
+/**
+ * The task's Kubernetes pod settings, copied to every candidate so that the optimizer (volumes:
+ * kubernetes offers only) and the provisioning of whichever offer wins see them. Only well-formed
+ * entries are carried; checkLaunchable reports the others.
+ */
+function kubePodSpec(spec: TaskSpec): KubePodSpec | undefined {
+  const out: KubePodSpec = {};
+  if (spec.volumes && !volumeIssues(spec.volumes).length) out.volumes = spec.volumes as Record<string, string>;
+  const podConfig = taskPodConfig(spec.config);
+  if (podConfig !== undefined && !podConfigIssues(podConfig, 'config.kubernetes.pod_config').length)
+    out.podConfig = podConfig as Record<string, unknown>;
+  return out.volumes || out.podConfig ? out : undefined;
 }
 
 /** A name given in both envs and secrets. */

@@ -31,6 +31,16 @@ export interface Resources {
   priority?: number;
   /** resources.volumes (extra disks), kept as written; not supported yet (see checkLaunchable). */
   volumes?: unknown;
+  /** the task's Kubernetes pod settings (top-level `volumes`, `config.kubernetes.pod_config`), copied to every candidate */
+  kubernetes?: KubePodSpec;
+}
+
+/** What a task asks of its Kubernetes pods besides resources (core/kube-pods.ts). */
+export interface KubePodSpec {
+  /** mount path -> PersistentVolumeClaim name in the context's namespace */
+  volumes?: Record<string, string>;
+  /** the task's `config.kubernetes.pod_config` (a partial Pod manifest) */
+  podConfig?: Record<string, unknown>;
 }
 
 export interface TaskSpec {

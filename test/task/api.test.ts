@@ -294,7 +294,7 @@ describe('checkLaunchable', () => {
     ]);
   });
 
-  it('refuses services, buckets, cloud URIs, git workdirs and volumes', () => {
+  it('refuses services, buckets, cloud URIs and git workdirs', () => {
     expect(checkLaunchable(loadValid('cpu-service.yaml'), {}).map((i) => i.message)).toEqual([
       'SkyServe services are not supported yet; use skyrun launch without service',
     ]);
@@ -306,12 +306,56 @@ describe('checkLaunchable', () => {
     expect(tpu[0].message).toContain('s3://');
     const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
     expect(git.map((i) => i.field)).toEqual(['workdir']);
+  });
 
-    const vols = parseTask(
-      'resources:\n  image_id: docker:ubuntu:22.04\nrun: echo\nvolumes:\n  /data: my-vol\n',
-      'd.yaml',
+  it('takes volumes (PVCs) on kubernetes or without infra, refuses them elsewhere and when malformed', () => {
+    const vols = (infra: string, volumes = '  /data: my-vol\n') =>
+      parseTask(`resources:\n${infra}  image_id: docker:ubuntu:22.04\nrun: echo\nvolumes:\n${volumes}`, 'd.yaml');
+    for (const infra of ['', '  infra: k8s\n', '  infra: k8s/ctx\n']) {
+      const task = vols(infra);
+      expect(checkLaunchable(task, {})).toEqual([]);
+      expect(task.candidates[0]!.kubernetes).toEqual({ volumes: { '/data': 'my-vol' } });
+    }
+    const aws = checkLaunchable(vols('  infra: aws\n'), {});
+    expect(aws.map((i) => [i.field, i.line])).toEqual([['volumes', 5]]);
+    expect(aws[0]!.message).toMatch(/Kubernetes only; this task asks for aws infra\. Use infra: k8s/);
+    const local = checkLaunchable(
+      parseTask('resources:\n  infra: local\nrun: echo\nvolumes:\n  /data: my-vol\n', 'd.yaml'),
+      {},
     );
-    expect(checkLaunchable(vols, {}).map((i) => [i.field, i.line])).toEqual([['volumes', 4]]);
+    expect(local.map((i) => i.field)).toEqual(['volumes']);
+    expect(local[0]!.message).toContain('local infra');
+    const bad = vols('', '  data: my-vol\n  /x: Not_A_Name\n');
+    expect(checkLaunchable(bad, {}).map((i) => i.message)).toEqual([
+      'mount path "data" must be absolute (start with /)',
+      `expected the name of a PersistentVolumeClaim (lower-case letters, digits, '-' and '.'), got "Not_A_Name"`,
+    ]);
+    expect(bad.candidates[0]!.kubernetes).toBeUndefined();
+    expect(checkLaunchable(vols('', '  - /data\n'), {}).map((i) => i.field)).toEqual(['volumes']);
+  });
+
+  it('carries config.kubernetes.pod_config to every candidate and refuses a malformed one', () => {
+    const task = parseTask(
+      'resources:\n  any_of:\n    - infra: k8s\n    - cpus: 2\nrun: echo\nconfig:\n  kubernetes:\n    pod_config:\n      spec:\n        tolerations: [{key: a, operator: Exists}]\n',
+      'c.yaml',
+    );
+    expect(checkLaunchable(task, {})).toEqual([]);
+    expect(task.candidates.map((c) => c.kubernetes?.podConfig)).toEqual([
+      { spec: { tolerations: [{ key: 'a', operator: 'Exists' }] } },
+      { spec: { tolerations: [{ key: 'a', operator: 'Exists' }] } },
+    ]);
+    const bad = parseTask(
+      'run: echo\nconfig:\n  kubernetes:\n    pod_config:\n      metadata: {name: x}\n      spec: {tolerations: 3}\n',
+      'c.yaml',
+    );
+    expect(checkLaunchable(bad, {}).map((i) => [i.field, i.message])).toEqual([
+      [
+        'config',
+        'config.kubernetes.pod_config.metadata.name: SkyRun names the pods and takes the namespace from the context or kubernetes.namespace; remove it',
+      ],
+      ['config', 'config.kubernetes.pod_config.spec.tolerations: expected a list of mappings'],
+    ]);
+    expect(bad.candidates[0]!.kubernetes).toBeUndefined();
   });
 
   it('accepts docker images where containers run, refuses them on local and sim and without an image', () => {

@@ -219,6 +219,8 @@ describe('valid task files', () => {
         accelerator: { name: 'tpu-v5e-8', count: 1 },
         acceleratorArgs: { runtime_version: 'tpu-vm-base' },
         autostop: { idleMinutes: 20, down: false, waitFor: 'jobs', hook: './save.sh', hookTimeoutSeconds: 300 },
+        // the task's pod_config travels with each candidate to the kubernetes provider
+        kubernetes: { podConfig: { spec: {} } },
       }),
     ]);
     expect(spec.fileMounts).toEqual({ '~/data': './data', '/models': 's3://bucket/models' });

@@ -10,7 +10,7 @@
 import type { ClusterHandle } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
 import type { Offer } from '../../../core/offers';
-import type { Resources } from '../../../core/task';
+import type { KubePodSpec, Resources } from '../../../core/task';
 
 export interface ProvisionRequest {
   clusterName: string;
@@ -22,6 +22,8 @@ export interface ProvisionRequest {
   ports?: { from: number; to: number }[];
   /** the task's image for this offer's region (the infra's default image when absent) */
   imageId?: string;
+  /** the task's Kubernetes pod settings (volumes, pod_config); only the kubernetes provider reads them */
+  kubernetes?: KubePodSpec;
 }
 
 /** What a long provider call may do besides its own work: report ids, wait (cancellably). */

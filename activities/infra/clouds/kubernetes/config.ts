@@ -9,12 +9,18 @@
  *     ports: LoadBalancer                     # Service type for `ports`: ClusterIP | NodePort | LoadBalancer (any case)
  *     gpu_label: nvidia.com/gpu.product       # which GPU label to read/select when a node has several
  *     image: ubuntu:22.04                     # the pod image when the task gives no `docker:` image
+ *     pod_config:                             # a partial Pod manifest merged into every pod (core/kube-pods.ts)
+ *       spec:
+ *         imagePullSecrets: [{name: regcred}]
  *
+ * A task's `config: {kubernetes: {pod_config: ...}}` is merged over this one; SkyRun's own name,
+ * labels, image, command and resource requests are merged over both (they win).
  * provision_timeout: SkyPilot's default is 10 s, which on a real cluster is shorter than a node
  * autoscaler needs to add a node; SkyRun waits 60 s before calling a pod unschedulable (a
  * capacity error that fails over). Every invalid value is a `config` ProviderError naming the field.
  */
 import { ProviderError } from '../../../../core/errors';
+import { type Manifest, podConfigIssues } from '../../../../core/kube-pods';
 import { cloudSettings, settingsFile } from '../../settings';
 import { GPU_LABEL_KEYS, type GpuLabelKey } from './gpu-labels';
 
@@ -32,6 +38,8 @@ export interface KubeSettings {
   /** undefined: whichever of GPU_LABEL_KEYS a node has, in that order */
   gpuLabel?: GpuLabelKey;
   image: string;
+  /** kubernetes.pod_config: merged into every pod */
+  podConfig?: Manifest;
 }
 
 function bad(field: string, expected: string, got: unknown): ProviderError {
@@ -81,6 +89,11 @@ export function kubeSettings(): KubeSettings {
   if (s.image !== undefined) {
     if (typeof s.image !== 'string' || !s.image.trim()) throw bad('image', 'an image reference', s.image);
     out.image = s.image.trim();
+  }
+  if (s.pod_config !== undefined) {
+    const issues = podConfigIssues(s.pod_config, 'kubernetes.pod_config');
+    if (issues.length) throw new ProviderError('config', `${settingsFile()}: ${issues.join('; ')}`);
+    out.podConfig = s.pod_config as Manifest;
   }
   if (
     s.namespace !== undefined &&

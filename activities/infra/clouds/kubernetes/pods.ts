@@ -1,10 +1,11 @@
 /**
  * The cluster's pods: the manifest (requests and limits from the offer, the GPU node selector,
- * the image, a command that keeps the pod alive), create-or-adopt per rank, list by label, and
+ * the image, a command that keeps the pod alive, the task's PVC volumes, merged into pod_config), create-or-adopt per rank, list by label, and
  * delete-and-verify.
  */
-import type { V1Affinity, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Affinity, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { ProviderError } from '../../../../core/errors';
+import { type Manifest, mergeManifests } from '../../../../core/kube-pods';
 import type { ProvisionRequest } from '../provider';
 import { type Target, call, kubeError, statusOf, unlessNotFound } from './api';
 import { GPU_RESOURCE } from './gpu-labels';
@@ -42,7 +43,36 @@ function placement(gpu: GpuSelector): { nodeSelector?: Record<string, string>; a
   };
 }
 
-export function podManifest(req: ProvisionRequest, rank: number, image: string, gpu: GpuSelector): V1Pod {
+/** The task's volumes as pod volumes and mounts (`skyrun-vol-N` -> the claim, mounted at its path). */
+export function pvcVolumes(volumes: Record<string, string> | undefined): {
+  volumes: V1Volume[];
+  mounts: V1VolumeMount[];
+} {
+  const entries = Object.entries(volumes ?? {});
+  return {
+    volumes: entries.map(([, claimName], i) => ({ name: `skyrun-vol-${i}`, persistentVolumeClaim: { claimName } })),
+    mounts: entries.map(([mountPath], i) => ({ name: `skyrun-vol-${i}`, mountPath })),
+  };
+}
+
+/**
+ * The pod: kubernetes.pod_config (config.yaml), the task's pod_config merged over it, and SkyRun's
+ * own manifest merged over both (core/kube-pods.ts: SkyPilot's merge), so that SkyRun's name,
+ * labels, image, command and requests win and the users' lists (tolerations, imagePullSecrets,
+ * volumes, env) are kept beside SkyRun's.
+ */
+export function podManifest(
+  req: ProvisionRequest,
+  rank: number,
+  image: string,
+  gpu: GpuSelector,
+  podConfig: Manifest = {},
+): V1Pod {
+  const user = mergeManifests(podConfig, req.kubernetes?.podConfig ?? {});
+  return mergeManifests(user, skyrunManifest(req, rank, image, gpu) as Manifest) as V1Pod;
+}
+
+function skyrunManifest(req: ProvisionRequest, rank: number, image: string, gpu: GpuSelector): V1Pod {
   const shape = parseInstanceType(req.offer.instanceType) ?? {
     cpus: req.offer.vcpus,
     memoryGiB: req.offer.memoryGiB,
@@ -52,6 +82,7 @@ export function podManifest(req: ProvisionRequest, rank: number, image: string, 
   const limits: Record<string, string> = {};
   const gpus = req.offer.accelerator?.count ?? 0;
   if (gpus > 0) requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = String(gpus);
+  const pvc = pvcVolumes(req.kubernetes?.volumes);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -73,8 +104,10 @@ export function podManifest(req: ProvisionRequest, rank: number, image: string, 
             ? { ports: portList(req.ports).map((p) => ({ containerPort: p, protocol: 'TCP' })) }
             : {}),
           resources: { requests, ...(gpus > 0 ? { limits } : {}) },
+          ...(pvc.mounts.length ? { volumeMounts: pvc.mounts } : {}),
         },
       ],
+      ...(pvc.volumes.length ? { volumes: pvc.volumes } : {}),
       ...placement(gpus > 0 ? gpu : []),
       // GPU node pools are usually tainted so that only GPU pods land there (GKE, EKS)
       ...(gpus > 0 ? { tolerations: [{ key: GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' }] } : {}),

@@ -1,6 +1,7 @@
 /**
- * The provisioning steps on Kubernetes (region = context, no zones): bootstrap finds where GPU
- * pods may go and creates the ports Service; runInstances creates or adopts one pod per rank;
+ * The provisioning steps on Kubernetes (region = context, no zones): bootstrap checks that the
+ * task's volume claims exist (invalid, naming the claim, before any pod), finds where GPU pods may
+ * go and creates the ports Service; runInstances creates or adopts one pod per rank;
  * waitInstances waits until every pod runs with an IP, and turns what the scheduler and the
  * kubelet say into the taxonomy: unschedulable past `provision_timeout` -> capacity (the pods
  * deleted first), image pull failures and containers that cannot start -> invalid (naming the
@@ -10,7 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
 import { ProviderError } from '../../../../core/errors';
 import type { InstanceLifecycle, Placement, ProvisionContext, ProvisionRequest } from '../provider';
-import { type Target, coreApi, kubeError, call, forbidden } from './api';
+import { type Target, coreApi, kubeError, call, forbidden, unlessNotFound } from './api';
 import { type KubeSettings, kubeSettings } from './config';
 import { GPU_LABEL_KEYS, labelValueFor } from './gpu-labels';
 import { allowedContexts, loadKubeConfig, namespaceFor } from './kubeconfig';
@@ -52,6 +53,29 @@ async function gpuSelector(t: Target, req: ProvisionRequest, s: KubeSettings): P
   if (!byKey.size)
     throw new ProviderError('capacity', `no Ready node in kubernetes context ${t.context} has ${acc.name} GPUs`);
   return [...byKey].map(([key, values]) => ({ key, values: [...values].sort() }));
+}
+
+/**
+ * Every volume's PersistentVolumeClaim exists in the namespace, before any pod is created (a pod
+ * on a missing claim would only wait, unschedulable, for the provision timeout). Credentials that
+ * may not read claims leave the check to the scheduler.
+ */
+async function checkClaims(t: Target, volumes: Record<string, string> | undefined): Promise<void> {
+  for (const [mount, claim] of Object.entries(volumes ?? {})) {
+    try {
+      const have = await unlessNotFound(`read PersistentVolumeClaim ${claim}`, () =>
+        t.api.readNamespacedPersistentVolumeClaim({ name: claim, namespace: t.namespace }),
+      );
+      if (!have)
+        throw new ProviderError(
+          'invalid',
+          `volumes: ${mount}: no PersistentVolumeClaim '${claim}' in namespace ${t.namespace} of kubernetes context ${t.context}; create it first (kubectl apply, or sky volumes apply) or fix the name`,
+          'PVCNotFound',
+        );
+    } catch (e) {
+      if (!forbidden(e)) throw e;
+    }
+  }
 }
 
 interface Boot {
@@ -162,6 +186,7 @@ export const kubeLifecycle: InstanceLifecycle<Boot> = {
     const settings = kubeSettings();
     const target = targetFor(req.offer.region);
     const image = podImage(req.imageId, settings.image);
+    await checkClaims(target, req.kubernetes?.volumes);
     const gpu = await gpuSelector(target, req, settings);
     if (req.ports?.length) await ensureService(target, req.clusterName, portList(req.ports), settings.serviceType);
     return { target, gpu, image, settings };
@@ -171,7 +196,7 @@ export const kubeLifecycle: InstanceLifecycle<Boot> = {
     const names: string[] = [];
     const made = [];
     for (let rank = 0; rank < req.offer.numNodes; rank++) {
-      const pod = podManifest(req, rank, boot.image, boot.gpu);
+      const pod = podManifest(req, rank, boot.image, boot.gpu, boot.settings.podConfig);
       names.push(pod.metadata!.name!);
       made.push(ensurePod(boot.target, pod, req.offerKey, ctx.sleep));
     }
