@@ -3,7 +3,7 @@
  * the image, a command that keeps the pod alive, the task's PVC volumes, merged into pod_config), create-or-adopt per rank, list by label, and
  * delete-and-verify.
  */
-import type { CoreV1Api, V1Affinity, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Affinity, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { ProviderError } from '../../../../core/errors';
 import { type Manifest, mergeManifests } from '../../../../core/kube-pods';
 import type { ProvisionRequest } from '../provider';
