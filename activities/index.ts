@@ -14,6 +14,7 @@ import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
 import { runnerFor } from './infra/runners';
+import { waitForPhaseEnd } from './infra/runners/phase-wait';
 import { containerImageOf, withContainer } from './infra/runners/container';
 import type { Phase, PhaseState } from './infra/runners/runner';
 
@@ -154,6 +155,17 @@ function clusterActivities(deps: ActivityDeps) {
   };
 }
 
+interface PhaseStatusRequest {
+  handle: ClusterHandle;
+  jobId: number;
+  phase: Phase;
+}
+
+/** A phase's state on every node of the cluster. */
+function phaseStates(req: PhaseStatusRequest): Promise<PhaseState[]> {
+  return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
+}
+
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
@@ -200,26 +212,20 @@ function jobActivities(deps: ActivityDeps) {
       );
     },
 
-    async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
-      return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
+    /** The phase's state on every node; with `waitMs`, once a rank has ended or waitMs has passed. */
+    async phaseStatus(req: PhaseStatusRequest & { waitMs?: number }): Promise<PhaseState[]> {
+      return waitForPhaseEnd(() => phaseStates(req), req.waitMs ?? 0);
     },
 
     /**
      * One watch tick of a managed job: whether the infra still runs the nodes and, if it does,
      * the phase's state on each. One activity instead of two halves the load of watching.
      */
-    async watchPhase(req: {
-      handle: ClusterHandle;
-      jobId: number;
-      phase: Phase;
-    }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
+    async watchPhase(req: PhaseStatusRequest): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
       const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
       const goneNodes = nodesNotRunning(req.handle, instances);
       if (goneNodes.length) return { goneNodes, states: [] };
-      return {
-        goneNodes,
-        states: await onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase)),
-      };
+      return { goneNodes, states: await phaseStates(req) };
     },
 
     /** Copy a job's log from every node to SKYRUN_HOME/managed-jobs/<id>/ (kept after teardown). */

@@ -8,10 +8,27 @@ import { isTerminal, type JobStatus } from '../core/states';
 import { offerLabel } from '../core/offers';
 import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
 import { redactSecrets, type TaskSpec } from '../core/task';
-import { nodePhaseState, readNodeLog, readSavedManagedLog } from '../activities/infra/inspect';
+import { nodePhaseState, readNodeLog, readSavedManagedLog, warmNode } from '../activities/infra/inspect';
 import { CleanupBlockedError, type SkyrunClient } from './client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How often the follow loop looks again: soon at first (a short job), backing off to FOLLOW_MAX_MS. */
+const FOLLOW_FIRST_MS = 20;
+const FOLLOW_MAX_MS = 150;
+
+/**
+ * Connect to the cluster's nodes while something else (the job's submission) is under way, so
+ * reading the job's log does not wait for a handshake. Never fails: the reads report errors.
+ */
+export async function warmClusterNodes(client: SkyrunClient, cluster: string): Promise<void> {
+  try {
+    const handle = (await client.info(cluster, { includeClosed: true }))?.handle;
+    if (handle) await Promise.all(handle.nodes.map((n) => warmNode(n.runner)));
+  } catch {
+    /* the follow loop says what is wrong */
+  }
+}
 
 export class LaunchFailedError extends Error {}
 
@@ -159,7 +176,7 @@ export async function followJob(
   let shownAttempts = 0;
   let lastJobStatus: JobStatus | undefined;
   let lastPoke = 0;
-  for (;;) {
+  for (let pause = FOLLOW_FIRST_MS; ; pause = Math.min(Math.round(pause * 1.5), FOLLOW_MAX_MS)) {
     const info = await client.info(cluster, { includeClosed: true });
     if (!info) return undefined;
     if (opts.phases) {
@@ -201,9 +218,10 @@ export async function followJob(
       if (states.some((s) => s.state === 'done' || s.state === 'lost')) {
         lastPoke = Date.now();
         await client.poke(cluster).catch(() => undefined);
+        pause = FOLLOW_FIRST_MS; // the workflow is told: look again soon
       }
     }
-    await sleep(150);
+    await sleep(pause);
   }
 }
 

@@ -128,9 +128,12 @@ function exec(program: Command, act: Act): void {
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
       return withClient({}, async (client) => {
+        // connect to the nodes (to read the log) while the job is submitted, not after
+        const warm = opts.detachRun ? undefined : import('../follow').then((f) => f.warmClusterNodes(client, cluster));
         const { jobId } = await client.exec(cluster, task);
         log(`Submitted job ${jobId} to cluster '${cluster}'.`);
         if (opts.detachRun) return ExitCode.SUCCEEDED;
+        await warm;
         return follow(client, cluster, jobId, { phases: false, secrets: secretValues(task) });
       });
     }),
