@@ -161,6 +161,28 @@ interface PhaseStatusRequest {
   phase: Phase;
 }
 
+/** Start a phase on every node (the startPhase activity). */
+async function startOnAllNodes(req: PhaseRequest): Promise<void> {
+  const script = req.phase === 'setup' ? req.job.setup : req.job.run;
+  const secrets = Object.values(req.job.secrets ?? {});
+  await mapped(
+    () =>
+      onAllNodes(req.handle, (n) =>
+        runnerFor(n.runner).startDetached({
+          jobId: req.jobId,
+          phase: req.phase,
+          script: script ?? 'true',
+          // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
+          env: {
+            ...(n.runner.kind === 'local' ? baseEnv() : {}),
+            ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
+          },
+        }),
+      ),
+    { secrets, unknownRetries: true },
+  );
+}
+
 /** A phase's state on every node of the cluster. */
 function phaseStates(req: PhaseStatusRequest): Promise<PhaseState[]> {
   return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
@@ -189,32 +211,24 @@ function jobActivities(deps: ActivityDeps) {
 
     /**
      * Start a phase on every node. What can never start (an env the OS refuses, a NUL byte) fails
-     * for good, as `invalid`; other errors retry. No failure carries a secret value.
+     * for good, as `invalid`; other errors retry. No failure carries a secret value. With
+     * `waitMs`, it then waits (heartbeating) until a rank has ended or waitMs has passed and
+     * returns the states, so a short phase's end needs no status check after a poll interval
+     * (undefined when the nodes could not be asked: the workflow asks again).
      */
-    async startPhase(req: PhaseRequest): Promise<void> {
-      const script = req.phase === 'setup' ? req.job.setup : req.job.run;
-      const secrets = Object.values(req.job.secrets ?? {});
-      await mapped(
-        () =>
-          onAllNodes(req.handle, (n) =>
-            runnerFor(n.runner).startDetached({
-              jobId: req.jobId,
-              phase: req.phase,
-              script: script ?? 'true',
-              // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
-              env: {
-                ...(n.runner.kind === 'local' ? baseEnv() : {}),
-                ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
-              },
-            }),
-          ),
-        { secrets, unknownRetries: true },
-      );
+    async startPhase(req: PhaseRequest & { waitMs?: number }): Promise<PhaseState[] | undefined> {
+      if (!req.waitMs) {
+        await startOnAllNodes(req);
+        return undefined;
+      }
+      return heartbeating(async () => {
+        await startOnAllNodes(req);
+        return waitForPhaseEnd(() => phaseStates(req), req.waitMs!).catch(() => undefined);
+      });
     },
 
-    /** The phase's state on every node; with `waitMs`, once a rank has ended or waitMs has passed. */
-    async phaseStatus(req: PhaseStatusRequest & { waitMs?: number }): Promise<PhaseState[]> {
-      return waitForPhaseEnd(() => phaseStates(req), req.waitMs ?? 0);
+    async phaseStatus(req: PhaseStatusRequest): Promise<PhaseState[]> {
+      return phaseStates(req);
     },
 
     /**

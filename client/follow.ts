@@ -8,8 +8,10 @@ import { isTerminal, type JobStatus } from '../core/states';
 import { offerLabel } from '../core/offers';
 import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
 import { redactSecrets, type TaskSpec } from '../core/task';
-import { nodePhaseState, readNodeLog, readSavedManagedLog, warmNode } from '../activities/infra/inspect';
+import { nodePhaseState, readNodeLog, readSavedManagedLog } from '../activities/infra/inspect';
+import { FIRST_PHASE_WAIT_MS } from '../workflows/contract';
 import { CleanupBlockedError, type SkyrunClient } from './client';
+import { rememberNodes, warmNodeOnce } from './node-cache';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,7 +26,9 @@ const FOLLOW_MAX_MS = 150;
 export async function warmClusterNodes(client: SkyrunClient, cluster: string): Promise<void> {
   try {
     const handle = (await client.info(cluster, { includeClosed: true }))?.handle;
-    if (handle) await Promise.all(handle.nodes.map((n) => warmNode(n.runner)));
+    if (!handle) return;
+    rememberNodes(cluster, handle);
+    await Promise.all(handle.nodes.map((n) => warmNodeOnce(n.runner)));
   } catch {
     /* the follow loop says what is wrong */
   }
@@ -175,7 +179,8 @@ export async function followJob(
   let lastPhase: string | undefined;
   let shownAttempts = 0;
   let lastJobStatus: JobStatus | undefined;
-  let lastPoke = 0;
+  // the workflow sees a phase end by itself while its start waits on the nodes: no poke before
+  let lastPoke = Date.now() + FIRST_PHASE_WAIT_MS - 1000;
   for (let pause = FOLLOW_FIRST_MS; ; pause = Math.min(Math.round(pause * 1.5), FOLLOW_MAX_MS)) {
     const info = await client.info(cluster, { includeClosed: true });
     if (!info) return undefined;
@@ -211,7 +216,7 @@ export async function followJob(
       await tail.read(info.handle.nodes.length, fromNodes(info.handle, jobId), isTerminal(job.status));
     }
     if (isTerminal(job.status) || !opts.follow) return job.status;
-    // the nodes may know first that a phase ended: tell the workflow to look now
+    // the nodes may know first that a phase ended: tell the workflow to look now (once a second)
     if (info.handle && Date.now() - lastPoke > 1000 && (job.status === 'RUNNING' || job.status === 'SETTING_UP')) {
       const phase = job.status === 'RUNNING' ? 'run' : 'setup';
       const states = await Promise.all(info.handle.nodes.map((n) => nodePhaseState(n.runner, jobId, phase)));
