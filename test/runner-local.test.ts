@@ -15,7 +15,9 @@ beforeEach(() => {
 });
 afterEach(async () => {
   for (const id of [1, 2, 3]) await runner.kill(id);
-  rmSync(root, { recursive: true, force: true });
+  // a wrapper spawned by a start that adopted an earlier one may still be booting (it exits at its
+  // lock); under load it can create its lock while the folder is being removed: retry
+  rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 test('concurrent and repeated starts of one phase run it exactly once', async () => {
