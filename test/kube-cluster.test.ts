@@ -9,7 +9,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { Exec, KubeConfig, PortForward, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import { forContext } from '../activities/infra/clouds/kubernetes/kubeconfig';
 import { processAlive } from '../activities/infra/runners/local';
-import { startKubeCluster, type KubeCluster } from './helpers/kube';
+import { startKubeCluster, type KubeCluster, CPU_NODE, L4_NODE } from './helpers/kube';
 import { freePort, sleep } from './helpers/skyrun';
 
 let cluster: KubeCluster;
@@ -24,15 +24,7 @@ beforeAll(async () => {
     ],
   });
   const started = Date.now() - t0;
-  await Promise.all([
-    cluster.addNode({
-      name: 'gpu-node',
-      cpus: 32,
-      memoryGiB: 256,
-      gpus: { count: 8, label: 'nvidia.com/gpu.product', value: 'NVIDIA-L4' },
-    }),
-    cluster.addNode({ name: 'cpu-node', cpus: 8, memoryGiB: 32 }),
-  ]);
+  await Promise.all([cluster.addNode(L4_NODE), cluster.addNode(CPU_NODE)]);
   console.log(`control plane up in ${started} ms; two nodes Ready ${Date.now() - t0 - started} ms later`);
   kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);

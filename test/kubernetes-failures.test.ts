@@ -17,7 +17,7 @@ import type { Resources } from '../core/task';
 import { KubernetesProvider, kubeGpuAvailability } from '../activities/infra/clouds/kubernetes';
 import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
 import { KubeRunner, type KubeSpec } from '../activities/infra/runners/kube';
-import { FAILING_IMAGES, startKubeCluster, type KubeCluster } from './helpers/kube';
+import { FAILING_IMAGES, startKubeCluster, type KubeCluster, CPU_NODE, L4_NODE } from './helpers/kube';
 import { freePort } from './helpers/skyrun';
 
 let cluster: KubeCluster;
@@ -72,16 +72,7 @@ beforeAll(async () => {
     ],
     users: ['alice'],
   });
-  await Promise.all([
-    cluster.addNode({
-      name: 'gpu-node',
-      cpus: 32,
-      memoryGiB: 256,
-      gpus: { count: 8, label: 'nvidia.com/gpu.product', value: 'NVIDIA-L4' },
-    }),
-    cluster.addNode({ name: 'cpu-node', cpus: 8, memoryGiB: 32 }),
-    cluster.grantNamespace('alice', 'ns-s'),
-  ]);
+  await Promise.all([cluster.addNode(L4_NODE), cluster.addNode(CPU_NODE), cluster.grantNamespace('alice', 'ns-s')]);
   home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-k8s-fail-'));
   process.env.KUBECONFIG = cluster.kubeconfig;
   process.env.SKYRUN_CONFIG = path.join(home, 'config.yaml');

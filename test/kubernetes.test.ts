@@ -20,7 +20,7 @@ import { kubeGpuAvailability } from '../activities/infra/clouds/kubernetes/gpus'
 import { podShapeFor } from '../activities/infra/clouds/kubernetes/offers';
 import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
 import { clusterEndpoints } from '../activities/infra/inspect';
-import { startKubeCluster, type KubeCluster } from './helpers/kube';
+import { startKubeCluster, type KubeCluster, CPU_NODE, L4_NODE } from './helpers/kube';
 
 let cluster: KubeCluster;
 let home: string;
@@ -61,15 +61,7 @@ beforeAll(async () => {
       { name: 'skyrun-b', namespace: 'ns-b' },
     ],
   });
-  await Promise.all([
-    cluster.addNode({
-      name: 'gpu-node',
-      cpus: 32,
-      memoryGiB: 256,
-      gpus: { count: 8, label: 'nvidia.com/gpu.product', value: 'NVIDIA-L4' },
-    }),
-    cluster.addNode({ name: 'cpu-node', cpus: 8, memoryGiB: 32 }),
-  ]);
+  await Promise.all([cluster.addNode(L4_NODE), cluster.addNode(CPU_NODE)]);
   home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-k8s-'));
   process.env.KUBECONFIG = cluster.kubeconfig;
   process.env.SKYRUN_CONFIG = path.join(home, 'config.yaml');

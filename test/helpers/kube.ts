@@ -66,6 +66,15 @@ export interface KubeNodeSpec {
   labels?: Record<string, string>;
 }
 
+/** The nodes most tests use: one with 8 L4s (NVIDIA GPU feature discovery's label), one with CPUs only. */
+export const L4_NODE: KubeNodeSpec = {
+  name: 'gpu-node',
+  cpus: 32,
+  memoryGiB: 256,
+  gpus: { count: 8, label: 'nvidia.com/gpu.product', value: 'NVIDIA-L4' },
+};
+export const CPU_NODE: KubeNodeSpec = { name: 'cpu-node', cpus: 8, memoryGiB: 32 };
+
 /** A context of the generated kubeconfig; `user` one of the cluster's `users` (default: the admin). */
 export interface KubeContextSpec {
   name: string;

@@ -12,7 +12,7 @@ import { podScript, where, type ExecOptions, type KubeSpec } from './kube-exec';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
 import { syncFolder, syncLocalPath, workdirFolder, type RunScript } from './file-sync';
-import { KILL, READ_LOG, START_WITH_FILES, STATE, envFile, parseState } from './ssh-scripts';
+import { KILL, READ_LOG, START_WITH_FILES, STATE, envFile, phaseStateFrom } from './ssh-scripts';
 
 export type { KubeSpec } from './kube-exec';
 
@@ -72,12 +72,7 @@ export class KubeRunner implements Runner {
 
   async phaseState(jobId: number, phase: Phase): Promise<PhaseState> {
     const out = (await this.run('reading the phase state', STATE, [this.jobDir(jobId), phase])).toString();
-    const state = parseState(out);
-    if (state) return state;
-    throw new ProviderError(
-      'unknown',
-      `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`,
-    );
+    return phaseStateFrom(out, where(this.spec));
   }
 
   async kill(jobId: number): Promise<void> {

@@ -117,6 +117,13 @@ export function parseState(out: string): PhaseState | undefined {
   }
 }
 
+/** The phase state a STATE script printed on the node `where`; anything else is an unknown error. */
+export function phaseStateFrom(out: string, where: string): PhaseState {
+  const state = parseState(out);
+  if (state) return state;
+  throw new ProviderError('unknown', `${where}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`);
+}
+
 /**
  * inside SIGNAL: in docker mode, signal the phase's process group inside its container (its
  * runtime and container in $d/$p.container, the group in $d/$p.cpid once the phase started there).

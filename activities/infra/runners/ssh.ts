@@ -40,7 +40,7 @@ import {
   bashCommand,
   envFile,
   parsePreflight,
-  parseState,
+  phaseStateFrom,
   shq,
 } from './ssh-scripts';
 
@@ -417,12 +417,7 @@ export class SshRunner implements Runner {
     const out = await this.withConn(async (c) =>
       (await this.script(c, 'reading the phase state', STATE, [this.jobDir(c, jobId), phase])).toString(),
     );
-    const state = parseState(out);
-    if (state) return state;
-    throw new ProviderError(
-      'unknown',
-      `${where(this.spec)}: unexpected phase state ${JSON.stringify(out.slice(0, 80))}`,
-    );
+    return phaseStateFrom(out, where(this.spec));
   }
 
   async kill(jobId: number): Promise<void> {
