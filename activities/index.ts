@@ -14,7 +14,6 @@ import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
 import { runnerFor } from './infra/runners';
-import { waitForPhaseEnd } from './infra/runners/phase-wait';
 import { containerImageOf, withContainer } from './infra/runners/container';
 import type { Phase, PhaseState } from './infra/runners/runner';
 
@@ -155,39 +154,6 @@ function clusterActivities(deps: ActivityDeps) {
   };
 }
 
-interface PhaseStatusRequest {
-  handle: ClusterHandle;
-  jobId: number;
-  phase: Phase;
-}
-
-/** Start a phase on every node (the startPhase activity). */
-async function startOnAllNodes(req: PhaseRequest): Promise<void> {
-  const script = req.phase === 'setup' ? req.job.setup : req.job.run;
-  const secrets = Object.values(req.job.secrets ?? {});
-  await mapped(
-    () =>
-      onAllNodes(req.handle, (n) =>
-        runnerFor(n.runner).startDetached({
-          jobId: req.jobId,
-          phase: req.phase,
-          script: script ?? 'true',
-          // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
-          env: {
-            ...(n.runner.kind === 'local' ? baseEnv() : {}),
-            ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
-          },
-        }),
-      ),
-    { secrets, unknownRetries: true },
-  );
-}
-
-/** A phase's state on every node of the cluster. */
-function phaseStates(req: PhaseStatusRequest): Promise<PhaseState[]> {
-  return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
-}
-
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
@@ -211,35 +177,49 @@ function jobActivities(deps: ActivityDeps) {
 
     /**
      * Start a phase on every node. What can never start (an env the OS refuses, a NUL byte) fails
-     * for good, as `invalid`; other errors retry. No failure carries a secret value. With
-     * `waitMs`, it then waits (heartbeating) until a rank has ended or waitMs has passed and
-     * returns the states, so a short phase's end needs no status check after a poll interval
-     * (undefined when the nodes could not be asked: the workflow asks again).
+     * for good, as `invalid`; other errors retry. No failure carries a secret value.
      */
-    async startPhase(req: PhaseRequest & { waitMs?: number }): Promise<PhaseState[] | undefined> {
-      if (!req.waitMs) {
-        await startOnAllNodes(req);
-        return undefined;
-      }
-      return heartbeating(async () => {
-        await startOnAllNodes(req);
-        return waitForPhaseEnd(() => phaseStates(req), req.waitMs!).catch(() => undefined);
-      });
+    async startPhase(req: PhaseRequest): Promise<void> {
+      const script = req.phase === 'setup' ? req.job.setup : req.job.run;
+      const secrets = Object.values(req.job.secrets ?? {});
+      await mapped(
+        () =>
+          onAllNodes(req.handle, (n) =>
+            runnerFor(n.runner).startDetached({
+              jobId: req.jobId,
+              phase: req.phase,
+              script: script ?? 'true',
+              // a local node inherits this machine's basics; a remote one has its own HOME, PATH, ...
+              env: {
+                ...(n.runner.kind === 'local' ? baseEnv() : {}),
+                ...jobEnv(req.handle, n.rank, req.job, req.taskId, req.phase),
+              },
+            }),
+          ),
+        { secrets, unknownRetries: true },
+      );
     },
 
-    async phaseStatus(req: PhaseStatusRequest): Promise<PhaseState[]> {
-      return phaseStates(req);
+    async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
+      return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
     },
 
     /**
      * One watch tick of a managed job: whether the infra still runs the nodes and, if it does,
      * the phase's state on each. One activity instead of two halves the load of watching.
      */
-    async watchPhase(req: PhaseStatusRequest): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
+    async watchPhase(req: {
+      handle: ClusterHandle;
+      jobId: number;
+      phase: Phase;
+    }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
       const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
       const goneNodes = nodesNotRunning(req.handle, instances);
       if (goneNodes.length) return { goneNodes, states: [] };
-      return { goneNodes, states: await phaseStates(req) };
+      return {
+        goneNodes,
+        states: await onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase)),
+      };
     },
 
     /** Copy a job's log from every node to SKYRUN_HOME/managed-jobs/<id>/ (kept after teardown). */

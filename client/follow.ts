@@ -9,30 +9,9 @@ import { offerLabel } from '../core/offers';
 import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
 import { redactSecrets, type TaskSpec } from '../core/task';
 import { nodePhaseState, readNodeLog, readSavedManagedLog } from '../activities/infra/inspect';
-import { FIRST_PHASE_WAIT_MS } from '../workflows/contract';
 import { CleanupBlockedError, type SkyrunClient } from './client';
-import { rememberNodes, warmNodeOnce } from './node-cache';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** How often the follow loop looks again: soon at first (a short job), backing off to FOLLOW_MAX_MS. */
-const FOLLOW_FIRST_MS = 20;
-const FOLLOW_MAX_MS = 150;
-
-/**
- * Connect to the cluster's nodes while something else (the job's submission) is under way, so
- * reading the job's log does not wait for a handshake. Never fails: the reads report errors.
- */
-export async function warmClusterNodes(client: SkyrunClient, cluster: string): Promise<void> {
-  try {
-    const handle = (await client.info(cluster, { includeClosed: true }))?.handle;
-    if (!handle) return;
-    rememberNodes(cluster, handle);
-    await Promise.all(handle.nodes.map((n) => warmNodeOnce(n.runner)));
-  } catch {
-    /* the follow loop says what is wrong */
-  }
-}
 
 export class LaunchFailedError extends Error {}
 
@@ -179,9 +158,8 @@ export async function followJob(
   let lastPhase: string | undefined;
   let shownAttempts = 0;
   let lastJobStatus: JobStatus | undefined;
-  // the workflow sees a phase end by itself while its start waits on the nodes: no poke before
-  let lastPoke = Date.now() + FIRST_PHASE_WAIT_MS - 1000;
-  for (let pause = FOLLOW_FIRST_MS; ; pause = Math.min(Math.round(pause * 1.5), FOLLOW_MAX_MS)) {
+  let lastPoke = 0;
+  for (;;) {
     const info = await client.info(cluster, { includeClosed: true });
     if (!info) return undefined;
     if (opts.phases) {
@@ -216,17 +194,16 @@ export async function followJob(
       await tail.read(info.handle.nodes.length, fromNodes(info.handle, jobId), isTerminal(job.status));
     }
     if (isTerminal(job.status) || !opts.follow) return job.status;
-    // the nodes may know first that a phase ended: tell the workflow to look now (once a second)
+    // the nodes may know first that a phase ended: tell the workflow to look now
     if (info.handle && Date.now() - lastPoke > 1000 && (job.status === 'RUNNING' || job.status === 'SETTING_UP')) {
       const phase = job.status === 'RUNNING' ? 'run' : 'setup';
       const states = await Promise.all(info.handle.nodes.map((n) => nodePhaseState(n.runner, jobId, phase)));
       if (states.some((s) => s.state === 'done' || s.state === 'lost')) {
         lastPoke = Date.now();
         await client.poke(cluster).catch(() => undefined);
-        pause = FOLLOW_FIRST_MS; // the workflow is told: look again soon
       }
     }
-    await sleep(pause);
+    await sleep(150);
   }
 }
 

@@ -56,8 +56,6 @@ function failureMessage(e: unknown): string {
 /** Finished jobs kept in state (and carried across continue-as-new). */
 const KEPT_JOBS = 1000;
 const MAX_POLL_MS = 30_000;
-/** How long `--down` leaves an idle cluster up, so the client following its job can read the log's end. */
-const AUTODOWN_GRACE_MS = 5_000;
 /** How long a cancel or a down lets a killed job end on its own before it stops the job's activities. */
 const KILL_GRACE_MS = 10_000;
 /** Killing a job's processes tries a few times: a node that cannot be reached must not hold a cancel or a down. */
@@ -440,10 +438,7 @@ class Cluster {
     const a = this.info.autostop;
     if (!a || a.idleMinutes < 0 || this.info.status !== 'UP') return undefined;
     if (this.running.size || this.pending.length) return undefined;
-    // `--down` (down once idle, at once): a short grace lets the client that follows the job read
-    // the end of its log before the nodes go (histories from before tore down at once)
-    const grace = a.down && a.idleMinutes === 0 && patched('autodown-grace') ? AUTODOWN_GRACE_MS : 0;
-    return Math.max(0, this.idleSince + Math.max(a.idleMinutes * 60_000, grace) - Date.now());
+    return Math.max(0, this.idleSince + a.idleMinutes * 60_000 - Date.now());
   }
 
   async serve(): Promise<void> {

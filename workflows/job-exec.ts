@@ -2,13 +2,10 @@
  * Running one phase (setup or run) of a job on every node of a cluster, shared by the cluster
  * and managed-job workflows: start it detached, then watch it with short status activities
  * behind a durable timer that backs off. A failing rank fails the gang (the others are killed).
- * Starting a cluster job's phase also waits on the nodes, up to FIRST_PHASE_WAIT_MS, so a short
- * job's end reaches the workflow at once rather than after the first poll interval.
  */
 import { patched } from '@temporalio/workflow';
 import type { PhaseState } from '../core/cluster';
 import { type ClusterHandle, type JobRequest, nodesNotRunning } from '../core/cluster';
-import { FIRST_PHASE_WAIT_MS } from './contract';
 import { acts, statusActs } from './proxies';
 
 export interface PhaseOutcome {
@@ -38,15 +35,9 @@ export interface PhaseOptions {
 
 export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
   const { handle, jobId, phase, label } = o;
-  // the start waits for a short phase's end on the nodes (histories from before polled after it)
-  const waits = !o.watchInstances && patched('start-phase-waits');
-  const summary = `${label}: start ${phase} on ${handle.nodes.length} node(s)`;
-  const start = { handle, jobId, phase, taskId: o.taskId, job: o.job };
-  let seen = waits
-    ? await acts.startPhase.executeWithOptions({ summary, heartbeatTimeout: '10 seconds' }, [
-        { ...start, waitMs: FIRST_PHASE_WAIT_MS },
-      ])
-    : await acts.startPhase.executeWithOptions({ summary }, [start]);
+  await acts.startPhase.executeWithOptions({ summary: `${label}: start ${phase} on ${handle.nodes.length} node(s)` }, [
+    { handle, jobId, phase, taskId: o.taskId, job: o.job },
+  ]);
   let delay = 1000;
   let killed = false;
   let first: { rank: number; state: PhaseState } | undefined;
@@ -60,9 +51,6 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
       ]);
       if (w.goneNodes.length) return { goneNodes: w.goneNodes };
       states = w.states;
-    } else if (seen) {
-      states = seen; // what the start saw
-      seen = undefined;
     } else {
       if (o.watchInstances) {
         const gone = await nodesGone(handle, label);

@@ -76,14 +76,6 @@ export async function readNodeLog(node: RunnerSpec, jobId: number, offset: numbe
   return (await import('./runners')).runnerFor(node).readLog(jobId, offset);
 }
 
-/**
- * Open the connection to a node (ssh: the pooled session) before the CLI needs it, by reading a
- * state nothing has (job 0); errors are left to the reads that follow.
- */
-export async function warmNode(node: RunnerSpec): Promise<void> {
-  await nodePhaseState(node, 0, 'run').catch(() => undefined);
-}
-
 /** A job phase's state on one node. */
 export async function nodePhaseState(node: RunnerSpec, jobId: number, phase: JobPhase) {
   return (await import('./runners')).runnerFor(node).phaseState(jobId, phase);

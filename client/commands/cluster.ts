@@ -132,15 +132,10 @@ function exec(program: Command, act: Act): void {
       checkClusterName(cluster);
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
-      // connect to the nodes of the last exec while the client loads (most of the CLI's start-up)
-      if (!opts.detachRun) await (await import('../node-cache')).warmRememberedNodes(cluster);
       return withClient({}, async (client) => {
-        // connect to the nodes (to read the log) while the job is submitted, not after
-        const warm = opts.detachRun ? undefined : import('../follow').then((f) => f.warmClusterNodes(client, cluster));
         const { jobId } = await client.exec(cluster, task);
         log(`Submitted job ${jobId} to cluster '${cluster}'.`);
         if (opts.detachRun) return ExitCode.SUCCEEDED;
-        await warm;
         return follow(client, cluster, jobId, { phases: false, secrets: secretValues(task) });
       });
     }),

@@ -19,11 +19,6 @@ export const startUpdate = defineUpdate<void, []>('start');
 export const setAutostopUpdate = defineUpdate<void, [AutostopSetting | null]>('setAutostop');
 /** A hint that a job may have changed state: check now instead of at the next timer. */
 export const pokeSignal = defineSignal<[]>('poke');
-/**
- * How long starting a cluster job's phase waits on the nodes for it to end, so a short job's end
- * reaches the workflow at once: a client has no reason to poke before.
- */
-export const FIRST_PHASE_WAIT_MS = 3000;
 export const statusQuery = defineQuery<ClusterInfo>('status');
 /**
  * A job's secret values, for the CLI to redact them from the job's log. The answer holds a
