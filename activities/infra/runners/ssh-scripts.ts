@@ -100,7 +100,7 @@ fi
 echo absent`;
 
 /** STATE's answer as a PhaseState (undefined: not one of its answers). */
-export function parseState(out: string): PhaseState | undefined {
+function parseState(out: string): PhaseState | undefined {
   const [state, n] = out.trim().split(' ');
   const num = parseInt(n ?? '', 10);
   switch (state) {
