@@ -41,24 +41,40 @@ const GCP_FIXED_HOSTS: Record<string, Record<number, string[]>> = {
 };
 /** VM families that exist only with their accelerators on GCP; their rows are not CPU offers. */
 const GCP_GPU_FAMILIES = /^(a2|a3|a4|g2)-/;
-/** Other GPUs (T4, P4, V100, P100) attach to an n1-standard host: the smallest that fits the request. */
-const GCP_FLEXIBLE_HOST = /^n1-standard-/;
-/** The n1 host used when the request gives no cpus/memory: at least 8 vCPUs (n1-standard-8, as SkyPilot). */
-const GCP_DEFAULT_HOST_CPUS = 8;
-/** GCP's most vCPUs per n1 host for N of a GPU (GCP GPU docs); unknown combinations are not capped. */
-const GCP_N1_MAX_CPUS: Record<string, Record<number, number>> = {
-  t4: { 1: 48, 2: 48, 4: 96 },
-  p4: { 1: 24, 2: 48, 4: 96 },
-  v100: { 1: 12, 2: 24, 4: 48, 8: 96 },
-  p100: { 1: 16, 2: 32, 4: 96 },
+/**
+ * Other GPUs (T4, P4, V100, P100) attach to an n1 host of the standard, highmem or highcpu family
+ * (SkyPilot's _DEFAULT_HOST_VM_FAMILY): Catalog.offers picks one host type for the request.
+ */
+const GCP_FLEXIBLE_HOST = /^n1-(standard|highmem|highcpu)-/;
+/**
+ * SkyPilot's default host size for N of a GPU on an n1 host when the request gives neither cpus
+ * nor memory (its _NUM_ACC_TO_NUM_CPU): that many vCPUs or more, and 4 GiB of memory per vCPU
+ * or more; names not listed use DEFAULT.
+ */
+export const GCP_HOST_DEFAULT_CPUS: Record<string, Record<number, number>> = {
+  v100: { 1: 8, 2: 16, 4: 32, 8: 64 },
+  t4: { 1: 4, 2: 8, 4: 48 },
+  p100: { 1: 8, 2: 16, 4: 32, 8: 64 },
+  default: { 1: 8, 2: 16, 4: 32, 8: 64, 16: 128 },
+};
+/** GiB of host memory per requested vCPU when the request gives cpus but no memory (SkyPilot's ratio 4). */
+export const GCP_HOST_MEMORY_PER_CPU = 4;
+/** GCP's largest n1 host (vCPUs, memory GiB) for N of a GPU (GCP GPU docs, as SkyPilot's table). */
+const GCP_N1_MAX: Record<string, Record<number, [number, number]>> = {
+  t4: { 1: [48, 312], 2: [48, 312], 4: [96, 624] },
+  p4: { 1: [24, 156], 2: [48, 312], 4: [96, 624] },
+  v100: { 1: [12, 78], 2: [24, 156], 4: [48, 312], 8: [96, 624] },
+  p100: { 1: [16, 104], 2: [32, 208], 4: [96, 624] },
 };
 
 /** Internal entry: a CatalogEntry plus what the GCP join knows about its host. */
 export interface Entry extends CatalogEntry {
   /** accelerator on a flexible (n1) host chosen to fit the request */
   flexibleHost?: boolean;
-  /** this flexible host is the default one (smallest with >= 8 vCPUs in its zone) */
+  /** this flexible host is its zone's default one (the cheapest of SkyPilot's default size), for show-gpus */
   defaultHost?: boolean;
+  /** GCP accelerators: the host VM's own on-demand price (SkyPilot picks the host type by it) */
+  hostPrice?: number;
 }
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
@@ -222,24 +238,28 @@ function acceleratorEntries(cloud: string, a: Raw, hosts: Hosts, push: (e: Entry
   if (fixed) {
     for (const type of fixed[a.accCount!] ?? []) {
       const h = hosts.byZoneType.get(`${a.zone}|${type}`);
-      if (h) push({ ...base, instanceType: type, vcpus: h.vcpus, memoryGiB: h.mem, ...join(h) });
+      if (h) push({ ...base, instanceType: type, vcpus: h.vcpus, memoryGiB: h.mem, ...join(h), hostPrice: h.price });
     }
     return;
   }
-  const maxCpus = GCP_N1_MAX_CPUS[lower]?.[a.accCount!] ?? Infinity;
-  let defaultDone = false;
+  const [maxCpus, maxMem] = GCP_N1_MAX[lower]?.[a.accCount!] ?? [Infinity, Infinity];
+  const cpus = (GCP_HOST_DEFAULT_CPUS[lower] ?? GCP_HOST_DEFAULT_CPUS.default!)[a.accCount!];
+  let cheapestDefault: Entry | undefined;
   for (const h of hosts.n1ByZone.get(a.zone) ?? []) {
-    if (h.vcpus > maxCpus) break;
-    const isDefault = !defaultDone && h.vcpus >= GCP_DEFAULT_HOST_CPUS;
-    if (isDefault) defaultDone = true;
-    push({
+    if (h.vcpus > maxCpus || h.mem > maxMem) continue;
+    const e: Entry = {
       ...base,
       instanceType: h.type,
       vcpus: h.vcpus,
       memoryGiB: h.mem,
       ...join(h),
       flexibleHost: true,
-      defaultHost: isDefault,
-    });
+      hostPrice: h.price,
+    };
+    const isDefaultSize = cpus !== undefined && h.vcpus >= cpus && h.mem >= cpus * GCP_HOST_MEMORY_PER_CPU;
+    if (isDefaultSize && h.price !== undefined && (!cheapestDefault || h.price < cheapestDefault.hostPrice!))
+      cheapestDefault = e;
+    push(e);
   }
+  if (cheapestDefault) cheapestDefault.defaultHost = true;
 }

@@ -23,6 +23,7 @@ import type { Resources } from '../../../core/task';
 import type { Provider } from '../clouds/provider';
 import { homePath } from '../home';
 import { builtinCsv } from './builtin';
+import { chooseOffers } from './choose';
 import { type CatalogEntry, type Entry, entriesFromCsv } from './entries';
 
 export type { CatalogEntry } from './entries';
@@ -47,19 +48,15 @@ export const CATALOG_CLOUDS = ['aws', 'gcp'] as const;
 export const DEFAULT_CATALOG_URL = 'https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8';
 
 /**
- * With neither accelerator nor instance type, these families are considered (SkyPilot's
- * default general-purpose families); other clouds use every CPU-only type.
+ * With neither accelerator nor instance type, these families are considered: SkyPilot 0.14's
+ * default CPU families (_DEFAULT_INSTANCE_FAMILY in its aws and gcp catalogs). A catalog that
+ * holds none of them for a cloud (a partial one, such as the test fixtures) falls back to every
+ * CPU-only x86 type of that cloud, where SkyPilot would offer nothing there.
  */
 const DEFAULT_FAMILIES: Record<string, RegExp> = {
-  aws: /^(m6i|m7i|m8i)\./,
-  gcp: /^n2-standard-/,
+  aws: /^(m6i|m6id|m7i|r6i|r6id|r7i|c6i|c6id|c7i)\./,
+  gcp: /^(n2|n4)-(standard|highmem|highcpu)-/,
 };
-/**
- * SkyPilot's default when a request gives neither cpus nor memory (nor accelerator nor
- * instance type): `cpus: 8+` (its _DEFAULT_NUM_VCPUS), so m6i.2xlarge / n2-standard-8.
- */
-const DEFAULT_CPUS = { value: 8, orMore: true };
-
 interface CloudIndex {
   entries: Entry[];
   byType: Map<string, Entry[]>;
@@ -90,6 +87,7 @@ function indexCloud(cloud: string, entries: Entry[], stats: CloudIndex['stats'])
   };
   const family = DEFAULT_FAMILIES[cloud];
   const names = new Map<string, string>();
+  const fallbackCpu: Entry[] = [];
   for (const e of entries) {
     add(idx.byType, e.instanceType, e);
     if (e.accelerator) {
@@ -98,18 +96,16 @@ function indexCloud(cloud: string, entries: Entry[], stats: CloudIndex['stats'])
       if (!names.has(lower)) names.set(lower, e.accelerator.name);
     } else if (!family || family.test(e.instanceType)) {
       idx.defaultCpu.push(e);
+    } else if (!e.arch || e.arch === 'x86_64') {
+      fallbackCpu.push(e);
     }
     let zones = idx.regions.get(e.region);
     if (!zones) idx.regions.set(e.region, (zones = new Set()));
     if (e.zone) zones.add(e.zone);
   }
   idx.accelNames = [...names.values()];
+  if (!idx.defaultCpu.length) idx.defaultCpu = fallbackCpu;
   return idx;
-}
-
-function fits(q: { value: number; orMore: boolean } | undefined, have: number): boolean {
-  if (!q) return true;
-  return q.orMore ? have >= q.value : Math.abs(have - q.value) < 1e-9;
 }
 
 export class Catalog {
@@ -147,87 +143,19 @@ export class Catalog {
   }
 
   /**
-   * Offers for one resources candidate on one catalog cloud: one per (instanceType, region,
-   * spot), its zones = the zones of that region offering it (sorted by name), its price the
-   * cheapest of those zones; cheapest first, ties in catalog order. `asCloud` relabels the
-   * offers' cloud. The cloud part of r.infra is the caller's business; region and zone are
-   * honoured here. With neither accelerator nor instance type, the cloud's default
-   * general-purpose families are used and, when cpus and memory are both unspecified,
-   * SkyPilot's default `cpus: 8+`. GCP GPUs on n1 hosts get the smallest n1-standard host that
-   * fits cpus/memory (n1-standard-8 when neither is given).
+   * Offers for one resources candidate on one catalog cloud, by SkyPilot's rules (./choose.ts):
+   * one instance type, offered per region with its zones cheapest first; cheapest first, ties in
+   * catalog order. `asCloud` relabels the offers' cloud. The cloud part of r.infra is the
+   * caller's business; region and zone are honoured here.
    */
   offers(cloud: string, r: Resources, numNodes: number, candidate: number, opts: { asCloud?: string } = {}): Offer[] {
     const idx = this.index.get(cloud);
     if (!idx) return [];
-    const acc = r.accelerator;
-    const accLower = acc?.name.toLowerCase();
     let pool: Entry[];
     if (r.instanceType) pool = idx.byType.get(r.instanceType) ?? [];
-    else if (accLower) pool = idx.byAccel.get(accLower) ?? [];
+    else if (r.accelerator) pool = idx.byAccel.get(r.accelerator.name.toLowerCase()) ?? [];
     else pool = idx.defaultCpu;
-    const sized = r.cpus !== undefined || r.memory !== undefined;
-    const cpus = r.cpus ?? (!acc && !r.instanceType && !r.memory ? DEFAULT_CPUS : undefined);
-    const { region, zone } = r.infra;
-
-    const picked: Entry[] = [];
-    // flexible (n1) hosts: keep the smallest fitting one per (zone, accelerator)
-    const smallestHost = new Map<string, number>();
-    for (const e of pool) {
-      if (region !== undefined && e.region !== region) continue;
-      if (zone !== undefined && e.zone !== zone) continue;
-      if (acc) {
-        if (!e.accelerator || e.accelerator.name.toLowerCase() !== accLower || e.accelerator.count !== acc.count)
-          continue;
-      } else if (e.flexibleHost) {
-        continue; // a pinned n1 type without accelerators is the plain VM row
-      }
-      if (r.useSpot ? e.spotPrice === undefined : e.price === undefined) continue;
-      if (e.flexibleHost && !sized && !r.instanceType) {
-        if (!e.defaultHost) continue;
-      } else if (!fits(cpus, e.vcpus) || !fits(r.memory, e.memoryGiB)) {
-        continue;
-      }
-      if (e.flexibleHost && !r.instanceType) {
-        const key = `${e.zone}|${e.accelerator!.count}`;
-        const best = smallestHost.get(key);
-        if (best !== undefined && best <= e.vcpus) continue;
-        smallestHost.set(key, e.vcpus);
-      }
-      picked.push(e);
-    }
-    const keep = picked.filter(
-      (e) => !e.flexibleHost || r.instanceType || smallestHost.get(`${e.zone}|${e.accelerator!.count}`) === e.vcpus,
-    );
-
-    const groups = new Map<string, { e: Entry; zones: Set<string>; price: number }>();
-    for (const e of keep) {
-      const price = (r.useSpot ? e.spotPrice : e.price)!;
-      const key = `${e.instanceType}|${e.region}`;
-      const g = groups.get(key);
-      if (!g) groups.set(key, { e, zones: new Set(e.zone ? [e.zone] : []), price });
-      else {
-        if (e.zone) g.zones.add(e.zone);
-        if (price < g.price) g.price = price;
-      }
-    }
-    const out: Offer[] = [];
-    for (const { e, zones, price } of groups.values()) {
-      if (r.maxHourlyCost !== undefined && price * numNodes > r.maxHourlyCost) continue;
-      out.push({
-        cloud: opts.asCloud ?? cloud,
-        region: e.region,
-        zones: [...zones].sort(),
-        instanceType: e.instanceType,
-        spot: r.useSpot,
-        hourlyPrice: price,
-        numNodes,
-        vcpus: e.vcpus,
-        memoryGiB: e.memoryGiB,
-        ...(e.accelerator ? { accelerator: { name: e.accelerator.name, count: e.accelerator.count } } : {}),
-        candidate,
-      });
-    }
-    return out.sort((a, b) => a.hourlyPrice - b.hourlyPrice);
+    return chooseOffers(opts.asCloud ?? cloud, pool, r, numNodes, candidate);
   }
 
   /** For show-gpus: per (cloud, accelerator, count, instance type), its cheapest region and prices. */
