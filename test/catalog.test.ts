@@ -104,7 +104,9 @@ describe('the catalog subset (every row of the types the tests name)', () => {
     ).toEqual([]);
   });
 
-  test('GCP n1-hosted GPUs: T4 on n1-standard-8 by default, a bigger host for more cpus', () => {
+  // SkyPilot's host for T4:1 is 4+ vCPUs and 16+ GiB on n1 (n1-standard-4 has 15 GiB; the subset has no
+  // n1-highmem-4, which the full catalog's choice is); with cpus and no memory, 4 GiB per vCPU
+  test("GCP n1-hosted GPUs: T4 on the cheapest host of SkyPilot's size, a bigger host for more cpus", () => {
     const t4 = cat.offers(
       'gcp',
       res({ accelerator: { name: 'T4', count: 1 }, infra: { zone: 'us-central1-a' } }),
@@ -123,7 +125,19 @@ describe('the catalog subset (every row of the types the tests name)', () => {
       1,
       0,
     );
-    expect(big.map((o) => o.instanceType)).toEqual(['n1-standard-16']);
+    expect(big).toEqual([]); // 16 vCPUs ask 64+ GiB: n1-standard-16 has 60
+    const sized = cat.offers(
+      'gcp',
+      res({
+        accelerator: { name: 'T4', count: 1 },
+        cpus: { value: 16, orMore: true },
+        memory: { value: 32, orMore: true },
+        infra: { zone: 'us-central1-a' },
+      }),
+      1,
+      0,
+    );
+    expect(sized.map((o) => o.instanceType)).toEqual(['n1-standard-16']);
   });
 
   test('a GCP GPU offer exists only in zones with both the accelerator row and the host row', () => {
@@ -151,7 +165,8 @@ describe('the catalog subset (every row of the types the tests name)', () => {
       0,
     );
     expect(h200).toHaveLength(1);
-    expect(h200[0]).toMatchObject({ zones: ['use2-az1', 'use2-az3'], spot: true, hourlyPrice: 18.7359 });
+    // zones cheapest first: use2-az3 (18.7359) before use2-az1 (62.9957)
+    expect(h200[0]).toMatchObject({ zones: ['use2-az3', 'use2-az1'], spot: true, hourlyPrice: 18.7359 });
     // a4-highgpu-8g (B200) is priced 0.0: never offered
     expect(cat.offers('gcp', res({ accelerator: { name: 'B200', count: 8 } }), 1, 0)).toEqual([]);
     expect(cat.offers('gcp', res({ accelerator: { name: 'B200', count: 8 }, useSpot: true }), 1, 0)).toEqual([]);
