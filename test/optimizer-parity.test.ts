@@ -5,7 +5,8 @@
  * The expected values were not taken from SkyRun's output: they were derived by applying
  * SkyPilot's own rules (sky/catalog/{aws,gcp}_catalog.py, common.py and sky/optimizer.py of
  * SkyPilot 0.14: default CPU families and 4 GiB/vCPU, GCP host sizes per GPU, one instance type
- * per cloud, then the cheapest region / zone) with a small script to the catalog rows in
+ * per cloud, then the cheapest region / zone) with test/fixtures/catalog/parity/derive.py (the
+ * requests in requests.json there; python3, no SkyRun code) to the catalog rows in
  * test/fixtures/catalog/parity, exact line subsets of the real AWS and GCP catalogs in
  * ../shared/catalog (the same choices result on the full files). A few rows, to check by hand:
  *   gcp us-central1-a: n4-standard-2 0.0907, n2-standard-2 0.09712, e2-standard-2 0.06701 (not a
