@@ -264,6 +264,8 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
       numNodes: 0,
       name: '-',
       workdir: ' ',
+      gitUrl: ' ',
+      gitRef: ' ',
     };
     for (const [key, value] of Object.entries(bad)) {
       const err = rejection(() => applyOverrides(task, { [key]: value }));
@@ -294,7 +296,7 @@ describe('checkLaunchable', () => {
     ]);
   });
 
-  it('refuses services, buckets, cloud URIs and git workdirs', () => {
+  it('refuses services, buckets and cloud URIs; takes git workdirs', () => {
     expect(checkLaunchable(loadValid('cpu-service.yaml'), {}).map((i) => i.message)).toEqual([
       'SkyServe services are not supported yet; use skyrun launch without service',
     ]);
@@ -305,7 +307,7 @@ describe('checkLaunchable', () => {
     expect(tpu.map((i) => i.field)).toEqual(['file_mounts./models']);
     expect(tpu[0].message).toContain('s3://');
     const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
-    expect(git.map((i) => i.field)).toEqual(['workdir']);
+    expect(git.map((i) => i.field)).toEqual([]);
   });
 
   it('takes volumes (PVCs) on kubernetes or without infra, refuses them elsewhere and when malformed', () => {
