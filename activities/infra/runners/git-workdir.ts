@@ -39,11 +39,12 @@ if [ -n "$token" ]; then
   GIT_ASKPASS="$t/askpass"
 fi
 unset token
-export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+# a host key the node knows is checked; an unknown host is trusted for this clone only (no file changes)
+export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=$t/known_hosts ~/.ssh/known_hosts'"
 [ -s "$t/key" ] && GIT_SSH_COMMAND="$GIT_SSH_COMMAND -o IdentitiesOnly=yes -i $t/key"
 remote() {
   git "$@" 2> "$t/err" && return 0
-  { grep -m 1 -E '^(fatal|error):' "$t/err" || tail -n 1 "$t/err"; } >&2
+  { grep -m 1 '^fatal:' "$t/err" || grep -m 1 '^error:' "$t/err" || tail -n 1 "$t/err"; } >&2
   exit ${REMOTE}
 }
 mkdir -p -- "$dest" && cd -- "$dest" || fail 1 "cannot enter $dest"

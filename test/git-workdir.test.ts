@@ -1,0 +1,148 @@
+/**
+ * Git workdirs (`workdir: {url, ref}`, `--git-url/--git-ref`) end to end: the real CLI on local
+ * infra against real git servers on loopback (git daemon; git http-backend behind basic auth for
+ * GIT_TOKEN). The job sees the file at the tag, the commit, the branch and the default branch;
+ * a second job at the same commit adopts the clone; a bad ref fails the job with one clear line;
+ * the token reaches git without any command line holding it, and stays out of the log and history.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { gitDaemon, makeRepo, tokenGitServer, type TestRepo, type TokenServer } from './helpers/git-server';
+import { SkyrunEnv } from './helpers/skyrun';
+
+let sr: SkyrunEnv;
+let repo: TestRepo;
+let daemon: { url: string; stop(): Promise<void> };
+let https: TokenServer;
+const TOKEN = 'ghp_skyrunTestToken0123456789';
+
+beforeAll(async () => {
+  repo = makeRepo();
+  daemon = await gitDaemon(repo.root);
+  https = await tokenGitServer(repo.root, TOKEN);
+  sr = await SkyrunEnv.create('git');
+  // neither the token nor a key from this machine's environment: each test says what it gives
+  delete sr.env.GIT_TOKEN;
+  delete sr.env.GIT_SSH_KEY_PATH;
+  expect((await sr.run(['server', 'start'])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await sr?.dispose();
+  await daemon?.stop();
+  await https?.stop();
+  if (repo) rmSync(repo.root, { recursive: true, force: true });
+});
+
+const nodeWorkdir = (cluster: string) => path.join(sr.home, 'clusters', cluster, 'nodes', '0', 'sky_workdir');
+
+test('a tag, a commit (the clone is updated), the same commit again (adopted), a branch and the default branch', async () => {
+  const yaml = path.join(sr.home, 'git-task.yaml');
+  writeFileSync(
+    yaml,
+    `workdir:\n  url: ${daemon.url}\n  ref: v1\nresources:\n  infra: local\nrun: |\n  echo "f=$(cat f.txt) at $PWD"\n`,
+  );
+  const tag = await sr.run(['launch', '-y', '-c', 'g', yaml]);
+  if (tag.code !== 0) throw new Error(tag.stdout + tag.stderr);
+  expect(tag.stdout).toContain(`f=v1 at ${nodeWorkdir('g')}`);
+
+  const show = 'echo "f=$(cat f.txt) ino=$(stat -c %i f.txt) head=$(git rev-parse HEAD)"; touch untracked.txt';
+  const at = (ref: string) => ['exec', 'g', '--git-url', daemon.url, '--git-ref', ref, '--', show];
+  const commit = await sr.run(at(repo.v2));
+  expect(commit.code).toBe(0);
+  const m = /f=v2 ino=(\d+) head=([0-9a-f]{40})/.exec(commit.stdout);
+  expect(m?.[2]).toBe(repo.v2);
+  // at the commit already: nothing is checked out again (same file), what the job left is kept
+  const again = await sr.run(at(repo.v2.slice(0, 10)));
+  expect(again.code).toBe(0);
+  expect(again.stdout).toContain(`f=v2 ino=${m![1]} head=${repo.v2}`);
+  expect(existsSync(path.join(nodeWorkdir('g'), 'untracked.txt'))).toBe(true);
+
+  const branch = await sr.run([
+    ...at('dev').slice(0, -1),
+    'echo "f=$(cat f.txt) on $(git rev-parse --abbrev-ref HEAD)"',
+  ]);
+  expect(branch.stdout).toContain('f=dev on dev');
+  const dflt = await sr.run([
+    'exec',
+    'g',
+    '--git-url',
+    daemon.url,
+    '--',
+    'echo "f=$(cat f.txt) on $(git branch --show-current)"',
+  ]);
+  expect(dflt.stdout).toContain('f=v3 on main');
+  expect(execFileSync('git', ['-C', nodeWorkdir('g'), 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()).toBe(
+    repo.head,
+  );
+});
+
+test('a ref the repository lacks fails the job with one clear line (exit 100); nothing runs', async () => {
+  const r = await sr.run(['exec', 'g', '--git-url', daemon.url, '--git-ref', 'no-such-ref', '--', 'echo RAN']);
+  expect(r.code).toBe(100);
+  expect(r.stdout + r.stderr).toContain(`no branch, tag or commit named no-such-ref in ${daemon.url}`);
+  expect(r.stdout).not.toContain('RAN');
+  const q = await sr.run(['queue', 'g']);
+  expect(q.stdout).toMatch(/FAILED_DRIVER/);
+  expect(q.stdout).toContain('no branch, tag or commit named no-such-ref');
+  // another repository into the same workdir is refused, not mixed in
+  const other = await sr.run(['exec', 'g', '--git-url', https.url, '--', 'echo RAN']);
+  expect(other.code).toBe(100);
+  expect(other.stdout + other.stderr).toContain(`already holds a clone of ${daemon.url}`);
+});
+
+test('GIT_TOKEN reaches git through no command line, and stays out of the log and the history', async () => {
+  const env = { GIT_TOKEN: TOKEN };
+  const run = 'echo "f=$(cat f.txt)"; [ -n "$GIT_TOKEN" ] && echo job-has-the-token';
+  const r = await sr.run(['launch', '-y', '-c', 'gh', '--infra', 'local', '--git-url', https.url, '--', run], { env });
+  if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+  expect(r.stdout).toContain('f=v3');
+  expect(r.stdout).toContain('job-has-the-token'); // as on SkyPilot, the job has it (to git pull)
+  expect(https.served).toBeGreaterThan(0);
+  expect(https.tokenInCommandLine).toBe(false);
+  expect(r.stdout + r.stderr).not.toContain(TOKEN);
+
+  // the history holds it only encrypted; the node keeps no file with it
+  const client = await sr.temporalClient();
+  const history = await client.workflow.getHandle('cluster/gh').fetchHistory();
+  expect(JSON.stringify(history)).not.toContain(TOKEN);
+  expect(Buffer.from(JSON.stringify(history)).includes(Buffer.from(TOKEN).toString('base64'))).toBe(false);
+  const nodeDir = path.join(sr.home, 'clusters', 'gh', 'nodes', '0');
+  const leaks = grepTree(nodeDir, TOKEN).filter((f) => !f.endsWith('.env')); // a phase's env file (0600) is the job's
+  expect(leaks).toEqual([]);
+
+  // a wrong token, and none: refused as an authentication failure, saying what to set
+  const wrong = await sr.run(['exec', 'gh', '--git-url', https.url, '--', 'echo RAN'], {
+    env: { GIT_TOKEN: 'wrong-token-value' },
+  });
+  expect(wrong.code).toBe(100);
+  expect(wrong.stdout + wrong.stderr).toContain('set GIT_TOKEN for an HTTPS URL');
+  expect(wrong.stdout + wrong.stderr).not.toContain('wrong-token-value');
+  const none = await sr.run(['exec', 'gh', '--git-url', https.url, '--', 'echo RAN']);
+  expect(none.code).toBe(100);
+  expect(none.stdout).not.toContain('RAN');
+  expect(none.stdout + none.stderr).toContain('could not read Username');
+  expect(none.stdout + none.stderr).toContain('set GIT_TOKEN for an HTTPS URL');
+});
+
+test('--git-ref without a git workdir, and --workdir with --git-url, are refused (exit 2)', async () => {
+  const noUrl = await sr.run(['launch', '-y', '-c', 'x', '--git-ref', 'v1', '--', 'true']);
+  expect(noUrl.code).toBe(2);
+  expect(noUrl.stderr).toContain('--git-ref: expected a git workdir to check out');
+  const both = await sr.run(['launch', '-y', '-c', 'x', '--workdir', '.', '--git-url', daemon.url, '--', 'true']);
+  expect(both.code).toBe(2);
+  expect(both.stderr).toContain('give either --workdir or --git-url, not both');
+  expect((await sr.run(['down', '-y', 'g', 'gh'])).code).toBe(0);
+});
+
+/** Files under `dir` whose bytes hold `text`. */
+function grepTree(dir: string, text: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...grepTree(p, text));
+    else if (e.isFile() && readFileSync(p).includes(text)) out.push(p);
+  }
+  return out;
+}
