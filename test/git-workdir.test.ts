@@ -7,21 +7,34 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { stringify } from 'yaml';
 import { gitDaemon, makeRepo, tokenGitServer, type TestRepo, type TokenServer } from './helpers/git-server';
 import { SkyrunEnv } from './helpers/skyrun';
+import { makeClientKey, startSshd, type FakeHost } from './helpers/sshd';
 
 let sr: SkyrunEnv;
 let repo: TestRepo;
 let daemon: { url: string; stop(): Promise<void> };
 let https: TokenServer;
+/** an SSH node, one without git, and a git server reached over SSH (with its own key) */
+let node: FakeHost;
+let noGit: FakeHost;
+let gitHost: FakeHost;
 const TOKEN = 'ghp_skyrunTestToken0123456789';
 
 beforeAll(async () => {
   repo = makeRepo();
   daemon = await gitDaemon(repo.root);
   https = await tokenGitServer(repo.root, TOKEN);
+  const key = makeClientKey();
+  node = await startSshd({ clientKey: key });
+  noGit = await startSshd({ clientKey: key, withoutTools: ['git'] });
+  gitHost = await startSshd();
   sr = await SkyrunEnv.create('git');
+  const pool = (h: FakeHost) => ({ user: 'root', identity_file: key, hosts: [{ ip: h.host, port: h.port }] });
+  writeFileSync(path.join(sr.home, 'ssh_node_pools.yaml'), stringify({ lab: pool(node), bare: pool(noGit) }));
   // neither the token nor a key from this machine's environment: each test says what it gives
   delete sr.env.GIT_TOKEN;
   delete sr.env.GIT_SSH_KEY_PATH;
@@ -32,6 +45,7 @@ afterAll(async () => {
   await sr?.dispose();
   await daemon?.stop();
   await https?.stop();
+  for (const h of [node, noGit, gitHost]) await h?.stop();
   if (repo) rmSync(repo.root, { recursive: true, force: true });
 });
 
@@ -134,6 +148,69 @@ test('--git-ref without a git workdir, and --workdir with --git-url, are refused
   expect(both.code).toBe(2);
   expect(both.stderr).toContain('give either --workdir or --git-url, not both');
   expect((await sr.run(['down', '-y', 'g', 'gh'])).code).toBe(0);
+});
+
+test('on an SSH node the clone lands in ~/sky_workdir; a node without git says so in one line', async () => {
+  const run = 'echo "f=$(cat f.txt) at $PWD"';
+  const r = await sr.run([
+    'launch',
+    '-y',
+    '-c',
+    'gs',
+    '--infra',
+    'ssh/lab',
+    '--git-url',
+    daemon.url,
+    '--git-ref',
+    'v1',
+    '--',
+    run,
+  ]);
+  if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+  expect(r.stdout).toContain(`f=v1 at ${path.join(node.home, 'sky_workdir')}`);
+
+  const bare = await sr.run([
+    'launch',
+    '-y',
+    '-c',
+    'gb',
+    '--infra',
+    'ssh/bare',
+    '--git-url',
+    daemon.url,
+    '--',
+    'echo RAN',
+  ]);
+  expect(bare.code).toBe(100);
+  expect(bare.stdout).not.toContain('RAN');
+  expect(bare.stdout + bare.stderr).toContain(
+    'git is not installed on the node (install git on the node, or use a local workdir)',
+  );
+  expect((await sr.run(['down', '-y', 'gs', 'gb'])).code).toBe(0);
+});
+
+test('an SSH URL with GIT_SSH_KEY_PATH: the key goes on stdin, and no known_hosts file changes', async () => {
+  const url = `ssh://root@${gitHost.host}:${gitHost.port}${repo.root}/repo.git`;
+  const knownHosts = path.join(os.homedir(), '.ssh', 'known_hosts');
+  const before = existsSync(knownHosts) ? readFileSync(knownHosts, 'utf8') : undefined;
+  const key = readFileSync(gitHost.identityFile, 'utf8');
+  const keyLine = key.split('\n')[1]!;
+  const args = ['launch', '-y', '-c', 'gk', '--infra', 'local', '--git-url', url, '--', 'echo "f=$(cat f.txt)"'];
+  const r = await sr.run(args, { env: { GIT_SSH_KEY_PATH: gitHost.identityFile } });
+  if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+  expect(r.stdout).toContain('f=v3');
+  expect(r.stdout + r.stderr).not.toContain(keyLine);
+  expect(existsSync(knownHosts) ? readFileSync(knownHosts, 'utf8') : undefined).toBe(before);
+  // without the key the server refuses; a file that is no key is refused before anything starts
+  const without = await sr.run(['exec', 'gk', '--git-url', url, '--', 'echo RAN'], { env: { HOME: sr.home } });
+  expect(without.code).toBe(100);
+  expect(without.stdout + without.stderr).toContain('Permission denied');
+  const notKey = await sr.run(['exec', 'gk', '--git-url', url, '--', 'true'], {
+    env: { GIT_SSH_KEY_PATH: `${gitHost.identityFile}.pub` },
+  });
+  expect(notKey.code).toBe(2);
+  expect(notKey.stderr).toContain(`GIT_SSH_KEY_PATH: ${gitHost.identityFile}.pub is not a private key`);
+  expect((await sr.run(['down', '-y', 'gk'])).code).toBe(0);
 });
 
 /** Files under `dir` whose bytes hold `text`. */

@@ -42,9 +42,10 @@ unset token
 # a host key the node knows is checked; an unknown host is trusted for this clone only (no file changes)
 export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=$t/known_hosts ~/.ssh/known_hosts'"
 [ -s "$t/key" ] && GIT_SSH_COMMAND="$GIT_SSH_COMMAND -o IdentitiesOnly=yes -i $t/key"
+why='permission denied|authentication failed|could not read (username|password)|host key verification|not found|does not (appear|exist)'
 remote() {
   git "$@" 2> "$t/err" && return 0
-  { grep -m 1 '^fatal:' "$t/err" || grep -m 1 '^error:' "$t/err" || tail -n 1 "$t/err"; } >&2
+  { grep -m 1 -iE "$why" "$t/err" || grep -m 1 '^fatal:' "$t/err" || grep -m 1 '^error:' "$t/err" || tail -n 1 "$t/err"; } >&2
   exit ${REMOTE}
 }
 mkdir -p -- "$dest" && cd -- "$dest" || fail 1 "cannot enter $dest"
@@ -117,7 +118,12 @@ export function cloneFailure(where: string, git: GitWorkdir, code: number, stder
 
 /** A remote's refusal by git's own words: no such repository, no access, or (else) a network hiccup. */
 function remoteClass(line: string): ErrorClass {
-  if (/authentication failed|could not read (username|password)|permission denied|403|401/i.test(line)) return 'auth';
+  if (
+    /authentication failed|could not read (username|password)|permission denied|host key verification|403|401/i.test(
+      line,
+    )
+  )
+    return 'auth';
   if (/not found|does not appear to be a git repository|does not exist|no such file|not a git repository/i.test(line))
     return 'invalid';
   return 'transient';
