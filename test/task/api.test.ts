@@ -177,6 +177,8 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
       '--num-nodes',
       '--name',
       '--workdir',
+      '--git-url',
+      '--git-ref',
     ]);
   });
 
@@ -246,6 +248,21 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
     const err = rejection(() => overridesFromFlags({ env: ['NOPE'], secret: ['=x'] }, {}));
     expect(err.issues.map((i) => i.field)).toEqual(['--env', '--secret']);
     expect(err.message).toContain('--env: NOPE: expected NAME=VALUE, or NAME set in your environment');
+  });
+
+  it('--git-url and --git-ref set or change a git workdir, as SkyPilot does', () => {
+    const plain = parseTask('run: ls\nworkdir: .\n', 'p.yaml');
+    expect(applyOverrides(plain, { gitUrl: 'https://h/r.git' }).workdir).toEqual({ url: 'https://h/r.git' });
+    expect(applyOverrides(plain, { gitUrl: 'https://h/r.git', gitRef: 'v1' }).workdir).toEqual({
+      url: 'https://h/r.git',
+      ref: 'v1',
+    });
+    const git = parseTask('run: ls\nworkdir:\n  url: https://h/a.git\n  ref: main\n', 'g.yaml');
+    expect(applyOverrides(git, { gitRef: 'abc1234' }).workdir).toEqual({ url: 'https://h/a.git', ref: 'abc1234' });
+    expect(applyOverrides(git, { gitUrl: 'https://h/b.git' }).workdir).toEqual({ url: 'https://h/b.git', ref: 'main' });
+    expect(rejection(() => applyOverrides(plain, { gitRef: 'v1' })).message).toContain(
+      '--git-ref: expected a git workdir to check out',
+    );
   });
 
   it('a bad value of each flag is reported under that flag', () => {
