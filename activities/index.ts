@@ -154,33 +154,40 @@ function clusterActivities(deps: ActivityDeps) {
   };
 }
 
+export interface SyncRequest {
+  handle: ClusterHandle;
+  workdir?: string | GitWorkdir;
+  fileMounts?: Record<string, string>;
+}
+
+/**
+ * The job's workdir (a local folder, or a git repository cloned on the node) and local
+ * file_mounts, to every node in parallel. A git workdir's credentials stay out of failures.
+ */
+async function syncToNodes(req: SyncRequest): Promise<void> {
+  const { workdir } = req;
+  const secrets = typeof workdir === 'object' ? Object.values(workdir.secrets ?? {}) : [];
+  await heartbeating(() =>
+    mapped(
+      () =>
+        onAllNodes(req.handle, async (n) => {
+          const runner = runnerFor(n.runner);
+          if (typeof workdir === 'string') await runner.syncWorkdir(workdir);
+          else if (workdir) await runner.cloneWorkdir(workdir);
+          for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
+        }),
+      { secrets },
+    ),
+  );
+}
+
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
   return {
-    /**
-     * The job's workdir (a local folder, or a git repository cloned on the node) and local
-     * file_mounts, to every node in parallel. A git workdir's credentials stay out of failures.
-     */
-    async syncWorkdir(req: {
-      handle: ClusterHandle;
-      workdir?: string | GitWorkdir;
-      fileMounts?: Record<string, string>;
-    }): Promise<void> {
-      const { workdir } = req;
-      const secrets = typeof workdir === 'object' ? Object.values(workdir.secrets ?? {}) : [];
-      await heartbeating(() =>
-        mapped(
-          () =>
-            onAllNodes(req.handle, async (n) => {
-              const runner = runnerFor(n.runner);
-              if (typeof workdir === 'string') await runner.syncWorkdir(workdir);
-              else if (workdir) await runner.cloneWorkdir(workdir);
-              for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
-            }),
-          { secrets },
-        ),
-      );
+    /** The job's workdir and local file_mounts, to every node in parallel (syncToNodes). */
+    async syncWorkdir(req: SyncRequest): Promise<void> {
+      await syncToNodes(req);
     },
 
     /**

@@ -10,38 +10,34 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { GitWorkdir } from '../core/cluster';
-import { ExitCode } from '../core/states';
-import type { TaskSpec } from '../core/task';
-import { CliError } from './commands/shared';
+import { TaskValidationError, type TaskSpec } from '../core/task';
 
 /** An SSH URL: `ssh://...` or scp-like `[user@]host:path`. */
 export function isSshUrl(url: string): boolean {
   return /^ssh:\/\//i.test(url) || (!url.includes('://') && /^([^@/]+@)?[^:/]+:/.test(url));
 }
 
-function readKey(file: string, from: string): string {
+/** A private key's text, or a TaskValidationError (exit 2) naming `field` and never quoting the file. */
+function readKey(task: TaskSpec, file: string, field: string): string {
+  const bad = (message: string) => new TaskValidationError([{ file: task.file, field, message }]);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CliError(`${from}: cannot read ${file} (${(e as NodeJS.ErrnoException).code})`, ExitCode.INVALID_INPUT);
+    throw bad(`cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
   }
-  // never quote the file: it is a secret
   if (!/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text.trimStart()))
-    throw new CliError(
-      `${from}: ${file} is not a private key (expected -----BEGIN ... PRIVATE KEY-----)`,
-      ExitCode.INVALID_INPUT,
-    );
+    throw bad(`${file} is not a private key (expected -----BEGIN ... PRIVATE KEY-----)`);
   return text.endsWith('\n') ? text : `${text}\n`;
 }
 
 /** The SSH key for an SSH URL: GIT_SSH_KEY_PATH, else the first default key that exists. */
-function sshKey(env: NodeJS.ProcessEnv): string | undefined {
+function sshKey(task: TaskSpec, env: NodeJS.ProcessEnv): string | undefined {
   const given = env.GIT_SSH_KEY_PATH;
-  if (given) return readKey(given.replace(/^~(?=\/|$)/, os.homedir()), 'GIT_SSH_KEY_PATH');
+  if (given) return readKey(task, given.replace(/^~(?=\/|$)/, os.homedir()), 'GIT_SSH_KEY_PATH');
   for (const name of ['id_rsa', 'id_ed25519']) {
     const file = path.join(os.homedir(), '.ssh', name);
-    if (existsSync(file)) return readKey(file, `git workdir (SSH URL, no GIT_SSH_KEY_PATH)`);
+    if (existsSync(file)) return readKey(task, file, 'workdir.url (an SSH URL, no GIT_SSH_KEY_PATH: the default key)');
   }
   return undefined;
 }
@@ -55,7 +51,7 @@ export function withGitCredentials(task: TaskSpec, env: NodeJS.ProcessEnv = proc
     const token = secrets.GIT_TOKEN ?? env.GIT_TOKEN;
     if (token) secrets.GIT_TOKEN = token;
   } else if (isSshUrl(wd.url) && !secrets.GIT_SSH_KEY) {
-    const key = sshKey(env);
+    const key = sshKey(task, env);
     if (key) secrets.GIT_SSH_KEY = key;
   }
   return { ...task, secrets };

@@ -140,6 +140,42 @@ test('GIT_TOKEN reaches git through no command line, and stays out of the log an
   expect(none.stdout + none.stderr).toContain('set GIT_TOKEN for an HTTPS URL');
 });
 
+test('a managed job clones too; a bad ref fails it FAILED_PRECHECKS with the reason', async () => {
+  const ok = await sr.run([
+    'jobs',
+    'launch',
+    '-y',
+    '--infra',
+    'local',
+    '--git-url',
+    daemon.url,
+    '--git-ref',
+    'v1',
+    '--',
+    'echo "f=$(cat f.txt)"',
+  ]);
+  if (ok.code !== 0) throw new Error(ok.stdout + ok.stderr);
+  expect(ok.stdout).toContain('f=v1');
+  const bad = await sr.run([
+    'jobs',
+    'launch',
+    '-y',
+    '--infra',
+    'local',
+    '--git-url',
+    daemon.url,
+    '--git-ref',
+    'nope',
+    '--',
+    'echo RAN',
+  ]);
+  expect(bad.code).toBe(100);
+  expect(bad.stdout).not.toContain('RAN');
+  const q = await sr.run(['jobs', 'queue']);
+  expect(q.stdout).toMatch(/FAILED_PRECHECKS/);
+  expect(q.stdout + bad.stdout + bad.stderr).toContain('no branch, tag or commit named nope');
+});
+
 test('--git-ref without a git workdir, and --workdir with --git-url, are refused (exit 2)', async () => {
   const noUrl = await sr.run(['launch', '-y', '-c', 'x', '--git-ref', 'v1', '--', 'true']);
   expect(noUrl.code).toBe(2);
