@@ -10,6 +10,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import { cloneFailure } from '../activities/infra/runners/git-workdir';
+import { isSshUrl } from '../client/git-credentials';
 import { gitDaemon, makeRepo, tokenGitServer, type TestRepo, type TokenServer } from './helpers/git-server';
 import { SkyrunEnv } from './helpers/skyrun';
 import { makeClientKey, startSshd, type FakeHost } from './helpers/sshd';
@@ -259,3 +261,18 @@ function grepTree(dir: string, text: string): string[] {
   }
   return out;
 }
+
+test('failures are classed so only what a retry may fix retries; a password in the URL is not repeated', () => {
+  const g = { url: 'https://bob:s3cret@h/r.git', ref: 'x' };
+  const cls = (code: number, err: string) => cloneFailure('n', g, code, err).errorClass;
+  expect(cls(20, 'git is not installed on the node')).toBe('config');
+  expect(cls(21, 'no branch, tag or commit named x')).toBe('invalid');
+  expect(cls(22, "fatal: Authentication failed for 'https://h/r.git/'")).toBe('auth');
+  expect(cls(22, 'git@h: Permission denied (publickey).')).toBe('auth');
+  expect(cls(22, 'remote: Repository not found.')).toBe('invalid');
+  expect(cls(22, 'fatal: unable to access: Could not resolve host: h')).toBe('transient');
+  expect(cls(128, 'fatal: early EOF')).toBe('transient');
+  expect(cloneFailure('n', g, 21, `no branch in ${g.url}`).message).not.toContain('s3cret');
+  expect(['git@github.com:o/r.git', 'ssh://git@h:22/o/r', 'h:o/r'].map(isSshUrl)).toEqual([true, true, true]);
+  expect(['https://h/o/r', 'git://h/r', 'file:///tmp/r', '/tmp/r'].map(isSshUrl)).toEqual([false, false, false, false]);
+});

@@ -113,7 +113,8 @@ export function cloneFailure(where: string, git: GitWorkdir, code: number, stder
       : cls === 'auth'
         ? ' (set GIT_TOKEN for an HTTPS URL, or GIT_SSH_KEY_PATH for an SSH URL, where you launch)'
         : '';
-  return new ProviderError(cls, `${what}: ${last}${hint}`);
+  // a password written into the URL (user:pass@host) is the user's choice, but never repeated
+  return new ProviderError(cls, `${what}: ${last}${hint}`.replace(/(\/\/[^/@:\s]+):[^/@\s]+@/g, '$1:<redacted>@'));
 }
 
 /** A remote's refusal by git's own words: no such repository, no access, or (else) a network hiccup. */
