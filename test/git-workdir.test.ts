@@ -1,16 +1,19 @@
 /**
  * Git workdirs (`workdir: {url, ref}`, `--git-url/--git-ref`) end to end: the real CLI on local
- * infra against real git servers on loopback (git daemon; git http-backend behind basic auth for
- * GIT_TOKEN). The job sees the file at the tag, the commit, the branch and the default branch;
- * a second job at the same commit adopts the clone; a bad ref fails the job with one clear line;
- * the token reaches git without any command line holding it, and stays out of the log and history.
+ * infra and on an SSH node (a real sshd on loopback) against real git servers on loopback (git
+ * daemon; git http-backend behind basic auth for GIT_TOKEN; sshd for an SSH URL with
+ * GIT_SSH_KEY_PATH). The job sees the file at the tag, the commit, the branch and the default
+ * branch; a second job at the same commit adopts the clone, and a retry after an interrupted clone
+ * finishes it; a bad ref fails the job with one clear line; the token reaches git without any
+ * command line holding it, and stays out of the log, the history and every file SkyRun keeps.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { cloneFailure } from '../activities/infra/runners/git-workdir';
+import { LocalRunner } from '../activities/infra/runners/local';
 import { isSshUrl } from '../client/git-credentials';
 import { gitDaemon, makeRepo, tokenGitServer, type TestRepo, type TokenServer } from './helpers/git-server';
 import { SkyrunEnv } from './helpers/skyrun';
@@ -276,4 +279,18 @@ test('failures are classed so only what a retry may fix retries; a password in t
   expect(cloneFailure('n', g, 21, `no branch in ${g.url}`).message).not.toContain('s3cret');
   expect(['git@github.com:o/r.git', 'ssh://git@h:22/o/r', 'h:o/r'].map(isSshUrl)).toEqual([true, true, true]);
   expect(['https://h/o/r', 'git://h/r', 'file:///tmp/r', '/tmp/r'].map(isSshUrl)).toEqual([false, false, false, false]);
+});
+
+test('a retry after an interrupted clone (repository made, nothing fetched or checked out) finishes it', async () => {
+  const root = path.join(sr.home, 'interrupted-node');
+  const wd = path.join(root, 'sky_workdir');
+  mkdirSync(wd, { recursive: true });
+  execFileSync('git', ['init', '-q', wd]);
+  execFileSync('git', ['-C', wd, 'remote', 'add', 'origin', daemon.url]);
+  writeFileSync(path.join(wd, 'f.txt'), 'half-written'); // a checkout cut short
+  await new LocalRunner(root).cloneWorkdir({ url: daemon.url, ref: 'v1' });
+  expect(readFileSync(path.join(wd, 'f.txt'), 'utf8')).toBe('v1\n');
+  // and once more at a commit: moved there, still the same repository
+  await new LocalRunner(root).cloneWorkdir({ url: daemon.url, ref: repo.v2 });
+  expect(readFileSync(path.join(wd, 'f.txt'), 'utf8')).toBe('v2\n');
 });
