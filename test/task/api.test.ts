@@ -177,6 +177,8 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
       '--num-nodes',
       '--name',
       '--workdir',
+      '--git-url',
+      '--git-ref',
     ]);
   });
 
@@ -248,6 +250,21 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
     expect(err.message).toContain('--env: NOPE: expected NAME=VALUE, or NAME set in your environment');
   });
 
+  it('--git-url and --git-ref set or change a git workdir, as SkyPilot does', () => {
+    const plain = parseTask('run: ls\nworkdir: .\n', 'p.yaml');
+    expect(applyOverrides(plain, { gitUrl: 'https://h/r.git' }).workdir).toEqual({ url: 'https://h/r.git' });
+    expect(applyOverrides(plain, { gitUrl: 'https://h/r.git', gitRef: 'v1' }).workdir).toEqual({
+      url: 'https://h/r.git',
+      ref: 'v1',
+    });
+    const git = parseTask('run: ls\nworkdir:\n  url: https://h/a.git\n  ref: main\n', 'g.yaml');
+    expect(applyOverrides(git, { gitRef: 'abc1234' }).workdir).toEqual({ url: 'https://h/a.git', ref: 'abc1234' });
+    expect(applyOverrides(git, { gitUrl: 'https://h/b.git' }).workdir).toEqual({ url: 'https://h/b.git', ref: 'main' });
+    expect(rejection(() => applyOverrides(plain, { gitRef: 'v1' })).message).toContain(
+      '--git-ref: expected a git workdir to check out',
+    );
+  });
+
   it('a bad value of each flag is reported under that flag', () => {
     const task = parseTask(BASE, 'base.yaml');
     const bad: Required<Omit<TaskOverrides, 'useSpot'>> = {
@@ -264,6 +281,8 @@ describe('TASK_FLAGS and overridesFromFlags', () => {
       numNodes: 0,
       name: '-',
       workdir: ' ',
+      gitUrl: ' ',
+      gitRef: ' ',
     };
     for (const [key, value] of Object.entries(bad)) {
       const err = rejection(() => applyOverrides(task, { [key]: value }));
@@ -294,7 +313,7 @@ describe('checkLaunchable', () => {
     ]);
   });
 
-  it('refuses services, buckets, cloud URIs and git workdirs', () => {
+  it('refuses services, buckets and cloud URIs; takes git workdirs', () => {
     expect(checkLaunchable(loadValid('cpu-service.yaml'), {}).map((i) => i.message)).toEqual([
       'SkyServe services are not supported yet; use skyrun launch without service',
     ]);
@@ -305,7 +324,7 @@ describe('checkLaunchable', () => {
     expect(tpu.map((i) => i.field)).toEqual(['file_mounts./models']);
     expect(tpu[0].message).toContain('s3://');
     const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
-    expect(git.map((i) => i.field)).toEqual(['workdir']);
+    expect(git.map((i) => i.field)).toEqual([]);
   });
 
   it('takes volumes (PVCs) on kubernetes or without infra, refuses them elsewhere and when malformed', () => {

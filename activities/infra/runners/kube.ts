@@ -7,7 +7,9 @@
  * Files go over as one tar stream into `tar -x` in the pod, as to SSH nodes (file-sync.ts).
  */
 import { randomBytes } from 'node:crypto';
+import type { GitWorkdir } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
+import { CLONE_TIMEOUT_MS, GIT_CLONE, cloneArgs, cloneFailure, cloneStdin } from './git-workdir';
 import { podScript, where, type ExecOptions, type KubeSpec } from './kube-exec';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
@@ -94,6 +96,15 @@ export class KubeRunner implements Runner {
    */
   async syncWorkdir(localDir: string): Promise<void> {
     await syncFolder(await workdirFolder(localDir), WORKDIR, this.runScript);
+  }
+
+  /** GIT_CLONE into ~/sky_workdir in the pod, credentials on stdin. */
+  async cloneWorkdir(git: GitWorkdir): Promise<void> {
+    const r = await podScript(this.spec, GIT_CLONE, cloneArgs(WORKDIR, git), {
+      stdin: cloneStdin(git),
+      timeoutMs: CLONE_TIMEOUT_MS,
+    });
+    if (r.code !== 0) throw cloneFailure(where(this.spec), git, r.code, r.stderr);
   }
 
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path in the pod. */

@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import type { GitWorkdir } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
+import { CLONE_TIMEOUT_MS, GIT_CLONE, cloneArgs, cloneFailure, cloneStdin } from './git-workdir';
 import { checkEnvValues, type DetachedStart, type Phase, type PhaseState, type Runner } from './runner';
 
 /**
@@ -177,6 +179,29 @@ async function spawnWrapper(cwd: string, env: Record<string, string>): Promise<v
   });
 }
 
+/** A fixed script in bash with its arguments and stdin: its exit code and stderr (killed after `timeoutMs`). */
+function runBash(
+  script: string,
+  args: string[],
+  stdin: Buffer,
+  timeoutMs: number,
+): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script, 'skyrun', ...args], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
+    child.stdin.on('error', () => undefined); // an early exit closes it: the exit code says why
+    child.stdin.end(stdin);
+    child.once('error', (e) =>
+      reject(new ProviderError('transient', `cannot run bash: ${(e as NodeJS.ErrnoException).code}`)),
+    );
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr }));
+  });
+}
+
 export class LocalRunner implements Runner {
   constructor(readonly root: string) {}
 
@@ -194,6 +219,12 @@ export class LocalRunner implements Runner {
       force: true,
       filter: (s) => path.basename(s) !== '.git',
     });
+  }
+
+  /** GIT_CLONE in a bash of this machine; the credentials on its stdin. */
+  async cloneWorkdir(git: GitWorkdir): Promise<void> {
+    const r = await runBash(GIT_CLONE, cloneArgs(this.workdir, git), cloneStdin(git), CLONE_TIMEOUT_MS);
+    if (r.code !== 0) throw cloneFailure(`local node ${this.root}`, git, r.code, r.stderr);
   }
 
   async syncPath(): Promise<void> {

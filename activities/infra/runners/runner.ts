@@ -3,7 +3,7 @@
  * kubernetes exec. Jobs run detached on the node, with their pid, exit code and log in a job
  * folder there, so a worker crash does not kill them and a retried activity re-attaches.
  */
-import type { JobPhase as Phase, PhaseState } from '../../../core/cluster';
+import type { GitWorkdir, JobPhase as Phase, PhaseState } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
 
 export type { Phase, PhaseState };
@@ -18,6 +18,8 @@ export interface DetachedStart {
 export interface Runner {
   /** Copy a local folder to the node's workdir (~/sky_workdir). */
   syncWorkdir(localDir: string): Promise<void>;
+  /** Clone a git repository into the node's workdir at its ref, or update a clone there (git-workdir.ts). */
+  cloneWorkdir(git: GitWorkdir): Promise<void>;
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
   syncPath(localPath: string, remotePath: string): Promise<void>;
   /** Start a phase detached; starting an already started phase adopts it (exactly once). */

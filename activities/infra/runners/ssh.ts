@@ -21,10 +21,11 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
-import type { RunnerSpec } from '../../../core/cluster';
+import type { GitWorkdir, RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
 import { CONTAINER_FNS } from './container';
 import { syncFolder, syncLocalPath, workdirFolder, type RunScript, type Stdin } from './file-sync';
+import { CLONE_TIMEOUT_MS, GIT_CLONE, cloneArgs, cloneFailure, cloneStdin } from './git-workdir';
 import { checkHostKey, hostKeyRecord } from './host-keys';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
@@ -445,6 +446,17 @@ export class SshRunner implements Runner {
   async syncWorkdir(localDir: string): Promise<void> {
     const src = await workdirFolder(localDir);
     await syncFolder(src, this.workdir({ home: await this.checkedHome() }), this.runScript);
+  }
+
+  /**
+   * GIT_CLONE into ~/sky_workdir, credentials on stdin. Checked only here, for a task with a git
+   * workdir: a host without git fails with one line saying so.
+   */
+  async cloneWorkdir(git: GitWorkdir): Promise<void> {
+    const dest = this.workdir({ home: await this.checkedHome() });
+    const cmd = bashCommand(GIT_CLONE, cloneArgs(dest, git));
+    const r = await this.withConn((c) => runOn(this.spec, c, cmd, cloneStdin(git), CLONE_TIMEOUT_MS));
+    if (r.code !== 0) throw cloneFailure(where(this.spec), git, r.code, r.stderr);
   }
 
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
