@@ -230,7 +230,11 @@ export async function followManagedJob(
   for (;;) {
     const st = await client.managedJob(id);
     if (!st) return undefined;
-    for (const e of st.events.slice(lastEvent)) if (e.kind !== 'succeeded') err(`⚙︎ ${e.kind}: ${e.detail}`);
+    // a pipeline's events name their task: with `task`, that task's only
+    const mine = (d: string) => opts.task === undefined || d.startsWith(`task ${opts.task} (`);
+    for (const e of st.events.slice(lastEvent)) {
+      if (e.kind !== 'succeeded' && mine(e.detail)) err(`⚙︎ ${e.kind}: ${e.detail}`);
+    }
     lastEvent = st.events.length;
     const status = opts.task !== undefined ? (st.tasks?.[opts.task]?.status ?? st.status) : st.status;
     if (status !== lastStatus) {
