@@ -4,6 +4,9 @@
  */
 import { formatIssue, parseTask, parseTaskFile, pipelineNames, splitDocuments } from '../../core/task';
 import type { PipelineSpec, TaskFile } from '../../core/task';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { REPO } from '../helpers/skyrun';
 import { rejection } from '../helpers/task';
 
 const PIPELINE = [
@@ -108,4 +111,10 @@ test('a single document (with or without ---, comments, empty documents) parses 
 test('--- inside a block scalar is indented, so it never splits a document', () => {
   expect(splitDocuments('run: |\n  echo a\n  ---\n  echo b\n')).toHaveLength(1);
   expect(splitDocuments('a: 1\n---\nb: 2\n--- # third\nc: 3\n').map((c) => c.line)).toEqual([1, 2, 4]);
+});
+
+test("the README's example pipeline (examples/pipeline.yaml) parses as a pipeline of two tasks", () => {
+  const file = path.join(REPO, 'examples', 'pipeline.yaml');
+  const p = pipeline(parseTaskFile(readFileSync(file, 'utf8'), file));
+  expect(pipelineNames(p)).toEqual({ job: 'prepare-then-report', tasks: ['prepare', 'report'] });
 });
