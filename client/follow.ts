@@ -227,15 +227,26 @@ export async function followManagedJob(
   let lastStatus: string | undefined;
   let lastEvent = 0;
   let lastTask: number | undefined;
+  const enterTask = (st: ManagedJobState, task: number | undefined): void => {
+    if (task === undefined || task === lastTask) return;
+    lastTask = task;
+    err(`⚙︎ Task ${task} (${st.tasks![task]!.name})`);
+  };
+  // events in order; a pipeline's are held back until the log has reached their task (with
+  // `task`, that task's only)
+  const events = (st: ManagedJobState, upTo = Infinity): void => {
+    for (; lastEvent < st.events.length; lastEvent++) {
+      const e = st.events[lastEvent]!;
+      if (e.task !== undefined && e.task > upTo) return;
+      if (e.kind === 'succeeded' || (opts.task !== undefined && e.task !== opts.task)) continue;
+      enterTask(st, e.task);
+      err(`⚙︎ ${e.kind}: ${e.detail}`);
+    }
+  };
   for (;;) {
     const st = await client.managedJob(id);
     if (!st) return undefined;
-    // a pipeline's events name their task: with `task`, that task's only
-    const mine = (d: string) => opts.task === undefined || d.startsWith(`task ${opts.task} (`);
-    for (const e of st.events.slice(lastEvent)) {
-      if (e.kind !== 'succeeded' && mine(e.detail)) err(`⚙︎ ${e.kind}: ${e.detail}`);
-    }
-    lastEvent = st.events.length;
+    events(st, taskOfAttempt(st, finished + 1));
     const status = opts.task !== undefined ? (st.tasks?.[opts.task]?.status ?? st.status) : st.status;
     if (status !== lastStatus) {
       lastStatus = status;
@@ -247,10 +258,8 @@ export async function followManagedJob(
     finished = Math.max(finished, from - 1);
     for (let a = finished + 1; a <= to; a++) {
       const task = taskOfAttempt(st, a);
-      if (task !== undefined && task !== lastTask) {
-        lastTask = task;
-        err(`⚙︎ Task ${task} (${st.tasks![task]!.name})`);
-      }
+      events(st, task);
+      enterTask(st, task);
       const ranks = task !== undefined ? st.tasks![task]!.numNodes : (st.handle?.nodes.length ?? 1);
       const live = a === st.attempt && st.handle && !isManagedTerminal(st.status);
       if (live) {
@@ -260,6 +269,7 @@ export async function followManagedJob(
         finished = a;
       }
     }
+    if (terminal) events(st);
     if (terminal || !opts.follow) return status;
     await sleep(300);
   }

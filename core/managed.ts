@@ -43,6 +43,8 @@ export interface ManagedJobEvent {
   at: number;
   kind: 'launched' | 'preempted' | 'recovering' | 'restart' | 'failed' | 'succeeded' | 'cancelled';
   detail: string;
+  /** a pipeline's: the task it happened to */
+  task?: number;
 }
 
 /** The compact, durable state: carried across continue-as-new, shown by `skyrun jobs queue`. */

@@ -109,9 +109,10 @@ class ManagedJob {
   }
 
   event(kind: ManagedJobState['events'][number]['kind'], detail: string): void {
-    const t = this.s.tasks?.[this.s.taskIndex ?? 0];
-    if (t) detail = `task ${this.s.taskIndex} (${t.name}): ${detail}`;
-    this.s.events.push({ at: Date.now(), kind, detail });
+    const i = this.s.taskIndex ?? 0;
+    const t = this.s.tasks?.[i];
+    if (t) this.s.events.push({ at: Date.now(), kind, detail: `task ${i} (${t.name}): ${detail}`, task: i });
+    else this.s.events.push({ at: Date.now(), kind, detail });
     if (this.s.events.length > 100) this.s.events.splice(0, this.s.events.length - 100);
   }
 
