@@ -75,7 +75,7 @@ function clustersOf(id: number): string[] {
 
 test('three tasks run in order, each on its own cluster; the queue shows a row per task; logs of all or one task', async () => {
   writeSimConfig(sr, {});
-  const step = (n: string) => [`echo "${n} $SKYPILOT_TASK_ID" >> ${file('order')}`, `echo out-${n}`];
+  const step = (n: string) => [`echo "${n} $SKYPILOT_TASK_ID $SKYPILOT_TASK_IDS" >> ${file('order')}`, `echo out-${n}`];
   const f = pipelineFile('abc', [
     taskDoc('prep', step('prep')),
     taskDoc('train', step('train'), '{infra: sim, accelerators: A100:8}'),
@@ -89,6 +89,9 @@ test('three tasks run in order, each on its own cluster; the queue shows a row p
   expect(order.map((l) => l.split(' ')[0])).toEqual(['prep', 'train', 'eval']);
   // each task has its own SKYPILOT_TASK_ID
   expect(new Set(order.map((l) => l.split(' ')[1])).size).toBe(3);
+  // and sees every task's, in order (SKYPILOT_TASK_IDS)
+  const ids = order.map((l) => l.split(' ')[1]).join(',');
+  expect(order.map((l) => l.split(' ')[2])).toEqual([ids, ids, ids]);
   // each task on a cluster of its own, with its own resources, all torn down
   expect(clustersOf(id)).toEqual([
     pipelineClusterName(id, 0, 'prep'),

@@ -33,7 +33,7 @@ import {
   managedJobQuery,
   managedJobSecretsQuery,
 } from './contract';
-import { advancePipeline, pipelineStart, secretsOf, syncPipelineRow } from './pipeline';
+import { advancePipeline, pipelineJob, pipelineStart, secretsOf, syncPipelineRow } from './pipeline';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
 import { type Compensation, failureClass, runCompensations, searchAndProvision } from './provision';
 import { acts, statusActs, syncActs } from './proxies';
@@ -148,7 +148,7 @@ class ManagedJob {
       jobId: this.s.attempt,
       phase,
       taskId: this.s.taskId,
-      job: this.task.job,
+      job: this.s.tasks ? pipelineJob(this.input, this.s.taskIndex ?? 0) : this.task.job,
       label: `attempt ${this.s.attempt}`,
       maxPollMs: MAX_POLL_MS,
       watchInstances: true,

@@ -5,6 +5,7 @@
  * these helpers only keep the rows and reset what belongs to one task. Deterministic, no I/O.
  */
 import { isManagedTerminal, pipelineClusterName, type ManagedJobState } from '../core/managed';
+import type { JobRequest } from '../core/cluster';
 import type { ManagedJobInput } from './contract';
 
 function taskIdOf(input: ManagedJobInput, index: number): string {
@@ -85,6 +86,13 @@ export function advancePipeline(s: ManagedJobState, input: ManagedJobInput): boo
   s.exitCode = undefined;
   s.attempts = [];
   return true;
+}
+
+/** Task `index`'s job, with SKYPILOT_TASK_IDS: every task's SKYPILOT_TASK_ID, in order, comma-separated. */
+export function pipelineJob(input: ManagedJobInput, index: number): JobRequest {
+  const job = input.tasks![index]!.job;
+  const ids = input.tasks!.map((_, i) => taskIdOf(input, i)).join(',');
+  return { ...job, envs: { ...job.envs, SKYPILOT_TASK_IDS: ids, SKYRUN_TASK_IDS: ids } };
 }
 
 /** The secret values of every task (the log of any of them is redacted with them all). */
