@@ -5,7 +5,7 @@
  * recovers and the pipeline goes on; cancel and logs (of the job, or of one task); `launch` and
  * `exec` refuse a pipeline. The parser is tested in test/task/pipeline.test.ts.
  *
- * SKYRUN_RECORD_HISTORY=1 writes the three-task run's history to test/histories/ (replayed by
+ * SKYRUN_RECORD_HISTORY=1 writes the first run (up to its continue-as-new) of the three-task job to test/histories/ (replayed by
  * test/replay.test.ts).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,8 @@ let client: Client;
 
 beforeAll(async () => {
   sr = await simEnv('pipeline');
+  // continue-as-new really happens mid-pipeline: the server suggests it after 40 events
+  sr.env.SKYRUN_SERVER_ARGS = '--dynamic-config-value limit.historyCount.suggestContinueAsNew=40';
   sr.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS = '1';
   expect((await sr.run(['server', 'start'])).code).toBe(0);
   client = await sr.temporalClient();
@@ -53,6 +55,20 @@ function pipelineFile(name: string, tasks: string[]): string {
 
 function jobId(stderr: string): number {
   return Number(/Managed job (\d+) \(/.exec(stderr)![1]);
+}
+
+/**
+ * Writes two runs of the job's history to test/histories/: the first (from the start to its
+ * continue-as-new, which comes when a task is done) and the second (from the carried state of a
+ * pipeline past its first task).
+ */
+async function recordHistories(id: number, runs: Array<{ runId: string; at: number }>): Promise<void> {
+  const sorted = runs.sort((a, b) => a.at - b.at);
+  for (const [i, name] of ['start', 'carried'].entries()) {
+    const history = await client.workflow.getHandle(`managed-job/${id}`, sorted[i]!.runId).fetchHistory();
+    const file = path.join(REPO, 'test', 'histories', `managed-pipeline-three-tasks-${name}.json`);
+    writeFileSync(file, historyToJSON(history));
+  }
 }
 
 /** The job's row and its task rows from `jobs queue`. */
@@ -117,10 +133,13 @@ test('three tasks run in order, each on its own cluster; the queue shows a row p
   const none = await sr.run(['jobs', 'logs', String(id), '--task', 'nope']);
   expect(none.code).toBe(2);
   expect(none.stderr).toContain('0 (prep), 1 (train), 2 (eval)');
-  if (process.env.SKYRUN_RECORD_HISTORY) {
-    const history = await client.workflow.getHandle(`managed-job/${id}`).fetchHistory();
-    writeFileSync(path.join(REPO, 'test', 'histories', 'managed-pipeline-three-tasks.json'), historyToJSON(history));
+  // the job's history continued as new (the state of the pipeline carried across)
+  const runs: Array<{ runId: string; at: number }> = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId = 'managed-job/${id}'` })) {
+    runs.push({ runId: wf.runId, at: wf.startTime.getTime() });
   }
+  expect(runs.length).toBeGreaterThan(1);
+  if (process.env.SKYRUN_RECORD_HISTORY) await recordHistories(id, runs);
 });
 
 test('a failing middle task fails the job (exit 100); the last task never starts and shows CANCELLED', async () => {
