@@ -16,7 +16,7 @@ import {
 } from '@temporalio/client';
 import type { AutostopSetting, ClusterInfo, JobRequest, SubmitJobResult } from '../core/cluster';
 import { DEFAULT_RECOVERY, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
-import type { ClusterWorkflowInput, ManagedJobInput } from '../workflows/contract';
+import type { ClusterWorkflowInput, ManagedJobInput, ManagedTaskInput } from '../workflows/contract';
 import { SA, TASK_QUEUE, clusterWorkflowId, managedJobWorkflowId } from '../workflows/contract';
 import type { JobStatus } from '../core/states';
 import type { TaskSpec } from '../core/task';
@@ -85,6 +85,18 @@ export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest
     secrets: defined(task.secrets),
     numGpusPerNode: acc ? acc.count : 0,
     cpuDemand: 0.5,
+  };
+}
+
+/** What a managed job (or a pipeline's task) runs: the task's resources, job and job_recovery. */
+function managedTask(task: TaskSpec, name: string): ManagedTaskInput {
+  return {
+    name,
+    candidates: task.candidates,
+    ordered: task.ordered,
+    numNodes: task.numNodes,
+    job: jobRequest(task, { setup: true }),
+    recovery: task.candidates[0]?.jobRecovery ?? DEFAULT_RECOVERY,
   };
 }
 
@@ -293,19 +305,41 @@ export class SkyrunClient {
     const name = opts.name ?? task.name ?? 'job';
     assertName(name, 'managed job name');
     const recovery = task.candidates[0]?.jobRecovery ?? DEFAULT_RECOVERY;
+    return this.startManaged(
+      name,
+      { ...managedTask(task, name), recovery },
+      `${task.numNodes} node(s), ${recovery.strategy}`,
+    );
+  }
+
+  /**
+   * Start a pipeline as one managed job: its tasks run in order, each on a cluster of its own.
+   * `names` are the job's and each task's (see pipelineNames).
+   */
+  async launchPipeline(
+    tasks: TaskSpec[],
+    names: { job: string; tasks: string[] },
+  ): Promise<{ id: number; name: string }> {
+    assertName(names.job, 'managed job name');
+    const inputs = tasks.map((t, i) => {
+      assertName(names.tasks[i]!, 'pipeline task name');
+      return managedTask(t, names.tasks[i]!);
+    });
+    return this.startManaged(names.job, { ...inputs[0]!, tasks: inputs }, `pipeline of ${tasks.length} tasks`);
+  }
+
+  /**
+   * Ids are 1, 2, ...: the next one after those that exist; Temporal's workflow-id uniqueness
+   * settles a race between two submits (the loser takes the next id).
+   */
+  private async startManaged(
+    name: string,
+    what: Omit<ManagedJobInput, 'id' | 'user' | 'retryGapMs'>,
+    summary: string,
+  ): Promise<{ id: number; name: string }> {
     let id = (await this.client.workflow.count(MANAGED_JOBS)).count + 1;
     for (let tries = 0; ; tries++, id++) {
-      const input: ManagedJobInput = {
-        id,
-        name,
-        candidates: task.candidates,
-        ordered: task.ordered,
-        numNodes: task.numNodes,
-        job: jobRequest(task, { setup: true }),
-        recovery,
-        user: currentUser(),
-        retryGapMs: retryGapMs(),
-      };
+      const input: ManagedJobInput = { id, ...what, name, user: currentUser(), retryGapMs: retryGapMs() };
       try {
         await this.client.workflow.start('managedJobWorkflow', {
           workflowId: managedJobWorkflowId(id),
@@ -320,7 +354,7 @@ export class SkyrunClient {
             { key: SA.Recoveries, value: 0 },
           ],
           memo: { job: { id, name, status: 'PENDING', submittedAt: Date.now(), recoveries: 0, jobDurationMs: 0 } },
-          staticSummary: `managed job ${id} (${name}): ${task.numNodes} node(s), ${recovery.strategy}`,
+          staticSummary: `managed job ${id} (${name}): ${summary}`,
         });
         return { id, name };
       } catch (e) {

@@ -203,22 +203,58 @@ export function managedQueueTable(
   const now = Date.now();
   const rows = jobs
     .filter((j) => !opts.skipFinished || !isManagedTerminal(j.status ?? 'PENDING'))
-    .map((j) => {
-      const running = j.runningSince ? now - j.runningSince : 0;
-      return [
-        String(j.id),
-        j.name ?? '-',
-        j.resources || '-',
-        ago(j.submittedAt, now),
-        j.submittedAt ? duration((j.endedAt ?? now) - j.submittedAt) : '-',
-        j.startedAt ? duration((j.jobDurationMs ?? 0) + running) : '-',
-        String(j.recoveries ?? 0),
-        (j.status ?? '-') + (j.failureReason && j.status !== 'SUCCEEDED' ? ` (${oneLine(j.failureReason)})` : ''),
-      ];
-    });
+    .flatMap((j) =>
+      j.tasks ? pipelineRows(j, now) : [[String(j.id), '-', j.name ?? '-', ...managedCells(j, j, now)]],
+    );
   if (!rows.length) return 'No managed jobs.';
   return [
     'Managed jobs',
-    table(['ID', 'NAME', 'RESOURCES', 'SUBMITTED', 'TOT. DURATION', 'JOB DURATION', '#RECOVERIES', 'STATUS'], rows),
+    table(
+      ['ID', 'TASK', 'NAME', 'RESOURCES', 'SUBMITTED', 'TOT. DURATION', 'JOB DURATION', '#RECOVERIES', 'STATUS'],
+      rows,
+    ),
   ].join('\n');
+}
+
+type QueueFigures = Pick<
+  ManagedJobState,
+  'resources' | 'startedAt' | 'endedAt' | 'jobDurationMs' | 'runningSince' | 'recoveries' | 'status' | 'failureReason'
+>;
+
+/** RESOURCES ... STATUS of a job, or of a pipeline's task (`times` gives SUBMITTED). */
+function managedCells(f: Partial<QueueFigures>, times: { submittedAt?: number }, now: number, task = false): string[] {
+  const running = f.runningSince ? now - f.runningSince : 0;
+  // a task that never started has no duration yet; a job's counts from its submission
+  const started = !task || f.startedAt || f.endedAt;
+  return [
+    f.resources || '-',
+    ago(times.submittedAt, now),
+    times.submittedAt && started ? duration((f.endedAt ?? now) - times.submittedAt) : '-',
+    f.startedAt ? duration((f.jobDurationMs ?? 0) + running) : '-',
+    String(f.recoveries ?? 0),
+    (f.status ?? '-') + (f.failureReason && f.status !== 'SUCCEEDED' ? ` (${oneLine(f.failureReason)})` : ''),
+  ];
+}
+
+/** A pipeline as SkyPilot's queue shows it: a row for the job, then one `↳` row per task. */
+function pipelineRows(j: Partial<ManagedJobState> & { id: number }, now: number): string[][] {
+  const tasks = j.tasks ?? [];
+  const sum = (f: (t: (typeof tasks)[number]) => number) => tasks.reduce((n, t) => n + f(t), 0);
+  const job = managedCells(
+    {
+      startedAt: tasks[0]?.startedAt,
+      endedAt: j.endedAt,
+      jobDurationMs: sum((t) => t.jobDurationMs + (t.runningSince ? now - t.runningSince : 0)),
+      recoveries: sum((t) => t.recoveries),
+      status: j.status,
+      failureReason: j.failureReason,
+    },
+    j,
+    now,
+  );
+  job[0] = '-';
+  return [
+    [String(j.id), '', j.name ?? '-', ...job],
+    ...tasks.map((t, i) => [' ↳', String(i), t.name, ...managedCells(t, j, now, true)]),
+  ];
 }

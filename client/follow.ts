@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { ClusterHandle, ClusterInfo, JobRecord } from '../core/cluster';
 import { isTerminal, type JobStatus } from '../core/states';
 import { offerLabel } from '../core/offers';
-import { isManagedTerminal, type ManagedJobStatus } from '../core/managed';
+import { isManagedTerminal, taskAttempts, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
 import { redactSecrets, type TaskSpec } from '../core/task';
 import { nodePhaseState, readNodeLog, readSavedManagedLog } from '../activities/infra/inspect';
 import { CleanupBlockedError, type SkyrunClient } from './client';
@@ -209,13 +209,15 @@ export async function followJob(
 
 /**
  * Follow a managed job's log across its recoveries: each attempt's log live from its nodes
- * while it runs, then the rest from the copy kept when its cluster went away. Returns the
- * final status (or the current one without `follow`); undefined when there is no such job.
+ * while it runs, then the rest from the copy kept when its cluster went away. A pipeline's
+ * tasks follow one another (each attempt belongs to one task); `task` follows that task only.
+ * Returns the final status (or the current one without `follow`) of the job, or of the task
+ * when one is given; undefined when there is no such job.
  */
 export async function followManagedJob(
   client: SkyrunClient,
   id: number,
-  opts: FollowOptions = {},
+  opts: FollowOptions & { task?: number } = {},
 ): Promise<ManagedJobStatus | undefined> {
   const out = opts.out ?? ((s) => process.stdout.write(s));
   const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
@@ -224,19 +226,42 @@ export async function followManagedJob(
   let finished = 0; // attempts whose kept log has been read to its end
   let lastStatus: string | undefined;
   let lastEvent = 0;
+  let lastTask: number | undefined;
+  const enterTask = (st: ManagedJobState, task: number | undefined): void => {
+    if (task === undefined || task === lastTask) return;
+    lastTask = task;
+    err(`⚙︎ Task ${task} (${st.tasks![task]!.name})`);
+  };
+  // events in order; a pipeline's are held back until the log has reached their task (with
+  // `task`, that task's only)
+  const events = (st: ManagedJobState, upTo = Infinity): void => {
+    for (; lastEvent < st.events.length; lastEvent++) {
+      const e = st.events[lastEvent]!;
+      if (e.task !== undefined && e.task > upTo) return;
+      if (e.kind === 'succeeded' || (opts.task !== undefined && e.task !== opts.task)) continue;
+      enterTask(st, e.task);
+      err(`⚙︎ ${e.kind}: ${e.detail}`);
+    }
+  };
   for (;;) {
     const st = await client.managedJob(id);
     if (!st) return undefined;
-    for (const e of st.events.slice(lastEvent)) if (e.kind !== 'succeeded') err(`⚙︎ ${e.kind}: ${e.detail}`);
-    lastEvent = st.events.length;
-    if (st.status !== lastStatus) {
-      lastStatus = st.status;
-      err(`Managed job ${id}: ${st.status}${st.recoveries ? ` (recoveries: ${st.recoveries})` : ''}`);
+    events(st, taskOfAttempt(st, finished + 1));
+    const status = opts.task !== undefined ? (st.tasks?.[opts.task]?.status ?? st.status) : st.status;
+    if (status !== lastStatus) {
+      lastStatus = status;
+      const what = opts.task !== undefined ? `Managed job ${id} task ${opts.task}` : `Managed job ${id}`;
+      err(`${what}: ${status}${st.recoveries ? ` (recoveries: ${st.recoveries})` : ''}`);
     }
-    const terminal = isManagedTerminal(st.status);
-    const ranks = st.handle?.nodes.length ?? 1;
-    for (let a = finished + 1; a <= st.attempt; a++) {
-      const live = a === st.attempt && st.handle && !terminal;
+    const terminal = isManagedTerminal(status);
+    const [from, to] = opts.task !== undefined ? taskAttempts(st, opts.task) : [1, st.attempt];
+    finished = Math.max(finished, from - 1);
+    for (let a = finished + 1; a <= to; a++) {
+      const task = taskOfAttempt(st, a);
+      events(st, task);
+      enterTask(st, task);
+      const ranks = task !== undefined ? st.tasks![task]!.numNodes : (st.handle?.nodes.length ?? 1);
+      const live = a === st.attempt && st.handle && !isManagedTerminal(st.status);
       if (live) {
         await tailOf(a).read(ranks, fromNodes(st.handle!, a), false);
       } else {
@@ -244,7 +269,18 @@ export async function followManagedJob(
         finished = a;
       }
     }
-    if (terminal || !opts.follow) return st.status;
+    if (terminal) events(st);
+    if (terminal || !opts.follow) return status;
     await sleep(300);
   }
+}
+
+/** The pipeline task attempt `a` belongs to; undefined for a job of one task. */
+function taskOfAttempt(st: ManagedJobState, a: number): number | undefined {
+  if (!st.tasks) return undefined;
+  let owner = 0;
+  st.tasks.forEach((t, i) => {
+    if (t.firstAttempt !== undefined && t.firstAttempt < a) owner = i;
+  });
+  return owner;
 }

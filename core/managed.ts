@@ -1,5 +1,6 @@
 /** Managed jobs: their states (as SkyPilot users know them), input and durable state. */
 import type { ClusterHandle, JobRequest, ProvisionAttempt } from './cluster';
+import { managedClusterName } from './names';
 import type { Block } from './offers';
 import type { JobRecoverySpec, Resources } from './task';
 
@@ -42,6 +43,8 @@ export interface ManagedJobEvent {
   at: number;
   kind: 'launched' | 'preempted' | 'recovering' | 'restart' | 'failed' | 'succeeded' | 'cancelled';
   detail: string;
+  /** a pipeline's: the task it happened to */
+  task?: number;
 }
 
 /** The compact, durable state: carried across continue-as-new, shown by `skyrun jobs queue`. */
@@ -74,6 +77,36 @@ export interface ManagedJobState {
   exitCode?: number;
   events: ManagedJobEvent[];
   attempts: ProvisionAttempt[];
+  /** a pipeline: the task running now (0, 1, ...) */
+  taskIndex?: number;
+  /** a pipeline: attempts (clusters) used by the tasks before the current one */
+  firstAttempt?: number;
+  /** a pipeline: one row per task, as `jobs queue` shows them */
+  tasks?: ManagedTaskState[];
+}
+
+/** One task of a pipeline, as `jobs queue` shows it under its job. */
+export interface ManagedTaskState {
+  name: string;
+  status: ManagedJobStatus;
+  resources: string;
+  startedAt?: number;
+  endedAt?: number;
+  jobDurationMs: number;
+  runningSince?: number;
+  recoveries: number;
+  failureReason?: string;
+  numNodes: number;
+  /** its attempts are firstAttempt+1 ... (the next task's firstAttempt, or the job's attempt) */
+  firstAttempt?: number;
+}
+
+/** The attempts (clusters, and kept logs) of task `i` of a pipeline: [from, to], both included. */
+export function taskAttempts(s: Pick<ManagedJobState, 'tasks' | 'attempt'>, i: number): [number, number] {
+  const t = s.tasks?.[i];
+  if (!t || t.firstAttempt === undefined) return [1, 0];
+  const next = s.tasks?.[i + 1]?.firstAttempt;
+  return [t.firstAttempt + 1, next ?? s.attempt];
 }
 
 /** The CLI's exit code for a managed job's final status (SkyPilot's JobExitCode). */
@@ -81,4 +114,9 @@ export function managedExitCode(s: ManagedJobStatus): number {
   if (s === 'SUCCEEDED') return 0;
   if (s === 'CANCELLED') return 103;
   return isManagedTerminal(s) ? 100 : 101;
+}
+
+/** The cluster of task `index` of pipeline job `jobId`: `<job id>-<index>-<task name>`. */
+export function pipelineClusterName(jobId: number, index: number, taskName: string): string {
+  return managedClusterName(jobId, `${index}-${taskName}`);
 }

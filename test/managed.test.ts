@@ -80,7 +80,7 @@ test('a spot job preempted twice recovers in another region each time and succee
   expect(r.code).toBe(0);
   const q = await sr.run(['jobs', 'queue']);
   const id = jobId(r.stderr);
-  expect(queueRow(q.stdout, id)).toMatch(/^\d+\s+eager\s+1x sim\/\S+ p4d\.24xlarge spot\s.*\s2\s+SUCCEEDED$/);
+  expect(queueRow(q.stdout, id)).toMatch(/^\d+\s+-\s+eager\s+1x sim\/\S+ p4d\.24xlarge spot\s.*\s2\s+SUCCEEDED$/);
   expect(lines('eager-done')).toEqual(['done']);
   const ids = lines('eager-task-ids');
   expect(ids).toHaveLength(3);

@@ -22,10 +22,18 @@ import {
 } from '@temporalio/workflow';
 import type { ClusterHandle } from '../core/cluster';
 import { FailureTypes } from '../core/errors';
-import { isManagedTerminal, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
+import { isManagedTerminal, pipelineClusterName, type ManagedJobState, type ManagedJobStatus } from '../core/managed';
 import { validateClusterName, managedClusterName, validateName } from '../core/names';
 import { offerLabel } from '../core/offers';
-import { type ManagedJobInput, SA, cancelManagedJobUpdate, managedJobQuery, managedJobSecretsQuery } from './contract';
+import {
+  type ManagedJobInput,
+  type ManagedTaskInput,
+  SA,
+  cancelManagedJobUpdate,
+  managedJobQuery,
+  managedJobSecretsQuery,
+} from './contract';
+import { advancePipeline, pipelineJob, pipelineStart, secretsOf, syncPipelineRow } from './pipeline';
 import { type PhaseOutcome, nodesGone, runPhase } from './job-exec';
 import { type Compensation, failureClass, runCompensations, searchAndProvision } from './provision';
 import { acts, statusActs, syncActs } from './proxies';
@@ -59,8 +67,14 @@ class ManagedJob {
       blocks: [],
       events: [],
       attempts: [],
+      ...(input.tasks ? pipelineStart(input) : {}),
     };
     if (this.s.handle) this.compensations.push(this.compensationFor(this.s.handle));
+  }
+
+  /** What runs now: the pipeline's current task, or the job's one task. */
+  get task(): ManagedTaskInput {
+    return this.input.tasks?.[this.s.taskIndex ?? 0] ?? this.input;
   }
 
   compensationFor(h: ClusterHandle): Compensation {
@@ -77,9 +91,10 @@ class ManagedJob {
   /** Search attributes and memo: `skyrun jobs queue` and the UI read these without a query. */
   publish(): void {
     const o = this.s.handle?.offer;
+    if (this.s.tasks) syncPipelineRow(this.s);
     upsertSearchAttributes([
       { key: SA.Phase, value: this.s.status },
-      { key: SA.Recoveries, value: this.s.recoveries },
+      { key: SA.Recoveries, value: this.s.tasks?.reduce((n, t) => n + t.recoveries, 0) ?? this.s.recoveries },
       ...(o
         ? [
             { key: SA.Cloud, value: o.cloud },
@@ -94,7 +109,10 @@ class ManagedJob {
   }
 
   event(kind: ManagedJobState['events'][number]['kind'], detail: string): void {
-    this.s.events.push({ at: Date.now(), kind, detail });
+    const i = this.s.taskIndex ?? 0;
+    const t = this.s.tasks?.[i];
+    if (t) this.s.events.push({ at: Date.now(), kind, detail: `task ${i} (${t.name}): ${detail}`, task: i });
+    else this.s.events.push({ at: Date.now(), kind, detail });
     if (this.s.events.length > 100) this.s.events.splice(0, this.s.events.length - 100);
   }
 
@@ -102,12 +120,12 @@ class ManagedJob {
 
   /** Optimize and fail over until a cluster is up; no capacity anywhere waits and tries again. */
   launch(): Promise<ClusterHandle> {
-    const { input } = this;
+    const { input, task } = this;
     return searchAndProvision({
       clusterName: this.s.clusterName,
-      candidates: input.candidates,
-      ordered: input.ordered,
-      numNodes: input.numNodes,
+      candidates: task.candidates,
+      ordered: task.ordered,
+      numNodes: task.numNodes,
       attempts: this.s.attempts,
       compensations: this.compensations,
       blocks: this.s.blocks,
@@ -130,7 +148,7 @@ class ManagedJob {
       jobId: this.s.attempt,
       phase,
       taskId: this.s.taskId,
-      job: this.input.job,
+      job: this.s.tasks ? pipelineJob(this.input, this.s.taskIndex ?? 0) : this.task.job,
       label: `attempt ${this.s.attempt}`,
       maxPollMs: MAX_POLL_MS,
       watchInstances: true,
@@ -160,7 +178,7 @@ class ManagedJob {
 
   /** What to do after a phase ended without success. */
   async recoverOrFail(out: PhaseOutcome, phase: 'setup' | 'run'): Promise<void> {
-    const { recovery } = this.input;
+    const { recovery } = this.task;
     const region = this.s.handle!.offer.region;
     const cloudOf = this.s.handle!.offer.cloud;
     const gone = out.goneNodes ?? (await nodesGone(this.s.handle!, `attempt ${this.s.attempt}`));
@@ -210,21 +228,21 @@ class ManagedJob {
     while (!isManagedTerminal(this.s.status)) {
       if (workflowInfo().continueAsNewSuggested && allHandlersFinished()) await this.continueAsNew();
       if (this.s.stage === 'launch') {
-        this.set(this.s.attempt === 0 ? 'STARTING' : 'RECOVERING');
+        this.set(this.s.attempt === (this.s.firstAttempt ?? 0) ? 'STARTING' : 'RECOVERING');
         const handle = await this.launch();
         this.s.attempt++;
         this.s.handle = handle;
         this.s.lastRegion = handle.offer.region;
-        this.s.resources = `${this.input.numNodes}x ${offerLabel(handle.offer)}`;
+        this.s.resources = `${this.task.numNodes}x ${offerLabel(handle.offer)}`;
         this.s.startedAt ??= Date.now();
-        const { workdir, fileMounts } = this.input.job;
+        const { workdir, fileMounts } = this.task.job;
         if (workdir || Object.keys(fileMounts ?? {}).length) {
           await syncActs.syncWorkdir.executeWithOptions(
             { summary: `attempt ${this.s.attempt}: sync workdir and file_mounts` },
             [{ handle, workdir, fileMounts }],
           );
         }
-        this.s.stage = this.input.job.setup ? 'setup' : 'run';
+        this.s.stage = this.task.job.setup ? 'setup' : 'run';
         this.event('launched', `attempt ${this.s.attempt} on ${offerLabel(handle.offer)}`);
         this.set('RUNNING');
       }
@@ -247,6 +265,8 @@ class ManagedJob {
         this.s.exitCode = 0;
         this.event('succeeded', `attempt ${this.s.attempt}`);
         await this.endAttempt();
+        // a pipeline goes on with its next task, on a cluster of its own
+        if (this.s.tasks && advancePipeline(this.s, this.input)) continue;
         this.set('SUCCEEDED');
         continue;
       }
@@ -256,13 +276,16 @@ class ManagedJob {
 }
 
 export async function managedJobWorkflow(input: ManagedJobInput): Promise<ManagedJobState> {
-  const problem = validateName(input.name) ?? (Number.isSafeInteger(input.id) && input.id > 0 ? undefined : 'bad id');
+  const problem =
+    validateName(input.name) ??
+    input.tasks?.map((t) => validateName(t.name)).find(Boolean) ??
+    (Number.isSafeInteger(input.id) && input.id > 0 ? undefined : 'bad id');
   if (problem) throw ApplicationFailure.nonRetryable(`managed job: ${problem}`, FailureTypes.InvalidRequest);
   const m = new ManagedJob(input);
   const bad = validateClusterName(m.s.clusterName);
   if (bad) throw ApplicationFailure.nonRetryable(`managed job ${input.id}: ${bad}`, FailureTypes.InvalidRequest);
   setHandler(managedJobQuery, () => m.s);
-  setHandler(managedJobSecretsQuery, (id) => ({ secrets: id === input.id ? (input.job.secrets ?? {}) : {} }));
+  setHandler(managedJobSecretsQuery, (id) => ({ secrets: id === input.id ? secretsOf(input) : {} }));
   setHandler(cancelManagedJobUpdate, async () => {
     if (!isManagedTerminal(m.s.status)) {
       m.cancelRequested = true;

@@ -6,7 +6,8 @@ import { ExitCode } from '../../core/states';
 import type { SkyrunClient } from '../client';
 import { jobId } from './args';
 import { CliError, confirm, log, withClient, type Act } from './shared';
-import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
+import { pipelineNames, type PipelineSpec } from '../../core/task';
+import { addTaskFlags, loadTaskFile, planTable, refuseUnlaunchable } from './task-options';
 
 export function register(program: Command, act: Act): void {
   const jobs = program
@@ -19,7 +20,7 @@ export function register(program: Command, act: Act): void {
 }
 
 /** Follow a managed job; Ctrl-C detaches. Returns the exit code its final status maps to. */
-async function followManaged(client: SkyrunClient, id: number, followIt = true): Promise<number> {
+async function followManaged(client: SkyrunClient, id: number, followIt = true, task?: number): Promise<number> {
   const { followManagedJob } = await import('../follow');
   const { managedExitCode } = await import('../../core/managed');
   process.once('SIGINT', () => {
@@ -28,7 +29,7 @@ async function followManaged(client: SkyrunClient, id: number, followIt = true):
   });
   // printed as <redacted> (an encrypted answer, to this keyed client only)
   const secrets = await client.managedJobSecrets(id);
-  const status = await followManagedJob(client, id, { follow: followIt, secrets });
+  const status = await followManagedJob(client, id, { follow: followIt, secrets, task });
   if (!status) {
     log(`Managed job ${id} not found.`);
     return ExitCode.NOT_FOUND;
@@ -46,21 +47,48 @@ function launch(jobs: Command, act: Act): void {
       .option('-d, --detach-run', 'return once the job is submitted'),
   ).action(
     act(async (entry: string[], opts) => {
-      const task = loadTask(entry, opts);
+      const file = loadTaskFile(entry, opts);
+      if (file.kind === 'pipeline') return launchPipeline(file.pipeline, opts);
+      const { task } = file;
       refuseUnlaunchable(task, { managed: true });
       log(await planTable(task));
       return withClient({}, async (client) => {
         await confirm(`Launching a managed job '${task.name ?? 'job'}'. Proceed?`, opts.yes);
         const { id, name } = await client.launchManaged(task, { name: opts.name });
-        log(`Managed job ${id} (${name}) submitted.`);
-        if (opts.detachRun) {
-          log(`  Logs:    skyrun jobs logs ${id}\n  Queue:   skyrun jobs queue\n  Cancel:  skyrun jobs cancel ${id}`);
-          return ExitCode.SUCCEEDED;
-        }
-        return followManaged(client, id);
+        return submitted(client, id, name, opts.detachRun);
       });
     }),
   );
+}
+
+async function submitted(client: SkyrunClient, id: number, name: string, detach?: boolean): Promise<number> {
+  log(`Managed job ${id} (${name}) submitted.`);
+  if (detach) {
+    log(`  Logs:    skyrun jobs logs ${id}\n  Queue:   skyrun jobs queue\n  Cancel:  skyrun jobs cancel ${id}`);
+    return ExitCode.SUCCEEDED;
+  }
+  return followManaged(client, id);
+}
+
+/** A pipeline: every task checked and planned (each on a cluster of its own), then one managed job. */
+async function launchPipeline(
+  pipeline: PipelineSpec,
+  opts: { name?: string; yes?: boolean; detachRun?: boolean },
+): Promise<number> {
+  const names = pipelineNames(pipeline, opts.name);
+  for (const task of pipeline.tasks) refuseUnlaunchable(task, { managed: true });
+  for (const [i, task] of pipeline.tasks.entries()) {
+    log(`Task ${i} (${names.tasks[i]}):`);
+    log(await planTable(task));
+  }
+  return withClient({}, async (client) => {
+    await confirm(
+      `Launching a managed job '${names.job}': a pipeline of ${pipeline.tasks.length} tasks run in order. Proceed?`,
+      opts.yes,
+    );
+    const { id, name } = await client.launchPipeline(pipeline.tasks, names);
+    return submitted(client, id, name, opts.detachRun);
+  });
 }
 
 function queue(jobs: Command, act: Act): void {
@@ -114,8 +142,9 @@ function logs(jobs: Command, act: Act): void {
     .description("Follow a managed job's log across its recoveries")
     .argument('[id]', 'job id (default: the latest)')
     .option('--no-follow', 'print what there is and return')
+    .option('--task <task>', "a pipeline's task only: its index (0, 1, ...) or name")
     .action(
-      act(async (idArg: string | undefined, opts: { follow: boolean }) => {
+      act(async (idArg: string | undefined, opts: { follow: boolean; task?: string }) => {
         const given = idArg !== undefined ? jobId(idArg, 'managed job id') : undefined;
         return withClient({}, async (client) => {
           const id = given ?? (await client.listManaged())[0]?.id;
@@ -123,8 +152,22 @@ function logs(jobs: Command, act: Act): void {
             log('No managed jobs.');
             return ExitCode.NOT_FOUND;
           }
-          return followManaged(client, id, opts.follow);
+          const task = opts.task === undefined ? undefined : await pipelineTask(client, id, opts.task);
+          return followManaged(client, id, opts.follow, task);
         });
       }),
     );
+}
+
+/** The index of a pipeline's task given by index or name; exit 2 when the job has no such task. */
+async function pipelineTask(client: SkyrunClient, id: number, given: string): Promise<number> {
+  const tasks = (await client.managedJob(id))?.tasks;
+  if (!tasks) throw new CliError(`managed job ${id} is not a pipeline; leave out --task`, ExitCode.INVALID_INPUT);
+  const byName = tasks.findIndex((t) => t.name === given);
+  const index = byName >= 0 ? byName : /^\d+$/.test(given) ? Number(given) : -1;
+  if (index < 0 || index >= tasks.length) {
+    const known = tasks.map((t, i) => `${i} (${t.name})`).join(', ');
+    throw new CliError(`managed job ${id} has no task '${given}'; its tasks: ${known}`, ExitCode.INVALID_INPUT);
+  }
+  return index;
 }

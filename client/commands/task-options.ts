@@ -11,10 +11,12 @@ import {
   overridesFromFlags,
   TASK_FLAGS,
   checkLaunchable,
-  parseTask,
+  parseTaskFile,
   substituteEnvs,
   taskFromCommand,
   TaskValidationError,
+  type TaskFile,
+  type TaskOverrides,
   type TaskSpec,
 } from '../../core/task';
 import { withGitCredentials } from '../git-credentials';
@@ -94,14 +96,32 @@ export function secretValues(task: TaskSpec): string[] {
   return Object.values(task.secrets).filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
-/** The task of a YAML file or of a command after `--`, with the task flags applied. */
+/** The task of a YAML file or of a command after `--`, with the task flags applied; a pipeline is refused. */
 export function loadTask(entry: string[], flags: TaskFlags): TaskSpec {
-  let task: TaskSpec;
+  const file = loadTaskFile(entry, flags);
+  if (file.kind === 'task') return file.task;
+  const { pipeline } = file;
+  throw new CliError(
+    `${pipeline.file}: a pipeline of ${pipeline.tasks.length} tasks (several YAML documents); only managed jobs run pipelines: skyrun jobs launch ${pipeline.file}`,
+    ExitCode.INVALID_INPUT,
+  );
+}
+
+/** The flags that apply to every task of a pipeline; the others are ignored with a warning (as SkyPilot does). */
+const PIPELINE_FLAGS: ReadonlySet<string> = new Set(['envs', 'secrets', 'name']);
+
+/**
+ * The task (or pipeline) of a YAML file or of a command after `--`, with the task flags applied.
+ * A pipeline takes --env and --secret for every task (and -n as its name); other task flags are
+ * ignored with a warning, since it is unclear which task they would change.
+ */
+export function loadTaskFile(entry: string[], flags: TaskFlags): TaskFile {
+  let file: TaskFile;
   const first = entry[0];
   if (entry.length === 1 && first && (/\.ya?ml$/i.test(first) || existsSync(first))) {
-    task = parseTask(readInputFile(first), first);
+    file = parseTaskFile(readInputFile(first), first);
   } else if (entry.length) {
-    task = taskFromCommand(entry.join(' '));
+    file = { kind: 'task', task: taskFromCommand(entry.join(' ')) };
   } else {
     throw new CliError(
       'give a task YAML file, or a command after --  (e.g. skyrun launch -- echo hi)',
@@ -116,7 +136,16 @@ export function loadTask(entry: string[], flags: TaskFlags): TaskSpec {
     overrides.secrets = { ...fromFiles, ...(overrides.secrets ?? {}) };
   }
   // ${VAR} in workdir and file_mounts come from envs, after --env has had its say
-  return withGitCredentials(substituteEnvs(applyOverrides(task, overrides)));
+  if (file.kind === 'task')
+    return { kind: 'task', task: withGitCredentials(substituteEnvs(applyOverrides(file.task, overrides))) };
+  const ignored = Object.keys(overrides).filter((k) => !PIPELINE_FLAGS.has(k) && overrides[k as keyof TaskOverrides]);
+  if (ignored.length) {
+    const names = ignored.map((k) => TASK_FLAGS[k as keyof TaskOverrides].flag).join(', ');
+    process.stderr.write(`Warning: ${names} ignored: the file holds a pipeline of several tasks\n`);
+  }
+  const common: TaskOverrides = { envs: overrides.envs, secrets: overrides.secrets };
+  const tasks = file.pipeline.tasks.map((t) => withGitCredentials(substituteEnvs(applyOverrides(t, common))));
+  return { kind: 'pipeline', pipeline: { ...file.pipeline, tasks } };
 }
 
 /** What a local path is on this machine (relative to the working directory), for checkLaunchable. */

@@ -9,6 +9,7 @@
 //   fields.ts          the top-level fields (a table of small parsers)
 //   resource-fields.ts the resources fields (a table of small parsers), any_of/ordered
 //   parse.ts           parseTask, taskFromCommand
+//   pipeline.ts        parseTaskFile: one task, or a pipeline of several YAML documents
 //   overrides.ts       CLI flags (TASK_FLAGS) and applyOverrides
 //   launch-checks.ts   checkLaunchable
 //   env.ts             expandEnvRefs, substituteEnvs, redactSecrets
@@ -31,3 +32,5 @@ export { expandEnvRefs, redactSecrets, substituteEnvs } from './env';
 export * from './input';
 export { readDocument, checkWholeNumbers, entries, unknownField, scalarString } from './yaml';
 export type { Ctx, DocKind, Entry } from './yaml';
+export { PIPELINE_HEADER_FIELDS, parseTaskFile, pipelineNames, splitDocuments } from './pipeline';
+export type { PipelineSpec, TaskFile } from './pipeline';

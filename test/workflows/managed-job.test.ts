@@ -4,6 +4,7 @@
  * cloud reporting the nodes gone). Recovery strategies, restarts, exit codes, no-capacity waits.
  */
 import { managedClusterName } from '../../core/names';
+import { pipelineClusterName, taskAttempts } from '../../core/managed';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { JobRecoverySpec } from '../../core/task';
@@ -146,5 +147,46 @@ test('no capacity anywhere: the job waits (backing off x1.6) and searches again'
   expect(waits).toEqual([
     { ms: 100, summary: 'no capacity (round 1); waiting 0 s' },
     { ms: 160, summary: 'no capacity (round 2); waiting 0 s' },
+  ]);
+});
+
+test('a pipeline: each task on its own cluster with its own job_recovery; the rows and attempts per task', async () => {
+  const f = fakeProviders(t.home, { alpha: TWO_REGIONS });
+  t.use(f.providers);
+  const mark = path.join(t.home, `mark-pipeline-${n + 1}`);
+  const first = jobInput(firstTime(mark, 'exit 5'), { maxRestartsOnErrors: 1 });
+  const mark2 = path.join(t.home, `mark-pipeline-${n + 1}-b`);
+  const second = jobInput(firstTime(mark2, 'exit 6'), { maxRestartsOnErrors: 1 });
+  const tasks = [
+    { ...first, name: 'prep' },
+    { ...second, name: 'train' },
+  ].map(({ name, candidates, ordered, numNodes, job, recovery }) => ({
+    name,
+    candidates,
+    ordered,
+    numNodes,
+    job,
+    recovery,
+  }));
+  const inp: ManagedJobInput = { ...first, id: ++n, name: 'pipe', tasks };
+  const s = await (await start(inp)).result();
+  expect(s.status).toBe('SUCCEEDED');
+  // each task used its one restart (max_restarts_on_errors: 1): the budget is per task
+  expect(s.tasks!.map((r) => [r.name, r.status, r.firstAttempt])).toEqual([
+    ['prep', 'SUCCEEDED', 0],
+    ['train', 'SUCCEEDED', 2],
+  ]);
+  expect(s.attempt).toBe(4);
+  expect(taskAttempts(s, 0)).toEqual([1, 2]);
+  expect(taskAttempts(s, 1)).toEqual([3, 4]);
+  expect(s.events.filter((e) => e.kind === 'restart').map((e) => e.detail)).toEqual([
+    'task 0 (prep): run exited with code 5 on rank 0: restart 1 of 1',
+    'task 1 (train): run exited with code 6 on rank 0: restart 1 of 1',
+  ]);
+  expect(f.clouds.alpha!.terminated).toEqual([
+    pipelineClusterName(inp.id, 0, 'prep'),
+    pipelineClusterName(inp.id, 0, 'prep'),
+    pipelineClusterName(inp.id, 1, 'train'),
+    pipelineClusterName(inp.id, 1, 'train'),
   ]);
 });

@@ -25,6 +25,16 @@ export interface CarriedState {
   jobSecrets?: Array<{ id: number; secrets: Record<string, string> }>;
 }
 
+/** One task of a managed-job pipeline: what a single managed job gives at the top level. */
+export interface ManagedTaskInput {
+  name: string;
+  candidates: Resources[];
+  ordered: boolean;
+  numNodes: number;
+  job: JobRequest;
+  recovery: JobRecoverySpec;
+}
+
 export interface ManagedJobInput {
   id: number;
   name: string;
@@ -36,6 +46,8 @@ export interface ManagedJobInput {
   user: string;
   /** first wait when no candidate has capacity (then backing off) */
   retryGapMs: number;
+  /** a pipeline: its tasks, run in order, each on a cluster of its own (the fields above are the first's) */
+  tasks?: ManagedTaskInput[];
   carried?: ManagedJobState;
 }
 
