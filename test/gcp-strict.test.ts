@@ -169,6 +169,11 @@ test('a zone that cannot be listed: terminate deletes the rest, then fails namin
   env.gce.requests.length = 0;
   expect(await provider.query('iso', { zones: [h.zone!] })).toEqual([]);
   expect(env.gce.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET zones/us-central1-a/instances']);
+  // only the region known (a watch from the handle's region): zone b is in it, so still no answer
+  expect((await failure(provider.query('iso', { regions: ['us-central1'] })))?.message).toMatch(/us-central1-b/);
+  env.gce.unreachable.clear();
+  env.gce.unreachable.add('europe-west4-a');
+  expect(await provider.query('iso', { regions: ['us-central1'] })).toHaveLength(1);
   env.gce.unreachable.clear();
   await provider.terminate('iso');
   expect(env.gce.live('iso')).toEqual([]);

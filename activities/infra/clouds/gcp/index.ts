@@ -27,7 +27,7 @@ import {
 import { cloudSettings } from '../../settings';
 import { deleteFirewall, osLoginHint, projectOsLogin } from './bootstrap';
 import { adcFile, adcProject, configuredProject, endpoint } from './client';
-import { deleteInstances, listAll, listInstances, stateOf, stopInstances } from './instances';
+import { deleteInstances, lastPart, listAll, listInstances, stateOf, stopInstances } from './instances';
 import { READY_TIMEOUT_MS, gceClients, gcpLifecycle } from './provision';
 
 export { gcpError } from './errors';
@@ -114,7 +114,17 @@ export class GcpProvider implements Provider {
 
   /** The cluster's instances; straight in its zones when the handle says where, else every zone. */
   async query(clusterName: string, where?: ClusterWhere): Promise<InstanceState[]> {
-    return (await listInstances(await gceClients(), clusterName, where?.zones)).map(stateOf);
+    const c = await gceClients();
+    if (where?.zones?.length || !where?.regions?.length)
+      return (await listInstances(c, clusterName, where?.zones)).map(stateOf);
+    // only regions known: every zone in one aggregated list, but only those regions' zones must answer
+    const { items, unreachable } = await listAll(c, clusterName);
+    const inRegions = (z: string) => where.regions!.some((r) => z.startsWith(`${r}-`));
+    const missing = unreachable.filter(inRegions);
+    if (missing.length) {
+      throw new ProviderError('transient', `could not list the instances of ${clusterName} in ${missing.join(', ')}`);
+    }
+    return items.filter((i) => inRegions(lastPart(i.zone))).map(stateOf);
   }
 
   /**
