@@ -9,7 +9,13 @@ import { jobEnv } from '../core/job-env';
 import type { GitWorkdir, JobRequest } from '../core/cluster';
 import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
-import { type InstanceState, type ProvisionContext, type ProvisionRequest, stopRefusal } from './infra/clouds/provider';
+import {
+  type InstanceState,
+  type ProvisionContext,
+  type ProvisionRequest,
+  queryHandle,
+  stopRefusal,
+} from './infra/clouds/provider';
 import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
@@ -228,7 +234,7 @@ function jobActivities(deps: ActivityDeps) {
       jobId: number;
       phase: Phase;
     }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
-      const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
+      const instances = await mapped(() => queryHandle(providerFor(req.handle.offer.cloud), req.handle));
       const goneNodes = nodesNotRunning(req.handle, instances);
       if (goneNodes.length) return { goneNodes, states: [] };
       return {

@@ -4,93 +4,16 @@
  * (reached through the configured ssh_proxy_command). Then end to end: the real CLI, dev server
  * and worker launch on GCP, fail over from a zone without capacity, run the task and tear down.
  */
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { appendFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Offer } from '../core/offers';
-import { GcpProvider, gcpError } from '../activities/infra/clouds/gcp';
-import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
-import { closeAllSsh } from '../activities/infra/runners/ssh';
+import { GcpProvider } from '../activities/infra/clouds/gcp';
 import { skyrunSshKey } from '../activities/infra/settings';
-import { startFakeGce, type FakeGce } from './helpers/fake-gce';
+import { ctx, request, useGcpEnv, writeConfig } from './helpers/gcp-env';
 import { FIXTURES } from './helpers/sim';
 import { SkyrunEnv } from './helpers/skyrun';
-import { startSshd, type FakeHost } from './helpers/sshd';
 
-let gce: FakeGce;
-let sshd: FakeHost;
-let home: string;
-const saved = { ...process.env };
+const env = useGcpEnv();
 const provider = new GcpProvider();
-
-const ctx: ProvisionContext & { beats: string[][] } = {
-  beats: [],
-  attemptId: '',
-  heartbeat(ids) {
-    ctx.beats.push(ids);
-  },
-  sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 200))),
-};
-
-/** SkyRun config pointing SSH at the loopback sshd whatever address the instance has. */
-function writeConfig(file: string, host: FakeHost): void {
-  writeFileSync(
-    file,
-    [
-      'gcp:',
-      '  project: test-project',
-      '  ssh_user: root',
-      `  ssh_proxy_command: "bash -c 'exec 3<>/dev/tcp/${host.host}/${host.port}; cat <&3 & cat >&3'"`,
-      '',
-    ].join('\n'),
-  );
-}
-
-beforeAll(async () => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-gcp-'));
-  process.env.SKYRUN_HOME = home;
-  process.env.SKYRUN_CONFIG = path.join(home, 'config.yaml');
-  process.env.SKYRUN_CATALOG_DIR = FIXTURES;
-  gce = await startFakeGce();
-  process.env.SKYRUN_GCE_ENDPOINT = gce.url;
-  sshd = await startSshd();
-  appendFileSync(path.join(sshd.dir, 'authorized_keys'), `${skyrunSshKey().publicKey}\n`);
-  writeConfig(process.env.SKYRUN_CONFIG, sshd);
-});
-
-afterAll(async () => {
-  await closeAllSsh();
-  await gce?.stop();
-  await sshd?.stop();
-  process.env = saved;
-  rmSync(home, { recursive: true, force: true });
-});
-
-beforeEach(() => {
-  for (const z of Object.keys(gce.faults)) delete gce.faults[z];
-  gce.requests.length = 0;
-  ctx.beats.length = 0;
-});
-
-function offer(o: Partial<Offer>): Offer {
-  return {
-    cloud: 'gcp',
-    region: 'us-central1',
-    zones: ['us-central1-a', 'us-central1-b'],
-    instanceType: 'n2-standard-8',
-    spot: false,
-    hourlyPrice: 0.38847,
-    numNodes: 1,
-    vcpus: 8,
-    memoryGiB: 32,
-    candidate: 0,
-    ...o,
-  };
-}
-
-function request(cluster: string, o: Partial<Offer>, extra: Partial<ProvisionRequest> = {}): ProvisionRequest {
-  return { clusterName: cluster, offer: offer(o), offerKey: `cluster/${cluster}#0`, labels: {}, ...extra };
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -99,7 +22,7 @@ test('check: enabled with an endpoint and a project; a one-line reason without c
   const { SKYRUN_GCE_ENDPOINT } = process.env;
   try {
     delete process.env.SKYRUN_GCE_ENDPOINT;
-    process.env.GOOGLE_APPLICATION_CREDENTIALS = path.join(home, 'missing.json');
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = path.join(env.home, 'missing.json');
     const c = await provider.check();
     expect(c.enabled).toBe(false);
     expect(c.reason).toMatch(/missing\.json: no such file/);
@@ -136,9 +59,9 @@ test('provision: labelled instances with a requestId, head first, SSH ready; a r
     identityFile: skyrunSshKey().privateKey,
   });
   expect((h.nodes[0]!.runner as { proxyCommand?: string }).proxyCommand).toContain(
-    `/dev/tcp/${sshd.host}/${sshd.port}`,
+    `/dev/tcp/${env.sshd.host}/${env.sshd.port}`,
   );
-  const inserts = gce.inserts();
+  const inserts = env.gce.inserts();
   expect(inserts).toHaveLength(2);
   for (const [rank, ins] of inserts.entries()) {
     expect(ins.path).toBe('zones/us-central1-a/instances');
@@ -163,37 +86,44 @@ test('provision: labelled instances with a requestId, head first, SSH ready; a r
   // the activity retried: the same instances, nothing inserted again
   const again = await provider.provision(req, ctx);
   expect(again.nodes.map((n) => n.instanceId)).toEqual(h.nodes.map((n) => n.instanceId));
-  expect(gce.inserts()).toHaveLength(2);
-  expect(gce.live('two')).toHaveLength(2);
+  expect(env.gce.inserts()).toHaveLength(2);
+  expect(env.gce.live('two')).toHaveLength(2);
 
   // the same requestId sent twice (a lost response) is one instance
   await provider.terminate('two');
   const r = await fetch(
-    `${gce.url}/compute/v1/projects/test-project/zones/us-central1-a/instances?requestId=${inserts[0]!.query.requestId}`,
+    `${env.gce.url}/compute/v1/projects/test-project/zones/us-central1-a/instances?requestId=${inserts[0]!.query.requestId}`,
     {
       method: 'POST',
       body: JSON.stringify(inserts[0]!.body),
     },
   );
   expect(r.status).toBe(200);
-  expect(gce.live('two')).toHaveLength(0);
+  expect(env.gce.live('two')).toHaveLength(0);
 });
 
-test('a stopped (preempted) node is started again, not replaced', async () => {
+test('a preempted spot node is deleted with its disk (DELETE); the next provision creates it anew', async () => {
   const req = request('resume', { spot: true });
   const h = await provider.provision(req, ctx);
-  gce.preempt(h.nodes[0]!.instanceId);
-  expect(await provider.query('resume')).toEqual([
-    { instanceId: h.nodes[0]!.instanceId, state: 'stopped', reason: 'preempted' },
+  expect(env.gce.inserts()[0]!.body.scheduling).toMatchObject({
+    provisioningModel: 'SPOT',
+    instanceTerminationAction: 'DELETE',
+  });
+  env.gce.preempt(h.nodes[0]!.instanceId);
+  expect(await provider.query('resume')).toEqual([]);
+  env.gce.requests.length = 0;
+  // recovery is a later provision attempt (a repeated requestId would be deduplicated by GCE)
+  const again = await provider.provision(req, { ...ctx, attemptId: 'recovery' });
+  expect(again.zone).toBe('us-central1-a');
+  expect(gceNames('resume')).toEqual([again.nodes[0]!.instanceId]);
+  expect(env.gce.inserts()).toHaveLength(1);
+  expect(await provider.query('resume', { zones: [again.zone!] })).toEqual([
+    { instanceId: again.nodes[0]!.instanceId, state: 'running' },
   ]);
-  gce.requests.length = 0;
-  const again = await provider.provision(req, ctx);
-  expect(again.nodes[0]!.instanceId).toBe(h.nodes[0]!.instanceId);
-  expect(gce.inserts()).toHaveLength(0);
-  expect(gce.requests.some((r) => r.method === 'POST' && r.path.endsWith('/start'))).toBe(true);
-  expect(await provider.query('resume')).toEqual([{ instanceId: h.nodes[0]!.instanceId, state: 'running' }]);
   await provider.terminate('resume');
 });
+
+const gceNames = (cluster: string) => env.gce.live(cluster).map((i) => i.name);
 
 test('stop keeps the VMs (TERMINATED, disks kept); start runs the same VMs again; down deletes stopped ones', async () => {
   const h = await provider.provision(request('halt', { numNodes: 2 }), ctx);
@@ -201,15 +131,15 @@ test('stop keeps the VMs (TERMINATED, disks kept); start runs the same VMs again
   expect(provider.stopRefusal(h)).toBeUndefined();
   await provider.stop(h, ctx);
   expect((await provider.query('halt')).map((s) => s.state)).toEqual(['stopped', 'stopped']);
-  expect(gce.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stop'))).toHaveLength(2);
-  gce.requests.length = 0;
+  expect(env.gce.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stop'))).toHaveLength(2);
+  env.gce.requests.length = 0;
   const started = await provider.start(h, ctx);
   expect(started.nodes.map((n) => n.instanceId)).toEqual(names);
-  expect(gce.inserts()).toHaveLength(0);
+  expect(env.gce.inserts()).toHaveLength(0);
   expect((await provider.query('halt')).map((s) => s.state)).toEqual(['running', 'running']);
   await provider.stop(h, ctx);
   await provider.terminate('halt');
-  expect(gce.live('halt')).toEqual([]);
+  expect(env.gce.live('halt')).toEqual([]);
   expect(provider.stopRefusal({ ...h, offer: { ...h.offer, spot: true } })).toBe(
     'Stopping spot instances is not supported on gcp',
   );
@@ -224,13 +154,13 @@ test('spot, N1 + T4 and a2-highgpu: scheduling and guestAccelerators as GCP want
     request('a100', { instanceType: 'a2-highgpu-1g', accelerator: { name: 'A100', count: 1 } }),
     ctx,
   );
-  const [t4, a2] = gce.inserts();
+  const [t4, a2] = env.gce.inserts();
   expect(t4!.body.guestAccelerators).toEqual([
     { acceleratorType: 'zones/us-central1-a/acceleratorTypes/nvidia-tesla-t4', acceleratorCount: 1 },
   ]);
   expect(t4!.body.scheduling).toMatchObject({
     provisioningModel: 'SPOT',
-    instanceTerminationAction: 'STOP',
+    instanceTerminationAction: 'DELETE',
     onHostMaintenance: 'TERMINATE',
   });
   expect(a2!.body.machineType).toBe('zones/us-central1-a/machineTypes/a2-highgpu-1g');
@@ -239,15 +169,18 @@ test('spot, N1 + T4 and a2-highgpu: scheduling and guestAccelerators as GCP want
   expect(a2!.body.scheduling.provisioningModel).toBeUndefined();
   await provider.terminate('t4spot');
   await provider.terminate('a100');
-  expect(gce.live()).toEqual([]);
+  expect(env.gce.live()).toEqual([]);
 });
 
 test('no capacity in zone a: zone b is used and nothing stays in a', async () => {
-  gce.faults['us-central1-a'] = 'capacity';
+  env.gce.faults['us-central1-a'] = 'capacity';
   const h = await provider.provision(request('cap', {}), ctx);
   expect(h.zone).toBe('us-central1-b');
-  expect(gce.inserts().map((i) => i.path)).toEqual(['zones/us-central1-a/instances', 'zones/us-central1-b/instances']);
-  expect(gce.live('cap').map((i) => i.zone.split('/').pop())).toEqual(['us-central1-b']);
+  expect(env.gce.inserts().map((i) => i.path)).toEqual([
+    'zones/us-central1-a/instances',
+    'zones/us-central1-b/instances',
+  ]);
+  expect(env.gce.live('cap').map((i) => i.zone.split('/').pop())).toEqual(['us-central1-b']);
   await provider.terminate('cap');
 });
 
@@ -258,7 +191,7 @@ test.each([
   ['rate', 'transient', /Rate Limit Exceeded/],
   ['auth', 'auth', /PERMISSION_DENIED|permission/],
 ] as const)('fault %s maps to %s', async (fault, cls, message) => {
-  gce.faults['us-central1-a'] = fault;
+  env.gce.faults['us-central1-a'] = fault;
   const err = await provider.provision(request(`f-${fault}`, { zones: ['us-central1-a'] }), ctx).then(
     () => undefined,
     (e) => e,
@@ -266,32 +199,7 @@ test.each([
   expect(err).toMatchObject({ name: 'ProviderError', errorClass: cls });
   expect(err.message).toMatch(message);
   await provider.terminate(`f-${fault}`);
-  expect(gce.live(`f-${fault}`)).toEqual([]);
-});
-
-test('the error table: operation codes, HTTP reasons, statuses, network errors', () => {
-  const cls = (e: unknown) => gcpError(e).errorClass;
-  expect(cls({ errors: [{ code: 'ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS', message: 'x' }] })).toBe('capacity');
-  expect(cls({ errors: [{ code: 'UNSUPPORTED_OPERATION', message: 'x' }] })).toBe('capacity');
-  expect(
-    cls({ errors: [{ code: 'QUOTA_EXCEEDED', message: "Quota 'CPUS' exceeded. Limit: 24.0 in region us-central1." }] }),
-  ).toBe('quota-region');
-  expect(cls({ errors: [{ code: 'QUOTA_EXCEEDED', message: "Quota 'GPUS_ALL_REGIONS' exceeded." }] })).toBe(
-    'quota-cloud',
-  );
-  expect(cls({ errors: [{ code: 'RESOURCE_OPERATION_RATE_EXCEEDED', message: 'x' }] })).toBe('transient');
-  expect(cls({ response: { status: 401, data: { error: { message: 'bad token' } } } })).toBe('auth');
-  expect(cls({ response: { status: 503, data: { error: { message: 'down' } } } })).toBe('transient');
-  expect(
-    cls({
-      response: {
-        status: 400,
-        data: { error: { errors: [{ reason: 'invalid' }], message: "Invalid value for field 'resource.machineType'" } },
-      },
-    }),
-  ).toBe('invalid');
-  expect(cls(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe('transient');
-  expect(cls(new Error('something else'))).toBe('unknown');
+  expect(env.gce.live(`f-${fault}`)).toEqual([]);
 });
 
 test('ports: a firewall rule per cluster; terminate deletes instances (verified) and the rule', async () => {
@@ -308,13 +216,14 @@ test('ports: a firewall rule per cluster; terminate deletes instances (verified)
     ),
     ctx,
   );
-  const fw = gce.firewalls.get('skyrun-web-ports');
+  const fw = env.gce.firewalls.get('skyrun-web-ports');
   expect(fw).toMatchObject({ targetTags: ['web'], allowed: [{ IPProtocol: 'tcp', ports: ['8080', '9000-9010'] }] });
-  expect(gce.inserts()[0]!.body.tags).toEqual({ items: ['web'] });
+  expect(env.gce.inserts()[0]!.body.tags).toEqual({ items: ['web'] });
   expect((await provider.query('web')).map((s) => s.state)).toEqual(['running', 'running']);
   await provider.terminate('web');
-  expect(gce.live('web')).toEqual([]);
-  expect(gce.firewalls.has('skyrun-web-ports')).toBe(false);
+  expect(env.gce.live('web')).toEqual([]);
+  expect(env.gce.firewalls.has('skyrun-web-ports')).toBe(false);
+  expect(env.gce.firewalls.has('skyrun-web-ssh')).toBe(false);
   expect(await provider.query('web')).toEqual([]);
   await provider.terminate('web'); // twice: "not found" is done
 });
@@ -325,14 +234,14 @@ describe('end to end: CLI, dev server, worker', () => {
   beforeAll(async () => {
     sr = await SkyrunEnv.create('gcp');
     const config = path.join(sr.home, 'config.yaml');
-    writeConfig(config, sshd);
+    writeConfig(config, env.sshd);
     sr.env.SKYRUN_CATALOG_DIR = FIXTURES;
     sr.env.SKYRUN_CONFIG = config;
-    sr.env.SKYRUN_GCE_ENDPOINT = gce.url;
+    sr.env.SKYRUN_GCE_ENDPOINT = env.gce.url;
     // the worker's SkyRun key (SKYRUN_HOME/ssh/skyrun-key) is authorized on the sshd
     process.env.SKYRUN_HOME = sr.home;
-    appendFileSync(path.join(sshd.dir, 'authorized_keys'), `${skyrunSshKey().publicKey}\n`);
-    process.env.SKYRUN_HOME = home;
+    appendFileSync(path.join(env.sshd.dir, 'authorized_keys'), `${skyrunSshKey().publicKey}\n`);
+    process.env.SKYRUN_HOME = env.home;
     expect((await sr.run(['server', 'start'])).code).toBe(0);
   });
 
@@ -342,7 +251,7 @@ describe('end to end: CLI, dev server, worker', () => {
 
   test('no capacity in the cheapest zone: the next zone, the task prints, down leaves nothing', async () => {
     // L4:1 is cheapest in us-east4 (g2-standard-4), zones a then c
-    gce.faults['us-east4-a'] = 'capacity';
+    env.gce.faults['us-east4-a'] = 'capacity';
     const r = await sr.run([
       'launch',
       '-y',
@@ -359,9 +268,9 @@ describe('end to end: CLI, dev server, worker', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/✗ gcp\/us-east4\/us-east4-a g2-standard-4: capacity: ZONE_RESOURCE_POOL_EXHAUSTED/);
     expect(r.stderr).toMatch(/✓ gcp\/us-east4\/us-east4-c g2-standard-4/);
-    expect(gce.live('g1').map((i) => i.zone.split('/').pop())).toEqual(['us-east4-c']);
+    expect(env.gce.live('g1').map((i) => i.zone.split('/').pop())).toEqual(['us-east4-c']);
     expect((await sr.run(['down', '-y', 'g1'])).code).toBe(0);
-    expect(gce.live('g1')).toEqual([]);
-    expect(gce.live()).toEqual([]);
+    expect(env.gce.live('g1')).toEqual([]);
+    expect(env.gce.live()).toEqual([]);
   });
 });

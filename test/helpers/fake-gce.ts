@@ -5,10 +5,17 @@
  * Instances live in memory: PROVISIONING on insert, RUNNING at the next read. Operations are
  * DONE at once. A repeated requestId returns the first operation and creates nothing. Faults are
  * injected per zone; every request is recorded so tests can assert what was sent.
+ *
+ * It says no where Compute Engine does (rules in ./fake-gce-rules.ts, each with its source):
+ * boot disk types a machine series refuses, machine types a zone does not offer, service
+ * accounts, zones an aggregated list cannot reach, OS Login (metadata keys ignored), SSH only
+ * through a firewall rule, spot termination actions. It also answers as the GCE metadata server
+ * (project id, a service account token) for `use_metadata_server`.
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { firewallAllows, insertRefusal, metadataServer, osLoginOn } from './fake-gce-rules';
 
 export type GceFault =
   /** the insert operation ends with ZONE_RESOURCE_POOL_EXHAUSTED */
@@ -43,6 +50,7 @@ export interface FakeInstance {
   guestAccelerators?: Array<Record<string, unknown>>;
   metadata?: Record<string, unknown>;
   disks?: unknown[];
+  serviceAccounts?: Array<{ email: string; scopes: string[] }>;
   networkInterfaces: Array<{
     network: string;
     networkIP: string;
@@ -61,10 +69,22 @@ export interface FakeGce {
   faults: Record<string, GceFault>;
   instances: Map<string, FakeInstance>;
   firewalls: Map<string, any>;
+  /** zone -> the only machine types it offers (zones not listed offer every type) */
+  zoneMachineTypes: Record<string, string[]>;
+  /** zones an aggregated list cannot reach (and whose zonal calls answer 503) */
+  unreachable: Set<string>;
+  /** the project's common instance metadata (e.g. enable-oslogin) */
+  projectMetadata: Record<string, string>;
+  /** an organisation policy constraints/compute.requireOsLogin: OS Login on every instance */
+  requireOsLogin: boolean;
+  /** whether `name` would accept SkyRun's metadata SSH key (OS Login off for it) */
+  sshKeysHonoured(name: string): boolean;
+  /** whether a firewall rule lets tcp:22 from anywhere reach `name` */
+  sshOpen(name: string): boolean;
   /** live (not deleted) instances, optionally of one cluster label */
   live(cluster?: string): FakeInstance[];
   inserts(): RecordedRequest[];
-  /** a spot preemption: the instance is TERMINATED with a lastStopTimestamp */
+  /** a spot preemption: deleted (instanceTerminationAction DELETE) or TERMINATED with a lastStopTimestamp */
   preempt(name: string): void;
   stop(): Promise<void>;
 }
@@ -79,6 +99,10 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
   const firewalls = new Map<string, any>();
   const operations = new Map<string, any>();
   const byRequestId = new Map<string, any>();
+  const zoneMachineTypes: Record<string, string[]> = {};
+  const unreachable = new Set<string>();
+  const projectMetadata: Record<string, string> = {};
+  const policy = { requireOsLogin: false };
   let seq = 0;
   const nextId = () => String(1_000_000_000_000 + ++seq);
 
@@ -204,7 +228,19 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, raw: string) => {
     const url = new URL(req.url ?? '/', 'http://fake');
+    let m: RegExpMatchArray | null;
+    if (url.pathname.startsWith('/computeMetadata/')) return metadataServer(req, res, url.pathname, project);
+    // not Compute's API: what a connection from the internet to port 22 of this external IP
+    // would meet (a firewall rule, then sshd taking SkyRun's metadata key or not); tests' ssh
+    // proxy commands ask it before connecting to the loopback sshd
+    if ((m = url.pathname.match(/^\/fake\/ssh-gate\/([^/]+)$/))) {
+      const i = [...instances.values()].find((x) => x.networkInterfaces[0]?.accessConfigs[0]?.natIP === m![1]);
+      const open = !!i && firewallAllows([...firewalls.values()], i.tags?.items ?? [], 22);
+      const keys = !!i && !osLoginOn(i, projectMetadata, policy.requireOsLogin);
+      return send(res, open && keys ? 200 : 403, { open, keys });
+    }
     const prefix = `/compute/v1/projects/${project}/`;
+    if (url.pathname === prefix.slice(0, -1)) url.pathname = prefix;
     const query = Object.fromEntries(url.searchParams.entries());
     let body: any;
     try {
@@ -219,8 +255,23 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     const method = req.method ?? 'GET';
     requests.push({ method, path: p, query, body });
     const seg = p.split('/');
-    let m: RegExpMatchArray | null;
 
+    // a zone down: every zonal call there fails (https://cloud.google.com/compute/docs/api/handle-errors: 503)
+    if ((m = p.match(/^zones\/([^/]+)\//)) && unreachable.has(m[1]!)) {
+      return httpError(res, 503, `The service is currently unavailable in zone ${m[1]}.`, 'backendError');
+    }
+    // --- project (common instance metadata)
+    if (p === '' && method === 'GET') {
+      return send(res, 200, {
+        kind: 'compute#project',
+        name: project,
+        commonInstanceMetadata: {
+          kind: 'compute#metadata',
+          items: Object.entries(projectMetadata).map(([key, value]) => ({ key, value })),
+        },
+        selfLink: `${BASE}/projects/${project}`,
+      });
+    }
     // --- instances
     if ((m = p.match(/^zones\/([^/]+)\/instances$/))) {
       const zone = m[1]!;
@@ -248,6 +299,8 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
             'invalid',
           );
         }
+        const refused = insertRefusal(body, zone, zoneMachineTypes[zone]);
+        if (refused) return httpError(res, 400, refused.message, refused.reason);
         const target = `${BASE}/projects/${project}/zones/${zone}/instances/${body.name}`;
         let o;
         if (faults[zone] === 'capacity') {
@@ -276,6 +329,8 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
             scheduling: body.scheduling,
             guestAccelerators: body.guestAccelerators,
             metadata: body.metadata,
+            disks: body.disks,
+            serviceAccounts: body.serviceAccounts,
             networkInterfaces: [
               {
                 network: `${BASE}/projects/${project}/global/networks/default`,
@@ -315,7 +370,18 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     }
     if (p === 'aggregated/instances' && method === 'GET') {
       const items: Record<string, unknown> = {};
+      // without returnPartialSuccess one unreachable scope fails the whole list; with it, the scope
+      // carries warning UNREACHABLE and is named in `unreachables` (aggregatedList reference)
+      if (unreachable.size && query.returnPartialSuccess !== 'true') {
+        return httpError(res, 503, `Some zones are unreachable: ${[...unreachable].join(', ')}`, 'backendError');
+      }
+      for (const z of unreachable) {
+        items[`zones/${z}`] = {
+          warning: { code: 'UNREACHABLE', message: `The zone 'projects/${project}/zones/${z}' is unreachable.` },
+        };
+      }
       for (const i of instances.values()) {
+        if (unreachable.has(i.zone.split('/').pop()!)) continue;
         if (!matches(i, query.filter)) continue;
         const key = `zones/${i.zone.split('/').pop()}`;
         ((items[key] ??= { instances: [] }) as { instances: FakeInstance[] }).instances.push(advance(i));
@@ -324,6 +390,7 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
         kind: 'compute#instanceAggregatedList',
         id: `projects/${project}/aggregated/instances`,
         items,
+        ...(unreachable.size ? { unreachables: [...unreachable].map((z) => `zones/${z}`) } : {}),
         selfLink: `${BASE}/projects/${project}/aggregated/instances`,
       });
     }
@@ -390,14 +457,36 @@ export async function startFakeGce(opts: { project?: string; natIP?: string } = 
     faults,
     instances,
     firewalls,
+    zoneMachineTypes,
+    unreachable,
+    projectMetadata,
+    get requireOsLogin() {
+      return policy.requireOsLogin;
+    },
+    set requireOsLogin(v: boolean) {
+      policy.requireOsLogin = v;
+    },
+    sshKeysHonoured(name) {
+      const i = [...instances.values()].find((x) => x.name === name);
+      return !!i && !osLoginOn(i, projectMetadata, policy.requireOsLogin);
+    },
+    sshOpen(name) {
+      const i = [...instances.values()].find((x) => x.name === name);
+      return !!i && firewallAllows([...firewalls.values()], i.tags?.items ?? [], 22);
+    },
     live: (cluster) => [...instances.values()].filter((i) => !cluster || i.labels['skyrun-cluster'] === cluster),
     inserts: () => requests.filter((r) => r.method === 'POST' && /^zones\/[^/]+\/instances$/.test(r.path)),
     preempt(name) {
-      for (const i of instances.values()) {
-        if (i.name === name) {
-          i.status = 'TERMINATED';
-          i.lastStopTimestamp = new Date().toISOString();
+      for (const [key, i] of instances.entries()) {
+        if (i.name !== name) continue;
+        // https://cloud.google.com/compute/docs/instances/spot#preemption-process: the
+        // termination action decides: DELETE removes the VM (and its auto-delete disks)
+        if (i.scheduling?.instanceTerminationAction === 'DELETE') {
+          instances.delete(key);
+          continue;
         }
+        i.status = 'TERMINATED';
+        i.lastStopTimestamp = new Date().toISOString();
       }
     },
     stop: () =>

@@ -55,6 +55,7 @@ export interface Clients {
   zoneOps: InstanceType<Compute['ZoneOperationsClient']>;
   firewalls: InstanceType<Compute['FirewallsClient']>;
   globalOps: InstanceType<Compute['GlobalOperationsClient']>;
+  projects: InstanceType<Compute['ProjectsClient']>;
 }
 
 /**
@@ -71,12 +72,20 @@ const noAuth = {
   },
 };
 
+/**
+ * google-auth-library probes the GCE metadata server (a link-local address) when it finds
+ * nothing else: only wanted on GCE VMs, where `gcp: {use_metadata_server: true}` says so (and
+ * then wins over a METADATA_SERVER_DETECTION=none in the environment).
+ */
+export function metadataServerDetection(): void {
+  if (cloudSettings('gcp').use_metadata_server !== true) process.env.METADATA_SERVER_DETECTION ??= 'none';
+  else if (process.env.METADATA_SERVER_DETECTION === 'none') process.env.METADATA_SERVER_DETECTION = 'ping-only';
+}
+
 let cached: { key: string; clients: Promise<Clients> } | undefined;
 
 async function makeClients(): Promise<Clients> {
-  // google-auth-library probes the GCE metadata server (a link-local address) when it finds
-  // nothing else; only on GCE VMs is that wanted (gcp: {use_metadata_server: true})
-  if (cloudSettings('gcp').use_metadata_server !== true) process.env.METADATA_SERVER_DETECTION ??= 'none';
+  metadataServerDetection();
   const ep = endpoint();
   let project = configuredProject();
   if (!project && !ep) {
@@ -112,6 +121,7 @@ async function makeClients(): Promise<Clients> {
     zoneOps: new compute.ZoneOperationsClient({ ...opts }),
     firewalls: new compute.FirewallsClient({ ...opts }),
     globalOps: new compute.GlobalOperationsClient({ ...opts }),
+    projects: new compute.ProjectsClient({ ...opts }),
   };
 }
 

@@ -1,24 +1,35 @@
 /** GCP's codes and reasons (operation errors, HTTP errors, gRPC statuses, network errors) mapped to the taxonomy. */
 import { type ErrorClass, ProviderError } from '../../../../core/errors';
 
+/**
+ * Codes (operation `errors[].code`, HTTP `errors[].reason`, gRPC status names) to classes. References:
+ * https://cloud.google.com/compute/docs/troubleshooting/troubleshooting-vm-creation and
+ * https://cloud.google.com/compute/docs/api/handle-errors.
+ */
 const CODE_CLASSES: Record<string, ErrorClass> = {
+  // capacity (blocks the zone): the zone has no room for this machine now; another zone may
   ZONE_RESOURCE_POOL_EXHAUSTED: 'capacity',
   ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS: 'capacity',
   resourcePoolExhausted: 'capacity',
+  // "the resource is not available in this zone at this time" (spot / GPU stock-outs)
   UNSUPPORTED_OPERATION: 'capacity',
   insufficientCapacity: 'capacity',
   STOCKOUT: 'capacity',
+  // quota-region (blocks the region; quotaClass below moves *_ALL_REGIONS to quota-cloud)
   QUOTA_EXCEEDED: 'quota-region',
   quotaExceeded: 'quota-region',
+  // auth (blocks the cloud): the credentials cannot do this anywhere
   PERMISSION_DENIED: 'auth',
   forbidden: 'auth',
   UNAUTHENTICATED: 'auth',
   authError: 'auth',
   required: 'auth',
+  // config (blocks the cloud): the project is not set up (network, project, API)
   VPC_NOT_FOUND: 'config',
   PROJECT_NOT_FOUND: 'config',
   accessNotConfigured: 'config',
   SERVICE_DISABLED: 'config',
+  // transient (retried in place): throttling and server-side failures
   rateLimitExceeded: 'transient',
   userRateLimitExceeded: 'transient',
   RATE_LIMIT_EXCEEDED: 'transient',
@@ -27,12 +38,37 @@ const CODE_CLASSES: Record<string, ErrorClass> = {
   backendError: 'transient',
   internalError: 'transient',
   INTERNAL_ERROR: 'transient',
+  // invalid (stops the launch): a request no zone or retry can fix (MESSAGE_RULES first)
   invalid: 'invalid',
   badRequest: 'invalid',
   INVALID_ARGUMENT: 'invalid',
   INVALID_FIELD_VALUE: 'invalid',
   INVALID_USAGE: 'invalid',
 };
+
+/**
+ * Messages that say more than their code (checked first). Compute Engine answers both with HTTP
+ * 400 `invalid`/`badRequest` (or an operation error), which alone would stop the whole launch.
+ */
+const MESSAGE_RULES: Array<{ re: RegExp; cls: ErrorClass; code: string }> = [
+  // "Invalid value for field 'resource.machineType': '...'. Machine type with name 'c3-standard-4'
+  // does not exist in zone 'us-central1-f'." (also accelerator types): this zone does not offer
+  // it (a catalog ahead of the zone); other zones may, so it blocks the zone like capacity
+  {
+    re: /\b(machine|accelerator) type (with name )?'?[\w-]+'? does not exist in zone/i,
+    cls: 'capacity',
+    code: 'NOT_IN_ZONE',
+  },
+  // "[pd-standard, n4-standard-2] features are not compatible for creating instance" (seen in
+  // SkyPilot #3933 and dsub #301), or "... does not support ... disk type": the boot disk type
+  // can never work on this machine series, in any zone; retrying (or blocking one zone and
+  // trying the next, as capacity would, forever under retry_until_up) cannot help
+  {
+    re: /features (and .*)?are not compatible for creating instance|disk ?type .*not supported|does not support .*disk/is,
+    cls: 'invalid',
+    code: 'DISK_TYPE_NOT_SUPPORTED',
+  },
+];
 
 /** HTTP statuses (and the gRPC codes the client maps them to) when no code is known. */
 function statusClass(http: number | undefined, grpc: number | undefined): ErrorClass | undefined {
@@ -104,7 +140,9 @@ export function gcpError(e: unknown, what?: string): ProviderError {
   const info = errorInfo(e);
   let cls: ErrorClass | undefined;
   let code: string | undefined;
-  for (const c of info.codes) {
+  const rule = MESSAGE_RULES.find((r) => r.re.test(info.message));
+  if (rule) [cls, code] = [rule.cls, rule.code];
+  for (const c of cls ? [] : info.codes) {
     if (CODE_CLASSES[c]) {
       cls = CODE_CLASSES[c];
       code = c;

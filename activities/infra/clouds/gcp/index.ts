@@ -16,6 +16,7 @@ import type { Resources } from '../../../../core/task';
 import { catalogOffers } from '../../catalog';
 import { provisionCluster } from '../lifecycle';
 import {
+  type ClusterWhere,
   type InstanceState,
   type Provider,
   type ProvisionContext,
@@ -23,9 +24,10 @@ import {
   restartRequest,
   spotStopRefusal,
 } from '../provider';
-import { deleteFirewall } from './bootstrap';
+import { cloudSettings } from '../../settings';
+import { deleteFirewall, osLoginHint, projectOsLogin } from './bootstrap';
 import { adcFile, adcProject, configuredProject, endpoint } from './client';
-import { deleteInstances, listInstances, stateOf, stopInstances } from './instances';
+import { deleteInstances, lastPart, listAll, listInstances, stateOf, stopInstances } from './instances';
 import { READY_TIMEOUT_MS, gceClients, gcpLifecycle } from './provision';
 
 export { gcpError } from './errors';
@@ -33,18 +35,31 @@ export { DEFAULT_GCP_IMAGE, GCP_LABELS, firewallName, instanceName, labelValue, 
 
 const NO_PROJECT = 'no GCP project: set gcp.project in the SkyRun config, or GOOGLE_CLOUD_PROJECT';
 
+/**
+ * An SSH wait that failed on a project with OS Login on: the same failure would come in every
+ * zone (10 minutes each), so it blocks the cloud at once ('config') naming the setting.
+ */
+async function withOsLoginHint(e: unknown): Promise<unknown> {
+  if (!(e instanceof ProviderError) || !/^ssh .*not ready/.test(e.message)) return e;
+  const hint = osLoginHint(await projectOsLogin(await gceClients()));
+  return hint ? new ProviderError('config', `${e.message}; ${hint}`, 'OS_LOGIN') : e;
+}
+
 export class GcpProvider implements Provider {
   readonly name = 'gcp';
 
   async check() {
     try {
       if (endpoint()) return configuredProject() ? { enabled: true } : { enabled: false, reason: NO_PROJECT };
+      // on a GCE VM, `gcp: {use_metadata_server: true}`: the VM's service account, no ADC file needed
+      if (cloudSettings('gcp').use_metadata_server === true) return await this.checkMetadataServer();
       const file = adcFile();
       if (!file) {
         return {
           enabled: false,
           reason:
-            'no GCP credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS',
+            'no GCP credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS ' +
+            '(on a GCE VM: gcp.use_metadata_server: true in the SkyRun config)',
         };
       }
       if (!existsSync(file)) return { enabled: false, reason: `GOOGLE_APPLICATION_CREDENTIALS=${file}: no such file` };
@@ -55,23 +70,75 @@ export class GcpProvider implements Provider {
     }
   }
 
+  /**
+   * Credentials from the GCE metadata server (https://cloud.google.com/compute/docs/metadata/querying-metadata):
+   * the VM's project (unless configured) and a token of its service account, each within 3 s.
+   */
+  private async checkMetadataServer(): Promise<{ enabled: boolean; reason?: string }> {
+    const host = process.env.GCE_METADATA_HOST || process.env.GCE_METADATA_IP || 'metadata.google.internal';
+    const get = async (what: string) => {
+      const r = await fetch(`http://${host}/computeMetadata/v1/${what}`, {
+        headers: { 'Metadata-Flavor': 'Google' },
+        signal: AbortSignal.timeout(3000),
+      });
+      if (!r.ok) throw new Error(`${what}: HTTP ${r.status}`);
+      return r.text();
+    };
+    try {
+      const project = configuredProject() ?? (await get('project/project-id'));
+      if (!project) return { enabled: false, reason: NO_PROJECT };
+      const token = JSON.parse(await get('instance/service-accounts/default/token')) as { access_token?: string };
+      if (!token.access_token) throw new Error('no access token for the default service account');
+      return { enabled: true };
+    } catch (e) {
+      const why = String((e as Error)?.message ?? e).split('\n')[0];
+      return {
+        enabled: false,
+        reason: `gcp.use_metadata_server: no credentials from the metadata server at ${host}: ${why}`,
+      };
+    }
+  }
+
   async offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]> {
     if (r.infra.cloud !== undefined && r.infra.cloud !== 'gcp') return [];
     return catalogOffers('gcp', r, numNodes, candidate);
   }
 
-  provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
-    return provisionCluster(gcpLifecycle, req, ctx, { sshTimeoutMs: READY_TIMEOUT_MS });
+  async provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
+    try {
+      return await provisionCluster(gcpLifecycle, req, ctx, { sshTimeoutMs: READY_TIMEOUT_MS });
+    } catch (e) {
+      throw await withOsLoginHint(e);
+    }
   }
 
-  async query(clusterName: string): Promise<InstanceState[]> {
-    return (await listInstances(await gceClients(), clusterName)).map(stateOf);
+  /** The cluster's instances; straight in its zones when the handle says where, else every zone. */
+  async query(clusterName: string, where?: ClusterWhere): Promise<InstanceState[]> {
+    const c = await gceClients();
+    if (where?.zones?.length || !where?.regions?.length)
+      return (await listInstances(c, clusterName, where?.zones)).map(stateOf);
+    // only regions known: every zone in one aggregated list, but only those regions' zones must answer
+    const { items, unreachable } = await listAll(c, clusterName);
+    const inRegions = (z: string) => where.regions!.some((r) => z.startsWith(`${r}-`));
+    const missing = unreachable.filter(inRegions);
+    if (missing.length) {
+      throw new ProviderError('transient', `could not list the instances of ${clusterName} in ${missing.join(', ')}`);
+    }
+    return items.filter((i) => inRegions(lastPart(i.zone))).map(stateOf);
   }
 
+  /**
+   * Delete every labelled instance in every zone that answers, wait until none is listed, then
+   * the firewall rules; a zone that could not be listed fails it afterwards, named (the cluster
+   * is never called gone while some of it may be left).
+   */
   async terminate(clusterName: string): Promise<void> {
     const c = await gceClients();
+    let unreachable: string[] = [];
     for (let round = 0; ; round++) {
-      const left = await listInstances(c, clusterName);
+      const listing = await listAll(c, clusterName);
+      unreachable = listing.unreachable;
+      const left = listing.items;
       if (!left.length) break;
       if (round >= 10)
         throw new ProviderError(
@@ -84,6 +151,12 @@ export class GcpProvider implements Provider {
         left.filter((i) => i.status !== 'STOPPING' || round > 0),
       );
       if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000 * round, 5000)));
+    }
+    if (unreachable.length) {
+      throw new ProviderError(
+        'transient',
+        `${clusterName}: deleted what could be reached; could not check ${unreachable.join(', ')} (listing unreachable)`,
+      );
     }
     await deleteFirewall(c, clusterName);
   }

@@ -6,9 +6,21 @@ export const GCP_LABELS = {
   offerKey: 'skyrun-offer-key',
   node: 'skyrun-node',
   rank: 'skyrun-rank',
+  /** where the node is (also in the handle): a worker restarted later goes straight there */
+  region: 'skyrun-region',
+  zone: 'skyrun-zone',
 } as const;
 
+/** CPU nodes: Canonical's Ubuntu 22.04, by family (the newest image of it). */
 export const DEFAULT_GCP_IMAGE = 'projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts';
+/**
+ * GPU nodes: Google's Deep Learning VM image (Ubuntu 22.04, NVIDIA driver and CUDA installed), by
+ * family, the public counterpart of SkyPilot's `skypilot:custom-gpu-ubuntu-2204` (sky/clouds/gcp.py).
+ * Families: https://cloud.google.com/deep-learning-vm/docs/images (`gcloud compute images list
+ * --project deeplearning-platform-release --no-standard-images`). `gcp.gpu_image` overrides it.
+ */
+export const DEFAULT_GCP_GPU_IMAGE =
+  'projects/deeplearning-platform-release/global/images/family/common-cu128-ubuntu-2204-nvidia-570';
 
 export const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -36,6 +48,11 @@ export function instanceName(cluster: string, offerKey: string, rank: number): s
 
 export function firewallName(cluster: string): string {
   return `skyrun-${namePrefix(cluster)}-ports`;
+}
+
+/** The cluster's SSH rule (tcp:22 to its network tag), made for every cluster. */
+export function sshFirewallName(cluster: string): string {
+  return `skyrun-${namePrefix(cluster)}-ssh`;
 }
 
 /** GCP requires requestId to be a UUID: a v5-shaped one from the hash of its seed. */

@@ -9,7 +9,7 @@ import type { ClusterHandle, NodeInfo } from '../../../../core/cluster';
 import { ProviderError } from '../../../../core/errors';
 import { cloudSettings, proxyCommandFor, skyrunSshKey } from '../../settings';
 import type { InstanceLifecycle, Placement, ProvisionContext, ProvisionRequest } from '../provider';
-import { ensureFirewall } from './bootstrap';
+import { ensureFirewalls } from './bootstrap';
 import { type Clients, type GceOperation, clients, waitOp } from './client';
 import { gcpError, isAlreadyExists } from './errors';
 import {
@@ -118,7 +118,7 @@ export const gcpLifecycle: InstanceLifecycle<Clients> = {
     const { offer } = req;
     if (!offer.zones.length)
       throw new ProviderError('config', `gcp offer ${offer.region} ${offer.instanceType} has no zones`);
-    if (req.ports?.length) await ensureFirewall(c, req.clusterName, req.ports, ctx.sleep);
+    await ensureFirewalls(c, req.clusterName, req.ports, ctx.sleep);
     return c;
   },
 
@@ -168,6 +168,12 @@ export const gcpLifecycle: InstanceLifecycle<Clients> = {
       };
     });
     const { offer } = req;
-    return { clusterName: req.clusterName, offer: { ...offer, zones: [zone] }, zone, offerKey: req.offerKey, nodes };
+    return {
+      clusterName: req.clusterName,
+      offer: { ...offer, zones: [zone] },
+      zone,
+      offerKey: req.offerKey,
+      nodes,
+    };
   },
 };
