@@ -148,8 +148,8 @@ function clusterActivities(deps: ActivityDeps) {
       return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
     },
 
-    async instanceStates(req: { cloud: string; clusterName: string }): Promise<InstanceState[]> {
-      return mapped(() => providerFor(req.cloud).query(req.clusterName));
+    async instanceStates(req: { cloud: string; clusterName: string; region?: string }): Promise<InstanceState[]> {
+      return mapped(() => providerFor(req.cloud).query(req.clusterName, { region: req.region }));
     },
   };
 }
@@ -213,7 +213,9 @@ function jobActivities(deps: ActivityDeps) {
       jobId: number;
       phase: Phase;
     }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
-      const instances = await mapped(() => providerFor(req.handle.offer.cloud).query(req.handle.clusterName));
+      const instances = await mapped(() =>
+        providerFor(req.handle.offer.cloud).query(req.handle.clusterName, { region: req.handle.offer.region }),
+      );
       const goneNodes = nodesNotRunning(req.handle, instances);
       if (goneNodes.length) return { goneNodes, states: [] };
       return {

@@ -131,6 +131,8 @@ export async function provisionWithFailover(opts: FailoverOptions): Promise<Clus
               labels: { ...(opts.candidates?.[offer.candidate]?.labels ?? {}), ...(opts.labels ?? {}) },
               ports: opts.candidates?.[offer.candidate]?.ports,
               imageId: imageFor(opts.candidates?.[offer.candidate], offer.region),
+              diskSizeGb: opts.candidates?.[offer.candidate]?.diskSizeGb,
+              diskTier: opts.candidates?.[offer.candidate]?.diskTier,
               ...(offer.cloud === 'kubernetes' && opts.candidates?.[offer.candidate]?.kubernetes
                 ? { kubernetes: opts.candidates[offer.candidate]!.kubernetes }
                 : {}),

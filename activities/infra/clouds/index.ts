@@ -72,7 +72,7 @@ function guarded(p: Provider): Provider {
       // the ports travel with the handle, so `status --endpoints` knows them
       return req.ports?.length ? { ...handle, ports: req.ports } : handle;
     },
-    query: async (name) => (checkName(name), p.query(name)),
+    query: async (name, where) => (checkName(name), p.query(name, where)),
     terminate: async (name) => (checkName(name), p.terminate(name)),
   };
   if (p.stopRefusal) g.stopRefusal = (h) => (checkName(h.clusterName), p.stopRefusal!(h));

@@ -24,6 +24,14 @@ export interface ProvisionRequest {
   imageId?: string;
   /** the task's Kubernetes pod settings (volumes, pod_config); only the kubernetes provider reads them */
   kubernetes?: KubePodSpec;
+  /** the task's disk_size (GB) and disk_tier; the infra's defaults when absent */
+  diskSizeGb?: Resources['diskSizeGb'];
+  diskTier?: Resources['diskTier'];
+}
+
+/** What the caller knows of where a cluster is (its handle's region), so a query need not search. */
+export interface ClusterWhere {
+  region?: string;
 }
 
 /** What a long provider call may do besides its own work: report ids, wait (cancellably). */
@@ -63,6 +71,8 @@ export interface InstanceState {
 export interface Placement {
   /** the zone the nodes are in ('' for an infra without zones) */
   zone: string;
+  /** the ids run_instances adopted or created, when the infra waits on them (not on what a listing shows) */
+  instanceIds?: string[];
 }
 
 /**
@@ -107,8 +117,8 @@ export interface Provider {
   offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]>;
   /** Converge to `offer.numNodes` running nodes in one of `offer.zones`, adopting tagged ones. */
   provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle>;
-  /** Instances carrying the cluster's tag (stopped ones as `stopped`). */
-  query(clusterName: string): Promise<InstanceState[]>;
+  /** Instances carrying the cluster's tag (stopped ones as `stopped`); `where` narrows the search. */
+  query(clusterName: string, where?: ClusterWhere): Promise<InstanceState[]>;
   /** Terminate every instance tagged for the cluster (stopped ones too) and wait until they are gone. */
   terminate(clusterName: string): Promise<void>;
 
