@@ -268,7 +268,7 @@ describe('end to end: CLI, dev server, worker', () => {
     for (const f of readdirSync(host.home)) rmSync(path.join(host.home, f), { recursive: true, force: true });
   });
 
-  test('launch runs on an EC2 instance (through the proxy command); down leaves nothing', async () => {
+  test('launch runs on an EC2 instance (through the proxy command); down leaves nothing; a relaunch gets a new instance', async () => {
     const r = await sr.run([
       'launch',
       '-y',
@@ -289,6 +289,18 @@ describe('end to end: CLI, dev server, worker', () => {
     expect((await sr.run(['down', '-y', 'awsc'])).code).toBe(0);
     expect(await instancesOf('awsc')).toEqual([]);
     expect(await securityGroups('awsc')).toEqual([]);
+    // launched again, same name and zone: another run, another ClientToken, a new instance
+    for (const f of readdirSync(host.home)) rmSync(path.join(host.home, f), { recursive: true, force: true });
+    const again = await sr.run(['launch', '-y', '-c', 'awsc', '--infra', 'aws/us-east-1', '--', 'echo again']);
+    expect(again.stdout).toContain('again');
+    expect(again.code).toBe(0);
+    const relaunched = await instancesOf('awsc');
+    expect(relaunched.map((i) => i.State?.Name)).toEqual(['running']);
+    expect(relaunched[0]!.InstanceId).not.toBe(live[0]!.InstanceId);
+    // in the same zone (before, the reused token answered with the terminated instance: the zone was blocked)
+    expect(relaunched[0]!.Placement?.AvailabilityZone).toBe(live[0]!.Placement?.AvailabilityZone);
+    expect((await sr.run(['down', '-y', 'awsc'])).code).toBe(0);
+    expect(await instancesOf('awsc')).toEqual([]);
   });
 
   test('worker SIGKILL after RunInstances: the retried provision adopts, no duplicate, down leaves none', async () => {

@@ -40,7 +40,7 @@ import { awsLifecycle, clusterRegion } from './provision';
 export { awsError, classOf } from './errors';
 export { securityGroupName } from './bootstrap';
 export { clientToken } from './instances';
-export { TAG_CLUSTER, TAG_NODE, TAG_OFFER } from './tags';
+export { TAG_CLUSTER, TAG_NODE, TAG_OFFER, TAG_REGION } from './tags';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
