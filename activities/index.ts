@@ -9,7 +9,13 @@ import { jobEnv } from '../core/job-env';
 import type { JobRequest } from '../core/cluster';
 import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
-import { type InstanceState, type ProvisionContext, type ProvisionRequest, stopRefusal } from './infra/clouds/provider';
+import {
+  type InstanceState,
+  type Provider,
+  type ProvisionContext,
+  type ProvisionRequest,
+  stopRefusal,
+} from './infra/clouds/provider';
 import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
@@ -67,6 +73,11 @@ function provisionContext(details: { set(d: unknown): void }): ProvisionContext 
     // shared by this activity's retries; a new attempt (or a new run) gets a new one
     attemptId: `${ctx.info.workflowExecution?.runId ?? ''}|${ctx.info.activityId}`,
   };
+}
+
+/** The cluster's instances, asked in the handle's region (no search of every region). */
+function instancesOf(p: Provider, handle: ClusterHandle): Promise<InstanceState[]> {
+  return p.query(handle.clusterName, { region: handle.offer.region });
 }
 
 /** A job's whole log on one node. */
@@ -213,9 +224,7 @@ function jobActivities(deps: ActivityDeps) {
       jobId: number;
       phase: Phase;
     }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
-      const instances = await mapped(() =>
-        providerFor(req.handle.offer.cloud).query(req.handle.clusterName, { region: req.handle.offer.region }),
-      );
+      const instances = await mapped(() => instancesOf(providerFor(req.handle.offer.cloud), req.handle));
       const goneNodes = nodesNotRunning(req.handle, instances);
       if (goneNodes.length) return { goneNodes, states: [] };
       return {
