@@ -48,18 +48,21 @@ function imageQuery(offer: Pick<Offer, 'instanceType' | 'accelerator'>): ImageQu
   };
 }
 
-const imageCache = new Map<string, Promise<string>>();
+/** Lookups kept this long: a long-running worker picks up newly published images. */
+const IMAGE_TTL_MS = 6 * 3600_000;
+const imageCache = new Map<string, { at: number; id: Promise<string> }>();
 
 /** The newest default image for the offer's type in its region; none there blocks the region. */
 export function defaultImage(region: string, offer: Pick<Offer, 'instanceType' | 'accelerator'>): Promise<string> {
   const q = imageQuery(offer);
-  const key = `${region}|${q.owner}|${q.name}|${archOf(offer.instanceType)}`;
-  let found = imageCache.get(key);
-  if (!found) {
-    imageCache.set(key, (found = lookUp(region, q, archOf(offer.instanceType))));
-    found.catch(() => imageCache.delete(key));
-  }
-  return found;
+  const arch = archOf(offer.instanceType);
+  const key = `${region}|${q.owner}|${q.name}|${arch}`;
+  const cached = imageCache.get(key);
+  if (cached && Date.now() - cached.at < IMAGE_TTL_MS) return cached.id;
+  const id = lookUp(region, q, arch);
+  imageCache.set(key, { at: Date.now(), id });
+  id.catch(() => imageCache.delete(key));
+  return id;
 }
 
 async function lookUp(region: string, q: ImageQuery, arch: string): Promise<string> {

@@ -123,8 +123,8 @@ export async function createInstances(
       },
     ],
   });
-  // the security group made a moment ago may not be visible to RunInstances yet
-  const r = await retrying(['InvalidGroup.NotFound'], () => c.send(command), ctx.sleep);
+  // the security group (and key pair) made a moment ago may not be visible to RunInstances yet
+  const r = await retrying(['InvalidGroup.NotFound', 'InvalidKeyPair.NotFound'], () => c.send(command), ctx.sleep);
   return visible(region, idsOf(r.Instances ?? []), ctx.sleep);
 }
 
