@@ -11,9 +11,9 @@ import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
 import {
   type InstanceState,
-  type Provider,
   type ProvisionContext,
   type ProvisionRequest,
+  queryHandle,
   stopRefusal,
 } from './infra/clouds/provider';
 import { mapped } from './failures';
@@ -73,11 +73,6 @@ function provisionContext(details: { set(d: unknown): void }): ProvisionContext 
     // shared by this activity's retries; a new attempt (or a new run) gets a new one
     attemptId: `${ctx.info.workflowExecution?.runId ?? ''}|${ctx.info.activityId}`,
   };
-}
-
-/** The cluster's instances, asked in the handle's region (no search of every region). */
-function instancesOf(p: Provider, handle: ClusterHandle): Promise<InstanceState[]> {
-  return p.query(handle.clusterName, { region: handle.offer.region });
 }
 
 /** A job's whole log on one node. */
@@ -159,8 +154,11 @@ function clusterActivities(deps: ActivityDeps) {
       return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
     },
 
+    /** `region`: the handle's, so that the provider asks only there */
     async instanceStates(req: { cloud: string; clusterName: string; region?: string }): Promise<InstanceState[]> {
-      return mapped(() => providerFor(req.cloud).query(req.clusterName, { region: req.region }));
+      return mapped(() =>
+        providerFor(req.cloud).query(req.clusterName, req.region ? { regions: [req.region] } : undefined),
+      );
     },
   };
 }
@@ -224,7 +222,7 @@ function jobActivities(deps: ActivityDeps) {
       jobId: number;
       phase: Phase;
     }): Promise<{ goneNodes: string[]; states: PhaseState[] }> {
-      const instances = await mapped(() => instancesOf(providerFor(req.handle.offer.cloud), req.handle));
+      const instances = await mapped(() => queryHandle(providerFor(req.handle.offer.cloud), req.handle));
       const goneNodes = nodesNotRunning(req.handle, instances);
       if (goneNodes.length) return { goneNodes, states: [] };
       return {

@@ -223,7 +223,7 @@ describe('a region denied by policy', () => {
     await expect(aws.query('deny-none')).rejects.toThrow(/eu-west-3/);
     clusterRegion.delete('deny2');
     const from = moto.requests.length;
-    expect((await aws.query('deny2', { region: 'us-east-1' })).map((s) => s.state)).toEqual(['running']);
+    expect((await aws.query('deny2', { regions: ['us-east-1'] })).map((s) => s.state)).toEqual(['running']);
     expect(moto.requests.slice(from).map((r) => [r.action, r.region])).toEqual([['DescribeInstances', 'us-east-1']]);
     moto.clear();
     await aws.terminate('deny2');

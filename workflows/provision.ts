@@ -131,8 +131,7 @@ export async function provisionWithFailover(opts: FailoverOptions): Promise<Clus
               labels: { ...(opts.candidates?.[offer.candidate]?.labels ?? {}), ...(opts.labels ?? {}) },
               ports: opts.candidates?.[offer.candidate]?.ports,
               imageId: imageFor(opts.candidates?.[offer.candidate], offer.region),
-              diskSizeGb: opts.candidates?.[offer.candidate]?.diskSizeGb,
-              diskTier: opts.candidates?.[offer.candidate]?.diskTier,
+              ...diskOf(opts.candidates?.[offer.candidate]),
               ...(offer.cloud === 'kubernetes' && opts.candidates?.[offer.candidate]?.kubernetes
                 ? { kubernetes: opts.candidates[offer.candidate]!.kubernetes }
                 : {}),
@@ -157,6 +156,14 @@ export async function provisionWithFailover(opts: FailoverOptions): Promise<Clus
     }
   }
   throw exhausted(opts.clusterName, attempts, FailureTypes.ResourcesUnavailable);
+}
+
+/** The candidate's disk_size and disk_tier, only when the task sets them. */
+function diskOf(r: Resources | undefined): { diskSizeGb?: number; diskTier?: Resources['diskTier'] } {
+  return {
+    ...(r?.diskSizeGb !== undefined ? { diskSizeGb: r.diskSizeGb } : {}),
+    ...(r?.diskTier !== undefined ? { diskTier: r.diskTier } : {}),
+  };
 }
 
 function exhausted(cluster: string, attempts: ProvisionAttempt[], type: string): ApplicationFailure {

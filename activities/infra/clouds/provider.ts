@@ -24,14 +24,9 @@ export interface ProvisionRequest {
   imageId?: string;
   /** the task's Kubernetes pod settings (volumes, pod_config); only the kubernetes provider reads them */
   kubernetes?: KubePodSpec;
-  /** the task's disk_size (GB) and disk_tier; the infra's defaults when absent */
-  diskSizeGb?: Resources['diskSizeGb'];
+  /** the task's `disk_size` (GB) and `disk_tier`; the infra's defaults when absent */
+  diskSizeGb?: number;
   diskTier?: Resources['diskTier'];
-}
-
-/** What the caller knows of where a cluster is (its handle's region), so a query need not search. */
-export interface ClusterWhere {
-  region?: string;
 }
 
 /** What a long provider call may do besides its own work: report ids, wait (cancellably). */
@@ -109,6 +104,25 @@ export function portNumbers(ranges: Array<{ from: number; to: number }>, max = 1
   return [...out].sort((a, b) => a - b);
 }
 
+/**
+ * Where a cluster's nodes are, when its handle says: a query goes straight there instead of
+ * scanning every region (a worker restarted after the launch knows only what the handle holds).
+ */
+export interface ClusterWhere {
+  regions?: string[];
+  zones?: string[];
+}
+
+/** Where the handle's nodes are. */
+export function whereOf(handle: ClusterHandle): ClusterWhere {
+  return { regions: [handle.offer.region], ...(handle.zone ? { zones: [handle.zone] } : {}) };
+}
+
+/** The instances of the handle's cluster, where the handle says they are. */
+export function queryHandle(provider: Provider, handle: ClusterHandle): Promise<InstanceState[]> {
+  return provider.query(handle.clusterName, whereOf(handle));
+}
+
 export interface Provider {
   readonly name: string;
   /** Whether this infra can be used now, and why not. */
@@ -117,7 +131,7 @@ export interface Provider {
   offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]>;
   /** Converge to `offer.numNodes` running nodes in one of `offer.zones`, adopting tagged ones. */
   provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle>;
-  /** Instances carrying the cluster's tag (stopped ones as `stopped`); `where` narrows the search. */
+  /** Instances carrying the cluster's tag (stopped ones as `stopped`); only `where` when given. */
   query(clusterName: string, where?: ClusterWhere): Promise<InstanceState[]>;
   /** Terminate every instance tagged for the cluster (stopped ones too) and wait until they are gone. */
   terminate(clusterName: string): Promise<void>;

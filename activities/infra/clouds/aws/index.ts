@@ -121,7 +121,8 @@ export class AwsProvider implements Provider {
 
   /** Where to look: the region the caller knows (the handle's), else where this process last put it, else everywhere. */
   private async regionsOf(cluster: string, where?: ClusterWhere): Promise<string[]> {
-    const known = where?.region ?? clusterRegion.get(cluster);
+    if (where?.regions?.length) return where.regions;
+    const known = clusterRegion.get(cluster);
     return known ? [known] : allRegions();
   }
 
