@@ -4,7 +4,7 @@
  * resources be "not found" for a while; moto knows Canonical's and AWS's images per region. SSH
  * readiness is checked on a real loopback sshd through `ssh_proxy_command`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AwsProvider, TAG_REGION, awsError, clientToken } from '../activities/infra/clouds/aws';
@@ -12,6 +12,7 @@ import { rootVolume } from '../activities/infra/clouds/aws/images';
 import { clusterRegion } from '../activities/infra/clouds/aws/provision';
 import { skyrunSshKey } from '../activities/infra/settings';
 import { ProviderError } from '../core/errors';
+import type { Resources } from '../core/task';
 import {
   awsRequest as request,
   instancesOf as instancesOfIn,
@@ -239,6 +240,44 @@ describe('a region denied by policy', () => {
     expect((e as ProviderError).message).toContain('eu-west-3');
     moto.clear();
     await aws.terminate('deny3');
+  });
+});
+
+describe('aws.regions (the regions an organisation allows)', () => {
+  const withRegions = async (value: string, fn: () => Promise<void>) => {
+    const file = process.env.SKYRUN_CONFIG!;
+    const before = readFileSync(file, 'utf8');
+    writeFileSync(file, `${before}  regions: ${value}\n`);
+    try {
+      await fn();
+    } finally {
+      writeFileSync(file, before);
+    }
+  };
+
+  test('offers and searches stay in those regions: a teardown completes although another region is denied', () =>
+    withRegions('[us-east-1, us-west-2]', async () => {
+      const r: Resources = { infra: {}, useSpot: false, ports: [], labels: {}, instanceType: 'm8i.large' };
+      expect(new Set((await aws.offers(r, 1, 0)).map((o) => o.region))).toEqual(new Set(['us-east-1', 'us-west-2']));
+      await aws.provision(request('allow1', { numNodes: 1 }), ctx);
+      moto.deny('eu-west-3');
+      const from = moto.requests.length;
+      await aws.terminate('allow1');
+      expect(await instancesOf('allow1')).toEqual([]);
+      expect(new Set(moto.requests.slice(from).map((q) => q.region))).toEqual(new Set(['us-east-1', 'us-west-2']));
+    }));
+
+  test('a bad value names the file and the field', () =>
+    withRegions('us-east-1', async () => {
+      const e = await aws.terminate('allow2').catch((x) => x);
+      expect((e as ProviderError).errorClass).toBe('config');
+      expect((e as ProviderError).message).toContain(`${process.env.SKYRUN_CONFIG}: aws.regions: expected a list`);
+    }));
+
+  test('a teardown blocked by a denied region says how to tell SkyRun the allowed regions', async () => {
+    moto.deny('eu-west-3');
+    const e = await aws.terminate('allow3').catch((x) => x);
+    expect((e as ProviderError).message).toMatch(/eu-west-3.*aws\.regions/);
   });
 });
 

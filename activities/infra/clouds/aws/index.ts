@@ -23,7 +23,7 @@ import {
   spotStopRefusal,
 } from '../provider';
 import { deleteSecurityGroup } from './bootstrap';
-import { allRegions, defaultRegion, ec2, localCredentialSource } from './client';
+import { allRegions, allowedRegions, defaultRegion, ec2, localCredentialSource } from './client';
 import { awsError, call } from './errors';
 import {
   LIVE,
@@ -54,7 +54,10 @@ function unchecked(
   const regions = failed.map((f) => f.region).join(', ');
   return new ProviderError(
     first.errorClass,
-    `could not check ${regions} for instances of ${cluster} (${meanwhile}): ${first.message}`,
+    `could not check ${regions} for instances of ${cluster} (${meanwhile}): ${first.message}` +
+      (first.code === 'UnauthorizedOperation'
+        ? ` (if your organisation denies these regions, list the ones SkyRun may use as aws.regions in ${settingsFile()})`
+        : ''),
     first.code,
   );
 }
@@ -95,7 +98,9 @@ export class AwsProvider implements Provider {
 
   async offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]> {
     if (r.infra.cloud !== undefined && r.infra.cloud !== 'aws') return [];
-    return catalogOffers('aws', r, numNodes, candidate);
+    const allowed = allowedRegions();
+    const offers = await catalogOffers('aws', r, numNodes, candidate);
+    return allowed ? offers.filter((o) => allowed.includes(o.region)) : offers;
   }
 
   provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
