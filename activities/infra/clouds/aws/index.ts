@@ -162,30 +162,32 @@ export class AwsProvider implements Provider {
     const { found: live, failed } = await this.across(regions, (region) =>
       listInstances(region, clusterName, [...LIVE, 'shutting-down']),
     );
-    const holding = new Set(live.map((i) => i.region));
-    for (const region of holding) {
-      const inRegion = live.filter((i) => i.region === region && stateOf(i) !== 'shutting-down');
-      await terminateInstances(region, idsOf(inRegion));
-    }
-    // verified: poll until nothing of the cluster is left but terminated instances
+    // each region on its own; verified: poll until nothing of the cluster is left but terminated instances
     const deadline = Date.now() + 10 * 60_000;
-    for (const region of holding) {
-      await pollInstances(
-        region,
-        clusterName,
-        [...LIVE, 'shutting-down'],
-        (is) => !is.length,
-        'are still shutting down',
-        sleep,
-      );
-    }
-    const reachable = regions.filter((r) => !failed.some((f) => f.region === r));
+    const holding = [...new Set(live.map((i) => i.region))];
+    const ended = await Promise.allSettled(
+      holding.map(async (region) => {
+        const inRegion = live.filter((i) => i.region === region && stateOf(i) !== 'shutting-down');
+        await terminateInstances(region, idsOf(inRegion));
+        await pollInstances(
+          region,
+          clusterName,
+          [...LIVE, 'shutting-down'],
+          (is) => !is.length,
+          'are still shutting down',
+          sleep,
+        );
+      }),
+    );
+    // the groups of regions searched and emptied (a group is held until its instances are gone)
+    const stuck = holding.filter((_, i) => ended[i]!.status === 'rejected');
+    const reachable = regions.filter((r) => !failed.some((f) => f.region === r) && !stuck.includes(r));
     const groups = await Promise.allSettled(
       reachable.map((region) => deleteSecurityGroup(region, clusterName, deadline)),
     );
-    const notDeleted = groups.find((g) => g.status === 'rejected');
+    const notDone = [...ended, ...groups].find((g) => g.status === 'rejected');
     if (failed.length) throw unchecked(clusterName, failed, 'everything found elsewhere was terminated');
-    if (notDeleted) throw awsError((notDeleted as PromiseRejectedResult).reason);
+    if (notDone) throw awsError((notDone as PromiseRejectedResult).reason);
     clusterRegion.delete(clusterName);
   }
 
