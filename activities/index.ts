@@ -154,8 +154,11 @@ function clusterActivities(deps: ActivityDeps) {
       return heartbeating(() => mapped(() => providerFor(req.cloud).terminate(req.clusterName)));
     },
 
-    async instanceStates(req: { cloud: string; clusterName: string }): Promise<InstanceState[]> {
-      return mapped(() => providerFor(req.cloud).query(req.clusterName));
+    /** `region`: the handle's, so that the provider asks only there */
+    async instanceStates(req: { cloud: string; clusterName: string; region?: string }): Promise<InstanceState[]> {
+      return mapped(() =>
+        providerFor(req.cloud).query(req.clusterName, req.region ? { regions: [req.region] } : undefined),
+      );
     },
   };
 }

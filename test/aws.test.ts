@@ -7,65 +7,29 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  AwsProvider,
-  TAG_CLUSTER,
-  TAG_NODE,
-  TAG_OFFER,
-  awsError,
-  clientToken,
-  securityGroupName,
-} from '../activities/infra/clouds/aws';
-import type { ProvisionContext, ProvisionRequest } from '../activities/infra/clouds/provider';
+import { AwsProvider, TAG_NODE, TAG_OFFER, awsError, classOf, clientToken } from '../activities/infra/clouds/aws';
 import { skyrunSshKey } from '../activities/infra/settings';
 import { clusterEndpoints } from '../activities/infra/inspect';
-import type { Offer } from '../core/offers';
 import { ProviderError } from '../core/errors';
+import {
+  awsRequest as request,
+  instancesOf as instancesOfIn,
+  providerCtx,
+  securityGroups as securityGroupsIn,
+  settingsYaml,
+  tagOf,
+} from './helpers/aws';
 import { startMoto, type Moto } from './helpers/moto';
 import { FIXTURES } from './helpers/sim';
-import { SkyrunEnv, eventually, sleep } from './helpers/skyrun';
+import { SkyrunEnv, eventually } from './helpers/skyrun';
 import { startSshd, type FakeHost } from './helpers/sshd';
 
 let moto: Moto;
 let sshd: FakeHost;
 let home: string;
 const saved = { ...process.env };
-
-/** settings that send every SSH connection to the loopback sshd, whatever the instance's IP */
-function settingsYaml(h: FakeHost): string {
-  const proxy = `bash -c 'exec 3<>/dev/tcp/${h.host}/${h.port}; cat <&3 & cat >&3'`;
-  return `aws:\n  ssh_proxy_command: ${JSON.stringify(proxy)}\n  ssh_user: root\n`;
-}
-
-/** EC2 as moto sees it, without the proxy's injections. */
-async function ec2() {
-  const sdk = await import('@aws-sdk/client-ec2');
-  const c = new sdk.EC2Client({ region: 'us-east-1', endpoint: moto.direct });
-  return { c, sdk };
-}
-
-async function instancesOf(cluster: string, states = ['pending', 'running', 'stopping', 'stopped']) {
-  const { c, sdk } = await ec2();
-  const r = await c.send(
-    new sdk.DescribeInstancesCommand({
-      Filters: [
-        { Name: `tag:${TAG_CLUSTER}`, Values: [cluster] },
-        { Name: 'instance-state-name', Values: states },
-      ],
-    }),
-  );
-  return (r.Reservations ?? []).flatMap((x) => x.Instances ?? []);
-}
-
-async function securityGroups(cluster: string) {
-  const { c, sdk } = await ec2();
-  const r = await c.send(
-    new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [securityGroupName(cluster)] }] }),
-  );
-  return r.SecurityGroups ?? [];
-}
-
-const tagOf = (i: { Tags?: { Key?: string; Value?: string }[] }, k: string) => i.Tags?.find((t) => t.Key === k)?.Value;
+const instancesOf = (cluster: string, states?: string[]) => instancesOfIn(moto, cluster, states);
+const securityGroups = (cluster: string) => securityGroupsIn(moto, cluster);
 
 beforeAll(async () => {
   moto = await startMoto();
@@ -91,32 +55,7 @@ afterAll(async () => {
 describe('provider', () => {
   const aws = new AwsProvider();
   const beats: string[][] = [];
-  const ctx: ProvisionContext = {
-    heartbeat: (ids) => beats.push(ids),
-    sleep: (ms) => sleep(Math.min(ms, 200)).then(() => undefined),
-    attemptId: '',
-  };
-
-  function request(cluster: string, o: Partial<Offer> = {}): ProvisionRequest {
-    return {
-      clusterName: cluster,
-      offerKey: `cluster/${cluster}#0`,
-      labels: {},
-      offer: {
-        cloud: 'aws',
-        region: 'us-east-1',
-        zones: ['use1-az2', 'use1-az4'],
-        instanceType: 'm8i.large',
-        spot: false,
-        hourlyPrice: 0.10584,
-        numNodes: 2,
-        vcpus: 2,
-        memoryGiB: 8,
-        candidate: 0,
-        ...o,
-      },
-    };
-  }
+  const ctx = providerCtx('', beats);
 
   afterEach(() => moto.clear());
 
@@ -143,7 +82,7 @@ describe('provider', () => {
     expect(beats.at(-1)!.sort()).toEqual(live.map((i) => i.InstanceId!).sort());
     const runs = moto.requests.slice(from).filter((r) => r.action === 'RunInstances');
     expect(runs).toHaveLength(1);
-    expect(runs[0]!.params.get('ClientToken')).toBe(clientToken(req.offerKey, 'us-east-1c', 0));
+    expect(runs[0]!.params.get('ClientToken')).toBe(clientToken(req.offerKey, '', 'us-east-1c', 0));
     expect(runs[0]!.params.get('ClientToken')!.length).toBeLessThanOrEqual(64);
 
     const again = await aws.provision(req, ctx);
@@ -209,13 +148,17 @@ describe('provider', () => {
     const handle = await aws.provision({ ...request('pp', { numNodes: 1 }), ports }, ctx);
     const [sg] = await securityGroups('pp');
     const rules = (sg?.IpPermissions ?? [])
-      .map((r) => [r.FromPort, r.ToPort, r.IpRanges?.map((x) => x.CidrIp)])
-      .sort((a, b) => Number(a[0]) - Number(b[0]));
+      .map((r) => [r.IpProtocol, r.FromPort, r.ToPort, r.IpRanges?.map((x) => x.CidrIp)])
+      .sort((a, b) => Number(a[1] ?? -1) - Number(b[1] ?? -1));
     expect(rules).toEqual([
-      [22, 22, ['0.0.0.0/0']],
-      [8000, 8000, ['0.0.0.0/0']],
-      [9000, 9010, ['0.0.0.0/0']],
+      ['-1', undefined, undefined, []],
+      ['tcp', 22, 22, ['0.0.0.0/0']],
+      ['tcp', 8000, 8000, ['0.0.0.0/0']],
+      ['tcp', 9000, 9010, ['0.0.0.0/0']],
     ]);
+    // the nodes talk to each other on any port (NCCL, torch.distributed on private IPs)
+    const self = sg!.IpPermissions!.find((r) => r.IpProtocol === '-1')!;
+    expect(self.UserIdGroupPairs?.map((p) => p.GroupId)).toEqual([sg!.GroupId]);
     const head = handle.nodes[0]!.runner;
     const host = head.kind === 'ssh' ? head.host : '';
     expect(await clusterEndpoints({ ...handle, ports }, 8000)).toEqual([{ port: 8000, address: `${host}:8000` }]);
@@ -262,17 +205,34 @@ describe('provider', () => {
     expect(await instancesOf(name)).toEqual([]);
   });
 
-  test('the error table', () => {
-    const cls = (name: string, extra: object = {}) =>
-      awsError(Object.assign(new Error('x'), { name, ...extra })).errorClass;
-    expect(cls('Unsupported')).toBe('capacity');
-    expect(cls('InstanceLimitExceeded')).toBe('quota-region');
-    expect(cls('ExpiredToken')).toBe('auth');
-    expect(cls('InternalError')).toBe('transient');
-    expect(cls('Error', { code: 'ECONNRESET' })).toBe('transient');
-    expect(cls('InvalidAMIID.Malformed')).toBe('invalid');
-    expect(cls('InvalidVpcID.NotFound')).toBe('config');
-    expect(cls('SomethingNew')).toBe('unknown');
+  test.each([
+    ['InsufficientInstanceCapacity', 'capacity'],
+    ['Unsupported', 'capacity'],
+    ['UnfulfillableCapacity', 'capacity'],
+    ['InsufficientFreeAddressesInSubnet', 'capacity'],
+    ['InstanceLimitExceeded', 'quota-region'],
+    ['MaxSpotInstanceCountExceeded', 'quota-region'],
+    ['InvalidAMIID.Malformed', 'quota-region'],
+    ['InvalidAMIID.NotFound', 'quota-region'],
+    ['OptInRequired', 'quota-region'],
+    ['PendingVerification', 'quota-region'],
+    ['VPCIdNotSpecified', 'quota-region'],
+    ['ExpiredToken', 'auth'],
+    ['UnauthorizedOperation', 'auth'],
+    ['InternalError', 'transient'],
+    ['InvalidKeyPair.NotFound', 'transient'],
+    ['MissingInput', 'invalid'],
+    ['InvalidParameterValue', 'invalid'],
+    ['IdempotentParameterMismatch', 'unknown'],
+    ['InvalidVpcID.NotFound', 'config'],
+    ['SomethingNew', 'unknown'],
+  ])('the error table: %s is %s', (code, cls) => {
+    expect(awsError(Object.assign(new Error('x'), { name: code })).errorClass).toBe(cls);
+    expect(classOf(code).cls).toBe(cls);
+  });
+
+  test('network errors are transient; no access key id reaches a message', () => {
+    expect(awsError(Object.assign(new Error('x'), { name: 'Error', code: 'ECONNRESET' })).errorClass).toBe('transient');
     expect(
       awsError(Object.assign(new Error('key AKIAABCDEFGHIJKLMNOP is bad'), { name: 'AuthFailure' })).message,
     ).not.toContain('AKIA');
@@ -308,7 +268,7 @@ describe('end to end: CLI, dev server, worker', () => {
     for (const f of readdirSync(host.home)) rmSync(path.join(host.home, f), { recursive: true, force: true });
   });
 
-  test('launch runs on an EC2 instance (through the proxy command); down leaves nothing', async () => {
+  test('launch runs on an EC2 instance (through the proxy command); down leaves nothing; a relaunch gets a new instance', async () => {
     const r = await sr.run([
       'launch',
       '-y',
@@ -329,6 +289,18 @@ describe('end to end: CLI, dev server, worker', () => {
     expect((await sr.run(['down', '-y', 'awsc'])).code).toBe(0);
     expect(await instancesOf('awsc')).toEqual([]);
     expect(await securityGroups('awsc')).toEqual([]);
+    // launched again, same name and zone: another run, another ClientToken, a new instance
+    for (const f of readdirSync(host.home)) rmSync(path.join(host.home, f), { recursive: true, force: true });
+    const again = await sr.run(['launch', '-y', '-c', 'awsc', '--infra', 'aws/us-east-1', '--', 'echo again']);
+    expect(again.stdout).toContain('again');
+    expect(again.code).toBe(0);
+    const relaunched = await instancesOf('awsc');
+    expect(relaunched.map((i) => i.State?.Name)).toEqual(['running']);
+    expect(relaunched[0]!.InstanceId).not.toBe(live[0]!.InstanceId);
+    // in the same zone (before, the reused token answered with the terminated instance: the zone was blocked)
+    expect(relaunched[0]!.Placement?.AvailabilityZone).toBe(live[0]!.Placement?.AvailabilityZone);
+    expect((await sr.run(['down', '-y', 'awsc'])).code).toBe(0);
+    expect(await instancesOf('awsc')).toEqual([]);
   });
 
   test('worker SIGKILL after RunInstances: the retried provision adopts, no duplicate, down leaves none', async () => {

@@ -83,7 +83,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
 /** The cluster's nodes that the infra no longer runs. */
 export async function nodesGone(handle: ClusterHandle, label: string): Promise<string[]> {
   const states = await statusActs.instanceStates.executeWithOptions({ summary: `${label}: instance states` }, [
-    { cloud: handle.offer.cloud, clusterName: handle.clusterName },
+    { cloud: handle.offer.cloud, clusterName: handle.clusterName, region: handle.offer.region },
   ]);
   return nodesNotRunning(handle, states);
 }

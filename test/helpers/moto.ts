@@ -3,11 +3,19 @@
  * loopback port, behind a small HTTP proxy that can answer chosen requests with EC2's own XML
  * error responses (by action, zone and count) or delay them, and forwards the rest to moto.
  * `env` holds what a process needs to use it: the endpoint and fake credentials.
+ *
+ * The proxy is stricter than moto where EC2 is (strict.ts): ClientToken idempotency, regions an
+ * organisation's policy denies, and eventual consistency right after a create. moto starts with
+ * the images SkyRun looks up (AMIS below) in every region.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { freePort, sleep } from './skyrun';
+import { type Lag, Strict, type Upstream, errorResponse, regionOf } from './moto-strict';
 
 export interface Injection {
   /** the EC2 Action, e.g. RunInstances */
@@ -25,6 +33,8 @@ export interface Injection {
 
 export interface SeenRequest {
   action: string;
+  /** the region it was signed for */
+  region?: string;
   params: URLSearchParams;
   injected?: string;
 }
@@ -32,18 +42,76 @@ export interface SeenRequest {
 export interface Moto {
   /** the proxy's URL (what AWS_ENDPOINT_URL points at) */
   endpoint: string;
+  /** the images moto knows in every region (what SkyRun's DescribeImages lookups find) */
+  amis: typeof AMIS;
   /** moto's own URL, without injections */
   direct: string;
   env: Record<string, string>;
   requests: SeenRequest[];
   inject(i: Injection): void;
+  /** answer UnauthorizedOperation to every call in `region` (an organisation's region-deny policy) */
+  deny(region: string): void;
+  /** eventual consistency for the next security group / instances created */
+  lag(l: Lag): void;
+  /** drop injections, denials and lags */
   clear(): void;
   stop(): Promise<void>;
 }
 
-function errorXml(code: string, message: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>${Math.random().toString(16).slice(2)}-inj</RequestID></Response>`;
-}
+const ami = (id: string, owner: string, name: string, architecture: string) => ({
+  ami_id: id,
+  state: 'available',
+  public: true,
+  owner_id: owner,
+  image_location: `${owner}/${name}`,
+  root_device_type: 'ebs',
+  root_device_name: '/dev/sda1',
+  description: name,
+  image_type: 'machine',
+  architecture,
+  name,
+  virtualization_type: 'hvm',
+  hypervisor: 'xen',
+});
+
+/**
+ * The images moto knows (MOTO_AMIS_PATH replaces its defaults): Canonical's Ubuntu 22.04 for
+ * both architectures (an older and a newer build) and AWS's Deep Learning Base GPU AMIs. No
+ * creation dates: moto parses them in place when it loads the first region, and fails on the
+ * second; the build date in the name tells the newer one.
+ */
+export const AMIS = [
+  ami(
+    'ami-0a11aaaa00000001',
+    '099720109477',
+    'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240101',
+    'x86_64',
+  ),
+  ami(
+    'ami-0a11aaaa00000002',
+    '099720109477',
+    'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20250101',
+    'x86_64',
+  ),
+  ami(
+    'ami-0a11aaaa00000003',
+    '099720109477',
+    'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-arm64-server-20250101',
+    'arm64',
+  ),
+  ami(
+    'ami-0a11aaaa00000004',
+    '898082745236',
+    'Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20250101',
+    'x86_64',
+  ),
+  ami(
+    'ami-0a11aaaa00000005',
+    '898082745236',
+    'Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20250101',
+    'arm64',
+  ),
+];
 
 const MESSAGES: Record<string, string> = {
   InsufficientInstanceCapacity: 'We currently do not have sufficient capacity in the Availability Zone you requested.',
@@ -73,10 +141,42 @@ async function waitListening(port: number, proc: ChildProcess, log: () => string
   throw new Error(`moto did not come up on ${port}: ${log()}`);
 }
 
+/** Forward a request to moto and read its whole answer. */
+function forward(port: number, req: http.IncomingMessage, body: Buffer): Promise<Upstream> {
+  return new Promise((resolve) => {
+    const fwd = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: `127.0.0.1:${port}` },
+      },
+      (up) => {
+        const chunks: Buffer[] = [];
+        up.on('data', (d: Buffer) => chunks.push(d));
+        up.on('end', () => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(up.headers)) {
+            if (typeof v === 'string' && k !== 'content-length' && k !== 'transfer-encoding') headers[k] = v;
+          }
+          resolve({ status: up.statusCode ?? 502, headers, body: Buffer.concat(chunks).toString() });
+        });
+      },
+    );
+    fwd.on('error', () => resolve({ status: 502, headers: {}, body: '' }));
+    fwd.end(body);
+  });
+}
+
 export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
   const motoPort = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'skyrun-moto-'));
+  const amisPath = path.join(dir, 'amis.json');
+  writeFileSync(amisPath, JSON.stringify(AMIS));
   const proc = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MOTO_AMIS_PATH: amisPath },
   });
   let log = '';
   proc.stdout!.on('data', (d) => (log = (log + d).slice(-2000)));
@@ -85,6 +185,11 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
 
   let injections: Injection[] = [];
   const requests: SeenRequest[] = [];
+  const strict = new Strict();
+  const answer = (res: http.ServerResponse, a: Upstream) => {
+    res.writeHead(a.status, { ...a.headers, 'content-length': Buffer.byteLength(a.body) });
+    res.end(a.body);
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
@@ -92,7 +197,8 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
       const body = Buffer.concat(chunks);
       const params = new URLSearchParams(body.toString());
       const action = params.get('Action') ?? '';
-      const seen: SeenRequest = { action, params };
+      const region = regionOf(req.headers.authorization);
+      const seen: SeenRequest = { action, params, region };
       requests.push(seen);
       const zone = params.get('Placement.AvailabilityZone') ?? undefined;
       const hit = injections.find(
@@ -103,29 +209,20 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
         if (hit.delayMs) await sleep(hit.delayMs);
         if (hit.code) {
           seen.injected = hit.code;
-          res.writeHead(hit.status ?? statusOf(hit.code), { 'content-type': 'text/xml' });
-          res.end(errorXml(hit.code, MESSAGES[hit.code] ?? `${hit.code} (injected)`));
+          answer(
+            res,
+            errorResponse(hit.status ?? statusOf(hit.code), hit.code, MESSAGES[hit.code] ?? `${hit.code} (injected)`),
+          );
           return;
         }
       }
-      const fwd = http.request(
-        {
-          host: '127.0.0.1',
-          port: motoPort,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: `127.0.0.1:${motoPort}` },
-        },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      fwd.on('error', () => {
-        res.writeHead(502);
-        res.end();
-      });
-      fwd.end(body);
+      const ruled = strict.before(action, params, region);
+      if (ruled) {
+        seen.injected = /<Code>([^<]+)<\/Code>/.exec(ruled.body)?.[1];
+        answer(res, ruled);
+        return;
+      }
+      answer(res, strict.after(action, params, region, await forward(motoPort, req, body)));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -133,6 +230,7 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
   const region = opts.region ?? 'us-east-1';
   return {
     endpoint,
+    amis: AMIS,
     direct: `http://127.0.0.1:${motoPort}`,
     env: {
       AWS_ENDPOINT_URL: endpoint,
@@ -149,8 +247,15 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
     inject(i) {
       injections.push({ ...i });
     },
+    deny(r) {
+      strict.denied.add(r);
+    },
+    lag(l) {
+      strict.lag(l);
+    },
     clear() {
       injections = [];
+      strict.reset();
     },
     async stop() {
       server.closeAllConnections();
@@ -160,6 +265,7 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
         proc.kill('SIGTERM');
         await exited;
       }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -66,6 +66,8 @@ export interface InstanceState {
 export interface Placement {
   /** the zone the nodes are in ('' for an infra without zones) */
   zone: string;
+  /** the ids run_instances adopted or created, when the infra waits on them (not on what a listing shows) */
+  instanceIds?: string[];
 }
 
 /**

@@ -1,13 +1,16 @@
 /**
  * Per-account and per-cluster resources, all idempotent: one key pair
  * `skyrun-<hash of SkyRun's public key>` per account and region, one security group
- * `skyrun-<cluster>` per cluster (SSH plus the task's ports).
+ * `skyrun-<cluster>` per cluster in the region's default VPC: SSH and the task's ports from
+ * anywhere, and all traffic between the cluster's nodes (a rule naming the group itself, as
+ * SkyPilot adds, for NCCL, torch.distributed and the like on private IPs).
  */
 import { createHash } from 'node:crypto';
+import type * as EC2 from '@aws-sdk/client-ec2';
 import { skyrunSshKey } from '../../settings';
 import { ec2 } from './client';
-import { awsError, call, codeOf, unless } from './errors';
-import { TAG_CLUSTER } from './tags';
+import { awsError, call, codeOf, retrying, unless } from './errors';
+import { TAG_CLUSTER, TAG_REGION } from './tags';
 
 export const hash = (s: string, n = 16) => createHash('sha256').update(s).digest('hex').slice(0, n);
 
@@ -44,7 +47,15 @@ async function createSecurityGroup(region: string, cluster: string): Promise<str
       new s.CreateSecurityGroupCommand({
         GroupName: securityGroupName(cluster),
         Description: `SkyRun cluster ${cluster}`,
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: TAG_CLUSTER, Value: cluster }] }],
+        TagSpecifications: [
+          {
+            ResourceType: 'security-group',
+            Tags: [
+              { Key: TAG_CLUSTER, Value: cluster },
+              { Key: TAG_REGION, Value: region },
+            ],
+          },
+        ],
       }),
     );
     return r.GroupId!;
@@ -60,17 +71,28 @@ export async function ensureSecurityGroup(
   region: string,
   cluster: string,
   ports: Array<{ from: number; to: number }>,
+  sleep: (ms: number) => Promise<void>,
 ): Promise<string> {
   const { c, s } = await ec2(region);
   const id = (await findSecurityGroup(region, cluster)) ?? (await createSecurityGroup(region, cluster));
-  for (const p of [{ from: 22, to: 22 }, ...ports]) {
-    await unless(['InvalidPermission.Duplicate'], () =>
-      c.send(
-        new s.AuthorizeSecurityGroupIngressCommand({
-          GroupId: id,
-          IpPermissions: [{ IpProtocol: 'tcp', FromPort: p.from, ToPort: p.to, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
-        }),
-      ),
+  const rules: EC2.IpPermission[] = [
+    { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: id, Description: 'between the nodes of the cluster' }] },
+    ...[{ from: 22, to: 22 }, ...ports].map((p) => ({
+      IpProtocol: 'tcp',
+      FromPort: p.from,
+      ToPort: p.to,
+      IpRanges: [{ CidrIp: '0.0.0.0/0' }],
+    })),
+  ];
+  for (const rule of rules) {
+    // a group just created may not be found yet
+    await retrying(
+      ['InvalidGroup.NotFound'],
+      () =>
+        unless(['InvalidPermission.Duplicate'], () =>
+          c.send(new s.AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: [rule] })),
+        ),
+      sleep,
     );
   }
   return id;

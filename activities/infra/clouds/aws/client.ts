@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as EC2 from '@aws-sdk/client-ec2';
-import { cloudSettings } from '../../settings';
+import { ProviderError } from '../../../../core/errors';
+import { cloudSettings, settingsFile } from '../../settings';
 import { call } from './errors';
 
 export type Sdk = typeof EC2;
@@ -74,7 +75,26 @@ export function zoneIdOf(region: string, zoneName: string | undefined): string |
   return [...(zoneNamesCache.get(region)?.entries() ?? [])].find(([, name]) => name === zoneName)?.[0];
 }
 
+/**
+ * `aws.regions` in the settings: the only regions SkyRun launches in and searches, for an
+ * account whose organisation denies the others; undefined when unset (every region).
+ */
+export function allowedRegions(): string[] | undefined {
+  const r = cloudSettings('aws').regions;
+  if (r === undefined || r === null) return undefined;
+  if (!Array.isArray(r) || !r.length || !r.every((x) => typeof x === 'string' && /^[a-z]{2}(-[a-z]+)+-\d+$/.test(x))) {
+    throw new ProviderError(
+      'config',
+      `${settingsFile()}: aws.regions: expected a list of region names like [us-east-1, eu-west-1], got ${JSON.stringify(r)}`,
+    );
+  }
+  return r as string[];
+}
+
+/** The regions to search for a cluster: aws.regions, else every region DescribeRegions lists. */
 export async function allRegions(): Promise<string[]> {
+  const allowed = allowedRegions();
+  if (allowed) return allowed;
   regionsCache ??= (async () => {
     const { c, s } = await ec2(defaultRegion());
     const r = await call(() => c.send(new s.DescribeRegionsCommand({})));

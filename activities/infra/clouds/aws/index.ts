@@ -14,6 +14,7 @@ import { catalogOffers } from '../../catalog';
 import { settingsFile } from '../../settings';
 import { provisionCluster } from '../lifecycle';
 import {
+  type ClusterWhere,
   type InstanceState,
   type Provider,
   type ProvisionContext,
@@ -22,7 +23,7 @@ import {
   spotStopRefusal,
 } from '../provider';
 import { deleteSecurityGroup } from './bootstrap';
-import { allRegions, defaultRegion, ec2, localCredentialSource } from './client';
+import { allRegions, allowedRegions, defaultRegion, ec2, localCredentialSource } from './client';
 import { awsError, call } from './errors';
 import {
   LIVE,
@@ -36,12 +37,30 @@ import {
 } from './instances';
 import { awsLifecycle, clusterRegion } from './provision';
 
-export { awsError } from './errors';
+export { awsError, classOf } from './errors';
 export { securityGroupName } from './bootstrap';
 export { clientToken } from './instances';
-export { TAG_CLUSTER, TAG_NODE, TAG_OFFER } from './tags';
+export { TAG_CLUSTER, TAG_NODE, TAG_OFFER, TAG_REGION } from './tags';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The error for regions that could not be searched for the cluster's instances. */
+function unchecked(
+  cluster: string,
+  failed: Array<{ region: string; error: ProviderError }>,
+  meanwhile: string,
+): ProviderError {
+  const first = failed[0]!.error;
+  const regions = failed.map((f) => f.region).join(', ');
+  return new ProviderError(
+    first.errorClass,
+    `could not check ${regions} for instances of ${cluster} (${meanwhile}): ${first.message}` +
+      (first.code === 'UnauthorizedOperation'
+        ? ` (if your organisation denies these regions, list the ones SkyRun may use as aws.regions in ${settingsFile()})`
+        : ''),
+    first.code,
+  );
+}
 
 export class AwsProvider implements Provider {
   readonly name = 'aws';
@@ -79,34 +98,45 @@ export class AwsProvider implements Provider {
 
   async offers(r: Resources, numNodes: number, candidate: number): Promise<Offer[]> {
     if (r.infra.cloud !== undefined && r.infra.cloud !== 'aws') return [];
-    return catalogOffers('aws', r, numNodes, candidate);
+    const allowed = allowedRegions();
+    const offers = await catalogOffers('aws', r, numNodes, candidate);
+    return allowed ? offers.filter((o) => allowed.includes(o.region)) : offers;
   }
 
   provision(req: ProvisionRequest, ctx: ProvisionContext): Promise<ClusterHandle> {
     return provisionCluster(awsLifecycle, req, ctx);
   }
 
-  /** The region(s) to look in: where this process last put the cluster, else every region. */
-  private async regionsOf(cluster: string, opts: { all: boolean }): Promise<string[]> {
-    const known = clusterRegion.get(cluster);
-    if (known && !opts.all) return [known];
-    return allRegions();
-  }
-
+  /**
+   * Each region's answer on its own: a region that refuses (an organisation's region-deny policy
+   * answers UnauthorizedOperation there) does not hide what the others hold.
+   */
   private async across<T>(
-    cluster: string,
-    opts: { all: boolean },
+    regions: string[],
     fn: (region: string) => Promise<T[]>,
-  ): Promise<Array<T & { region: string }>> {
-    const regions = await this.regionsOf(cluster, opts);
-    const per = await Promise.all(regions.map(async (region) => (await fn(region)).map((x) => ({ ...x, region }))));
-    return per.flat();
+  ): Promise<{ found: Array<T & { region: string }>; failed: Array<{ region: string; error: ProviderError }> }> {
+    const per = await Promise.allSettled(
+      regions.map(async (region) => (await fn(region)).map((x) => ({ ...x, region }))),
+    );
+    const failed = per.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ region: regions[i]!, error: awsError(r.reason) }] : [],
+    );
+    return { found: per.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])), failed };
   }
 
-  async query(clusterName: string): Promise<InstanceState[]> {
-    const found = await this.across(clusterName, { all: false }, (region) =>
+  /** Where to look: the region the caller knows (the handle's), else where this process last put it, else everywhere. */
+  private async regionsOf(cluster: string, where?: ClusterWhere): Promise<string[]> {
+    if (where?.regions?.length) return where.regions;
+    const known = clusterRegion.get(cluster);
+    return known ? [known] : allRegions();
+  }
+
+  async query(clusterName: string, where?: ClusterWhere): Promise<InstanceState[]> {
+    const { found, failed } = await this.across(await this.regionsOf(clusterName, where), (region) =>
       listInstances(region, clusterName, [...LIVE, 'shutting-down', 'terminated']),
     );
+    // a cluster lives in one region: found somewhere, the regions that did not answer do not matter
+    if (!found.length && failed.length) throw unchecked(clusterName, failed, 'nothing found elsewhere');
     if (found.length && !clusterRegion.has(clusterName)) clusterRegion.set(clusterName, found[0]!.region);
     const out: InstanceState[] = [];
     for (const i of found) {
@@ -122,30 +152,42 @@ export class AwsProvider implements Provider {
     return out;
   }
 
-  /** Terminate every tagged instance (stopped ones too) in every region, verify, then delete the security group. */
+  /**
+   * Terminate every tagged instance (stopped ones too) in every region that answers, verify, delete
+   * the security groups; then fail naming the regions that could not be checked (never "gone"
+   * while a region may still hold instances).
+   */
   async terminate(clusterName: string): Promise<void> {
-    const live = await this.across(clusterName, { all: true }, (region) =>
+    const regions = await allRegions();
+    const { found: live, failed } = await this.across(regions, (region) =>
       listInstances(region, clusterName, [...LIVE, 'shutting-down']),
     );
-    const regions = new Set(live.map((i) => i.region));
-    for (const region of regions) {
-      const inRegion = live.filter((i) => i.region === region && stateOf(i) !== 'shutting-down');
-      await terminateInstances(region, idsOf(inRegion));
-    }
-    // verified: poll until nothing of the cluster is left but terminated instances
+    // each region on its own; verified: poll until nothing of the cluster is left but terminated instances
     const deadline = Date.now() + 10 * 60_000;
-    for (const region of regions) {
-      await pollInstances(
-        region,
-        clusterName,
-        [...LIVE, 'shutting-down'],
-        (is) => !is.length,
-        'are still shutting down',
-        sleep,
-      );
-    }
-    const sgRegions = new Set([...regions, ...(await this.regionsOf(clusterName, { all: true }))]);
-    await Promise.all([...sgRegions].map((region) => deleteSecurityGroup(region, clusterName, deadline)));
+    const holding = [...new Set(live.map((i) => i.region))];
+    const ended = await Promise.allSettled(
+      holding.map(async (region) => {
+        const inRegion = live.filter((i) => i.region === region && stateOf(i) !== 'shutting-down');
+        await terminateInstances(region, idsOf(inRegion));
+        await pollInstances(
+          region,
+          clusterName,
+          [...LIVE, 'shutting-down'],
+          (is) => !is.length,
+          'are still shutting down',
+          sleep,
+        );
+      }),
+    );
+    // the groups of regions searched and emptied (a group is held until its instances are gone)
+    const stuck = holding.filter((_, i) => ended[i]!.status === 'rejected');
+    const reachable = regions.filter((r) => !failed.some((f) => f.region === r) && !stuck.includes(r));
+    const groups = await Promise.allSettled(
+      reachable.map((region) => deleteSecurityGroup(region, clusterName, deadline)),
+    );
+    const notDone = [...ended, ...groups].find((g) => g.status === 'rejected');
+    if (failed.length) throw unchecked(clusterName, failed, 'everything found elsewhere was terminated');
+    if (notDone) throw awsError((notDone as PromiseRejectedResult).reason);
     clusterRegion.delete(clusterName);
   }
 
@@ -153,11 +195,20 @@ export class AwsProvider implements Provider {
     return spotStopRefusal(handle);
   }
 
-  /** Stop the cluster's instances (head last, as SkyPilot does) and wait until they are stopped; disks stay. */
+  /**
+   * Stop the cluster's instances (head last, as SkyPilot does) and wait until they are stopped;
+   * disks stay. EC2 cannot stop spot instances (UnsupportedOperation): refused before any call.
+   */
   async stop(handle: ClusterHandle, ctx: ProvisionContext): Promise<void> {
     const region = handle.offer.region;
     clusterRegion.set(handle.clusterName, region);
+    const refusal = this.stopRefusal(handle);
+    if (refusal) throw new ProviderError('invalid', refusal);
     const live = await listInstances(region, handle.clusterName, ['pending', 'running']);
+    const spot = live.find((i) => i.InstanceLifecycle === 'spot');
+    if (spot) {
+      throw new ProviderError('invalid', `Stopping spot instances is not supported on aws (${spot.InstanceId} is one)`);
+    }
     await stopInstances(region, idsOf(ordered(live).reverse()));
     await pollInstances(
       region,

@@ -1,6 +1,6 @@
 /**
- * EC2 instances by tag: list, order (head first), create (with a ClientToken derived from the
- * offer key), start, stop, terminate, and wait for a state.
+ * EC2 instances by tag: list, order (head first), create (with a ClientToken per provision
+ * attempt), start, stop, terminate, and wait for a state.
  */
 import type * as EC2 from '@aws-sdk/client-ec2';
 import type { RunnerSpec } from '../../../../core/cluster';
@@ -9,8 +9,9 @@ import { cloudSettings, proxyCommandFor, skyrunSshKey } from '../../settings';
 import type { ProvisionContext, ProvisionRequest } from '../provider';
 import { hash } from './bootstrap';
 import { ec2, type Instance } from './client';
-import { call, unless } from './errors';
-import { TAG_CLUSTER, TAG_NODE, TAG_OFFER } from './tags';
+import { CONSISTENCY_MS, call, codeOf, awsError, retrying, unless } from './errors';
+import { rootDeviceOf, rootVolume } from './images';
+import { TAG_CLUSTER, TAG_NODE, TAG_OFFER, TAG_REGION } from './tags';
 
 type SshSpec = Extract<RunnerSpec, { kind: 'ssh' }>;
 
@@ -69,48 +70,92 @@ export async function ensureHead(region: string, cluster: string, instances: Ins
   return [head!, ...rest];
 }
 
-/** EC2's idempotency token: at most 64 characters, one per offer key, zone and adopted count. */
-export function clientToken(offerKey: string, zone: string, have: number): string {
-  return `skyrun-${hash(`${offerKey}|${zone}|${have}`, 40)}`;
+/**
+ * EC2's idempotency token (at most 64 characters). A repeated token returns the first call's
+ * instances, even terminated ones, for at least 24 h, and fails with IdempotentParameterMismatch
+ * when other parameters differ: so it is the same for every retry of one provision attempt (the
+ * activity's run and id in `attemptId`) and new for the next attempt or launch.
+ */
+export function clientToken(offerKey: string, attemptId: string, zone: string, have: number): string {
+  return `skyrun-${hash(`${offerKey}|${attemptId}|${zone}|${have}`, 40)}`;
 }
 
-/** RunInstances in one zone; the token makes a repeated call return the same instances. */
+/** RunInstances in one zone, then wait until EC2 lists what it made; the token makes a retried call return the same instances. */
 export async function createInstances(
   req: ProvisionRequest,
   zone: string,
   count: number,
   have: number,
   ids: { key: string; sg: string; image: string },
+  ctx: Pick<ProvisionContext, 'attemptId' | 'sleep'>,
 ): Promise<Instance[]> {
-  const { c, s } = await ec2(req.offer.region);
+  const region = req.offer.region;
+  const { c, s } = await ec2(region);
   const cluster = req.clusterName;
   const tags = [
     { Key: TAG_CLUSTER, Value: cluster },
     { Key: TAG_OFFER, Value: req.offerKey },
+    { Key: TAG_REGION, Value: region },
     { Key: TAG_NODE, Value: 'worker' },
     { Key: 'Name', Value: `${cluster}-worker` },
     ...Object.entries(req.labels ?? {}).map(([Key, Value]) => ({ Key, Value })),
   ];
-  const r = await call(() =>
-    c.send(
-      new s.RunInstancesCommand({
-        ImageId: ids.image,
-        InstanceType: req.offer.instanceType as EC2._InstanceType,
-        MinCount: count,
-        MaxCount: count,
-        KeyName: ids.key,
-        SecurityGroupIds: [ids.sg],
-        Placement: { AvailabilityZone: zone },
-        ClientToken: clientToken(req.offerKey, zone, have),
-        InstanceMarketOptions: req.offer.spot ? { MarketType: 'spot' } : undefined,
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: tags },
-          { ResourceType: 'volume', Tags: [{ Key: TAG_CLUSTER, Value: cluster }] },
+  const root = await rootDeviceOf(region, ids.image);
+  const command = new s.RunInstancesCommand({
+    ImageId: ids.image,
+    InstanceType: req.offer.instanceType as EC2._InstanceType,
+    MinCount: count,
+    MaxCount: count,
+    KeyName: ids.key,
+    SecurityGroupIds: [ids.sg],
+    Placement: { AvailabilityZone: zone },
+    BlockDeviceMappings: [{ DeviceName: root, Ebs: rootVolume(req.diskSizeGb, req.diskTier) }],
+    ClientToken: clientToken(req.offerKey, ctx.attemptId, zone, have),
+    InstanceMarketOptions: req.offer.spot ? { MarketType: 'spot' } : undefined,
+    TagSpecifications: [
+      { ResourceType: 'instance', Tags: tags },
+      {
+        ResourceType: 'volume',
+        Tags: [
+          { Key: TAG_CLUSTER, Value: cluster },
+          { Key: TAG_REGION, Value: region },
         ],
-      }),
-    ),
-  );
-  return r.Instances ?? [];
+      },
+    ],
+  });
+  // the security group (and key pair) made a moment ago may not be visible to RunInstances yet
+  const r = await retrying(['InvalidGroup.NotFound', 'InvalidKeyPair.NotFound'], () => c.send(command), ctx.sleep);
+  return visible(region, idsOf(r.Instances ?? []), ctx.sleep);
+}
+
+/**
+ * The instances, once DescribeInstances lists every one of them: right after RunInstances it may
+ * answer InvalidInstanceID.NotFound or leave some out (eventual consistency).
+ */
+export async function visible(
+  region: string,
+  ids: string[],
+  sleep: (ms: number) => Promise<void>,
+): Promise<Instance[]> {
+  if (!ids.length) return [];
+  const { c, s } = await ec2(region);
+  const deadline = Date.now() + CONSISTENCY_MS;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      const r = await c.send(new s.DescribeInstancesCommand({ InstanceIds: ids }));
+      const found = (r.Reservations ?? []).flatMap((x) => x.Instances ?? []);
+      if (found.length >= ids.length) return found;
+    } catch (e) {
+      if (codeOf(e) !== 'InvalidInstanceID.NotFound') throw awsError(e);
+    }
+    if (Date.now() + wait > deadline) {
+      throw new ProviderError(
+        'transient',
+        `instances ${ids.join(', ')} in ${region} were not listed within ${CONSISTENCY_MS / 1000} s of their creation`,
+      );
+    }
+    await sleep(wait);
+  }
 }
 
 export async function startInstances(region: string, ids: string[]): Promise<void> {

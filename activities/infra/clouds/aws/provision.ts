@@ -53,15 +53,16 @@ async function createMissing(
   boot: AwsBoot,
   existing: Instance[],
   missing: number,
+  ctx: ProvisionContext,
 ): Promise<Instance[]> {
   const placed = existing[0]?.Placement?.AvailabilityZone;
   const tryZones = placed ? [placed] : boot.zones.length ? boot.zones : [''];
   // a docker image (docker mode) runs in a container on the default VM image
-  const image = vmImage(req.imageId) ?? (await defaultImage(req.offer.region, req.offer.instanceType));
+  const image = vmImage(req.imageId) ?? (await defaultImage(req.offer.region, req.offer));
   let last: ProviderError | undefined;
   for (const zone of tryZones) {
     try {
-      return await createInstances(req, zone, missing, existing.length, { ...boot, image });
+      return await createInstances(req, zone, missing, existing.length, { ...boot, image }, ctx);
     } catch (e) {
       last = awsError(e);
       if (last.errorClass !== 'capacity') throw last;
@@ -70,11 +71,20 @@ async function createMissing(
   throw last!;
 }
 
+/** A region that refuses a read call although check() passed: an organisation's policy denies it. */
+function regionDenied(region: string, e: unknown): ProviderError {
+  const err = awsError(e);
+  if (err.code !== 'UnauthorizedOperation') return err;
+  return new ProviderError('quota-region', `region ${region} is denied to these credentials: ${err.message}`, err.code);
+}
+
 export const awsLifecycle: InstanceLifecycle<AwsBoot> = {
-  async bootstrap(req) {
+  async bootstrap(req, ctx) {
     const { offer, clusterName: cluster } = req;
     clusterRegion.set(cluster, offer.region);
-    const zones = await zoneNames(offer.region, offer.zones);
+    const zones = await zoneNames(offer.region, offer.zones).catch((e) => {
+      throw regionDenied(offer.region, e);
+    });
     if (offer.zones.length && !zones.length) {
       throw new ProviderError(
         'config',
@@ -82,7 +92,7 @@ export const awsLifecycle: InstanceLifecycle<AwsBoot> = {
       );
     }
     const key = await ensureKeyPair(offer.region);
-    const sg = await ensureSecurityGroup(offer.region, cluster, req.ports ?? []);
+    const sg = await ensureSecurityGroup(offer.region, cluster, req.ports ?? [], ctx.sleep);
     return { zones, key, sg };
   },
 
@@ -100,30 +110,34 @@ export const awsLifecycle: InstanceLifecycle<AwsBoot> = {
     await startInstances(offer.region, idsOf(existing.filter((i) => stateOf(i) === 'stopped')));
     const missing = offer.numNodes - existing.length;
     if (missing > 0) {
-      existing = [...existing, ...(await createMissing(req, boot, existing, missing))];
+      existing = [...existing, ...(await createMissing(req, boot, existing, missing, ctx))];
       ctx.heartbeat(idsOf(existing));
     }
-    return { zone: existing[0]?.Placement?.AvailabilityZone ?? '' };
+    return { zone: existing[0]?.Placement?.AvailabilityZone ?? '', instanceIds: idsOf(existing) };
   },
 
-  /** Until `numNodes` instances run; one that dies meanwhile fails the attempt. */
-  async waitInstances(req, _placement, ctx) {
+  /** Until the instances run_instances returned all run; one that dies meanwhile fails the attempt. */
+  async waitInstances(req, placement, ctx) {
     const { offer, clusterName: cluster } = req;
+    const ids = placement.instanceIds ?? [];
     await pollInstances(
       offer.region,
       cluster,
       [...LIVE, 'shutting-down', 'terminated'],
       (all) => {
-        const live = all.filter((i) => LIVE.includes(stateOf(i)));
-        const running = live.filter((i) => stateOf(i) === 'running');
-        if (live.length < offer.numNodes) {
-          const gone = all.find((i) => !LIVE.includes(stateOf(i)) && i.StateReason?.Message);
+        // only these ids: the tag also finds instances of an earlier launch (terminated ones stay listed for a while)
+        const mine = all.filter((i) => ids.includes(i.InstanceId!));
+        const gone = mine.find((i) => !LIVE.includes(stateOf(i)));
+        if (gone) {
+          const why = gone.StateReason?.Message;
           throw new ProviderError(
             'capacity',
-            `instances of ${cluster} vanished while starting in ${offer.region}${gone ? `: ${gone.StateReason!.Message}` : ''}`,
+            `instances of ${cluster} vanished while starting in ${offer.region}${why ? `: ${why}` : ''}`,
           );
         }
-        return running.length >= offer.numNodes && running.length === live.length;
+        // one not listed yet is still on its way (visible() saw it once)
+        const running = mine.filter((i) => stateOf(i) === 'running');
+        return running.length === ids.length && ids.length >= offer.numNodes;
       },
       `did not reach running in ${STATE_TIMEOUT_MS / 60_000} min`,
       ctx.sleep,
