@@ -7,6 +7,7 @@ import { type ClusterHandle, type NodeInfo, nodesNotRunning } from '../core/clus
 import { ProviderError } from '../core/errors';
 import { jobEnv } from '../core/job-env';
 import type { JobRequest } from '../core/cluster';
+import { decodeBucketMount } from '../core/task/storage';
 import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
 import { type InstanceState, type ProvisionContext, type ProvisionRequest, stopRefusal } from './infra/clouds/provider';
@@ -14,6 +15,7 @@ import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
 import { runnerFor } from './infra/runners';
+import { bucketsToNodes } from './infra/storage/nodes';
 import { containerImageOf, withContainer } from './infra/runners/container';
 import type { Phase, PhaseState } from './infra/runners/runner';
 
@@ -158,7 +160,7 @@ function clusterActivities(deps: ActivityDeps) {
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
   return {
-    /** The job's workdir and local file_mounts, to every node in parallel. */
+    /** The job's workdir, local file_mounts and buckets (copied or mounted), to every node. */
     async syncWorkdir(req: {
       handle: ClusterHandle;
       workdir?: string;
@@ -169,10 +171,17 @@ function jobActivities(deps: ActivityDeps) {
           onAllNodes(req.handle, async (n) => {
             const runner = runnerFor(n.runner);
             if (req.workdir) await runner.syncWorkdir(req.workdir);
-            for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
+            for (const [remote, local] of Object.entries(req.fileMounts ?? {}))
+              if (!decodeBucketMount(remote, local)) await runner.syncPath(local, remote);
           }),
         ),
       );
+      // buckets (COPY, MOUNT, MOUNT_CACHED), after the local files as SkyPilot does
+      const buckets = Object.entries(req.fileMounts ?? {}).flatMap(([r, v]) => decodeBucketMount(r, v) ?? []);
+      if (buckets.length) {
+        const runners = req.handle.nodes.map((n) => runnerFor(n.runner));
+        await heartbeating(() => mapped(() => bucketsToNodes(buckets, runners)));
+      }
     },
 
     /**

@@ -6,6 +6,7 @@ import { ExitCode } from '../../core/states';
 import type { SkyrunClient } from '../client';
 import { jobId } from './args';
 import { CliError, confirm, log, withClient, type Act } from './shared';
+import { prepareTaskBuckets } from './storage';
 import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
 
 export function register(program: Command, act: Act): void {
@@ -51,6 +52,7 @@ function launch(jobs: Command, act: Act): void {
       log(await planTable(task));
       return withClient({}, async (client) => {
         await confirm(`Launching a managed job '${task.name ?? 'job'}'. Proceed?`, opts.yes);
+        await prepareTaskBuckets(task, task.name ?? 'managed-job');
         const { id, name } = await client.launchManaged(task, { name: opts.name });
         log(`Managed job ${id} (${name}) submitted.`);
         if (opts.detachRun) {

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ProviderError } from '../../../core/errors';
+import { mountBucket, type NodeMount } from './bucket-mount';
 import { podScript, where, type ExecOptions, type KubeSpec } from './kube-exec';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
@@ -100,6 +101,11 @@ export class KubeRunner implements Runner {
   async syncPath(localPath: string, remotePath: string): Promise<void> {
     const dst = remotePath.startsWith('/') || remotePath.startsWith('~/') ? remotePath : `~/${remotePath}`;
     await syncLocalPath(localPath, dst, this.runScript);
+  }
+
+  /** A bucket mounted with rclone in the pod (needs /dev/fuse there: a privileged pod or a FUSE device plugin). */
+  async mountBucket(m: NodeMount): Promise<void> {
+    await mountBucket(m, where(this.spec), this.runScript);
   }
 
   private readonly runScript: RunScript = (what, script, args, opts) => this.run(what, script, args, opts);

@@ -5,6 +5,7 @@
  */
 import type { JobPhase as Phase, PhaseState } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
+import type { NodeMount } from './bucket-mount';
 
 export type { Phase, PhaseState };
 
@@ -20,6 +21,8 @@ export interface Runner {
   syncWorkdir(localDir: string): Promise<void>;
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
   syncPath(localPath: string, remotePath: string): Promise<void>;
+  /** A bucket mounted with FUSE (bucket-mount.ts); absent where SkyRun cannot mount yet (local nodes). */
+  mountBucket?(m: NodeMount): Promise<void>;
   /** Start a phase detached; starting an already started phase adopts it (exactly once). */
   startDetached(req: DetachedStart): Promise<void>;
   phaseState(jobId: number, phase: Phase): Promise<PhaseState>;
