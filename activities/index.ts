@@ -156,33 +156,35 @@ function clusterActivities(deps: ActivityDeps) {
   };
 }
 
+/** The job's workdir and local file_mounts, then its buckets (COPY, MOUNT, MOUNT_CACHED) as SkyPilot orders them. */
+async function syncJobFiles(req: {
+  handle: ClusterHandle;
+  workdir?: string;
+  fileMounts?: Record<string, string>;
+}): Promise<void> {
+  await heartbeating(() =>
+    mapped(() =>
+      onAllNodes(req.handle, async (n) => {
+        const runner = runnerFor(n.runner);
+        if (req.workdir) await runner.syncWorkdir(req.workdir);
+        for (const [remote, local] of Object.entries(req.fileMounts ?? {}))
+          if (!decodeBucketMount(remote, local)) await runner.syncPath(local, remote);
+      }),
+    ),
+  );
+  const buckets = Object.entries(req.fileMounts ?? {}).flatMap(([r, v]) => decodeBucketMount(r, v) ?? []);
+  if (buckets.length) {
+    const runners = req.handle.nodes.map((n) => runnerFor(n.runner));
+    await heartbeating(() => mapped(() => bucketsToNodes(buckets, runners)));
+  }
+}
+
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
   return {
     /** The job's workdir, local file_mounts and buckets (copied or mounted), to every node. */
-    async syncWorkdir(req: {
-      handle: ClusterHandle;
-      workdir?: string;
-      fileMounts?: Record<string, string>;
-    }): Promise<void> {
-      await heartbeating(() =>
-        mapped(() =>
-          onAllNodes(req.handle, async (n) => {
-            const runner = runnerFor(n.runner);
-            if (req.workdir) await runner.syncWorkdir(req.workdir);
-            for (const [remote, local] of Object.entries(req.fileMounts ?? {}))
-              if (!decodeBucketMount(remote, local)) await runner.syncPath(local, remote);
-          }),
-        ),
-      );
-      // buckets (COPY, MOUNT, MOUNT_CACHED), after the local files as SkyPilot does
-      const buckets = Object.entries(req.fileMounts ?? {}).flatMap(([r, v]) => decodeBucketMount(r, v) ?? []);
-      if (buckets.length) {
-        const runners = req.handle.nodes.map((n) => runnerFor(n.runner));
-        await heartbeating(() => mapped(() => bucketsToNodes(buckets, runners)));
-      }
-    },
+    syncWorkdir: syncJobFiles,
 
     /**
      * Start a phase on every node. What can never start (an env the OS refuses, a NUL byte) fails

@@ -9,18 +9,9 @@
  */
 import { ProviderError } from '../../../core/errors';
 import type { RunScript } from './file-sync';
+import type { NodeMount } from './runner';
 
-export interface NodeMount {
-  /** the mount point, absolute or `~/...` */
-  remote: string;
-  /** `bucket` or `bucket/prefix` */
-  path: string;
-  cached: boolean;
-  /** the rclone config holding one remote named `skyrun` (secret) */
-  config: string;
-  /** a file-name-safe id of this mount (its config file's name) */
-  id: string;
-}
+export type { NodeMount };
 
 /**
  * $1 mount point, $2 bucket path, $3 MOUNT|MOUNT_CACHED, $4 id; stdin: the rclone config. The FUSE

@@ -5,7 +5,6 @@
  */
 import type { JobPhase as Phase, PhaseState } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
-import type { NodeMount } from './bucket-mount';
 
 export type { Phase, PhaseState };
 
@@ -14,6 +13,19 @@ export interface DetachedStart {
   phase: Phase;
   script: string;
   env: Record<string, string>;
+}
+
+/** A bucket to mount on a node with rclone (bucket-mount.ts). */
+export interface NodeMount {
+  /** the mount point, absolute or `~/...` */
+  remote: string;
+  /** `bucket` or `bucket/prefix` */
+  path: string;
+  cached: boolean;
+  /** the rclone config holding one remote named `skyrun` (secret) */
+  config: string;
+  /** a file-name-safe id of this mount (its config file's name) */
+  id: string;
 }
 
 export interface Runner {
