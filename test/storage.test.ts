@@ -98,6 +98,7 @@ test('COPY of an s3:// URI and a gs:// storage object lands on every node; a loc
     envs: { BUCKET: 'skyrun-upload-test' },
     file_mounts: {
       '~/s3data': 's3://seed-s3/dir',
+      '~/one/file.txt': 's3://seed-s3/other.txt', // one object: a file
       '~/gs-${BUCKET}': { source: 'gs://seed-gcs', mode: 'COPY' },
       '~/up': { name: '${BUCKET}', source: src, mode: 'COPY', persistent: false },
     },
@@ -114,6 +115,7 @@ test('COPY of an s3:// URI and a gs:// storage object lands on every node; a loc
     expect(readFileSync(path.join(h.home, 's3data', 'data.txt'), 'utf8')).toBe('s3 seed data\n');
     expect(readFileSync(path.join(h.home, 's3data', 'deep', 'more.txt'), 'utf8')).toBe('s3 seed data\n');
     expect(existsSync(path.join(h.home, 's3data', 'other.txt'))).toBe(false);
+    expect(readFileSync(path.join(h.home, 'one', 'file.txt'), 'utf8')).toBe('s3 seed data\n');
     expect(readFileSync(path.join(h.home, 'up', 'local.txt'), 'utf8')).toBe('uploaded from here\n');
     expect(existsSync(path.join(h.home, 'up', MARKER))).toBe(false);
   }

@@ -115,7 +115,11 @@ export async function prepareBuckets(mounts: BucketMount[], cluster: string, say
       await store.putText(m.bucket, MARKER, JSON.stringify(marker));
     }
     if (m.source !== undefined) {
-      const sent = await uploadSource(store, m.bucket, path.resolve(m.source));
+      const src =
+        m.source === '~' || m.source.startsWith('~/')
+          ? path.join(os.homedir(), m.source.slice(1))
+          : path.resolve(m.source);
+      const sent = await uploadSource(store, m.bucket, src);
       say(`Uploaded ${sent} file(s) from ${m.source} to ${uri}`);
     }
   }
@@ -190,7 +194,8 @@ export async function downloadBucket(
   const cleanup = () => fsp.rm(dir, { recursive: true, force: true });
   try {
     const objects = (await store.list(bucket, prefix)).filter((o) => o.key !== MARKER && !o.key.endsWith('/'));
-    const single = prefix !== '' && objects.length === 1 && objects[0]!.key === prefix;
+    // a URI naming one object (gs://b/dir/file) is that file, as SkyPilot copies it
+    const single = prefix !== '' && objects.some((o) => o.key === prefix);
     if (single) {
       const file = path.join(dir, path.posix.basename(prefix));
       await store.getFile(bucket, prefix, file);
