@@ -181,6 +181,38 @@ test('MOUNT (S3) and MOUNT_CACHED (GCS) mount with rclone on the node: reads, a 
   expect((await sr.run(['storage', 'ls'])).stdout).not.toContain('skyrun-cached-test');
 });
 
+test('persistent: false buckets go when `launch --down` finishes and when a managed job ends; a managed job copies buckets too', async () => {
+  const src = path.join(dir, 'upload-down');
+  mkdirSync(src, { recursive: true });
+  writeFileSync(path.join(src, 'd.txt'), 'for a short-lived bucket\n');
+  const transient = (name: string, bucket: string) =>
+    taskFile(`${name}.yaml`, {
+      name,
+      file_mounts: { '~/short': { name: bucket, store: 'gcs', source: src, mode: 'COPY', persistent: false } },
+      run: 'cat ~/short/d.txt',
+    });
+  const r = await sr.run([
+    'launch',
+    '-y',
+    '--down',
+    '-c',
+    'dn',
+    '--infra',
+    'ssh/lab',
+    transient('dn', 'skyrun-down-test'),
+  ]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain('for a short-lived bucket');
+  expect(r.stderr).toContain('Deleted bucket gs://skyrun-down-test (persistent: false).');
+  const m = await sr.run(['jobs', 'launch', '-y', '--infra', 'ssh/lab', transient('mj', 'skyrun-managed-test')]);
+  expect(m.code).toBe(0);
+  expect(m.stdout + m.stderr).toContain('for a short-lived bucket');
+  expect(m.stderr).toContain('Deleted bucket gs://skyrun-managed-test (persistent: false).');
+  const gone = `return [await st.storeFor('gcs').exists('skyrun-down-test'), await st.storeFor('gcs').exists('skyrun-managed-test')]`;
+  expect(await stores(gone)).toEqual([false, false]);
+  await eventually(async () => !(await sr.run(['status'])).stdout.includes('dn'), 60_000);
+});
+
 test('MOUNT on a node without FUSE or without rclone fails the job with a clear message', async () => {
   const f = taskFile('nofuse.yaml', {
     file_mounts: { '/data': { source: 's3://seed-s3', mode: 'MOUNT' } },

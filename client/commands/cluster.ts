@@ -113,6 +113,8 @@ function launch(program: Command, act: Act): void {
           return ExitCode.SUCCEEDED;
         }
         const code = await follow(client, cluster, jobId, { phases: true, secrets: secretValues(task) });
+        // `launch --down` (no idle minutes): the job is over, so are its persistent: false buckets (SkyPilot's rule)
+        if (opts.down && opts.idleMinutesToAutostop === undefined) await deleteTransientBuckets(cluster);
         await refreshSshConfig(client);
         hints(cluster, jobId);
         return code;

@@ -6,7 +6,7 @@ import { ExitCode } from '../../core/states';
 import type { SkyrunClient } from '../client';
 import { jobId } from './args';
 import { CliError, confirm, log, withClient, type Act } from './shared';
-import { prepareTaskBuckets } from './storage';
+import { deleteTransientBuckets, prepareTaskBuckets } from './storage';
 import { addTaskFlags, loadTask, planTable, refuseUnlaunchable } from './task-options';
 
 export function register(program: Command, act: Act): void {
@@ -52,14 +52,18 @@ function launch(jobs: Command, act: Act): void {
       log(await planTable(task));
       return withClient({}, async (client) => {
         await confirm(`Launching a managed job '${task.name ?? 'job'}'. Proceed?`, opts.yes);
-        await prepareTaskBuckets(task, task.name ?? 'managed-job');
+        const label = opts.name ?? task.name ?? 'managed-job'; // the buckets' cluster label
+        await prepareTaskBuckets(task, label);
         const { id, name } = await client.launchManaged(task, { name: opts.name });
         log(`Managed job ${id} (${name}) submitted.`);
         if (opts.detachRun) {
           log(`  Logs:    skyrun jobs logs ${id}\n  Queue:   skyrun jobs queue\n  Cancel:  skyrun jobs cancel ${id}`);
           return ExitCode.SUCCEEDED;
         }
-        return followManaged(client, id);
+        const code = await followManaged(client, id);
+        // the managed job has ended: its persistent: false buckets go (SkyPilot's controller does this)
+        if (code !== ExitCode.NOT_FINISHED) await deleteTransientBuckets(label);
+        return code;
       });
     }),
   );
