@@ -6,7 +6,7 @@
  * at down, the clear messages on nodes without rclone or FUSE, `storage ls` / `storage delete`,
  * `persistent: false` deleted at down, and invalid storage objects refused with file:line.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -161,9 +161,10 @@ test('MOUNT (S3) and MOUNT_CACHED (GCS) mount with rclone on the node: reads, a 
   // the write-back cache uploads the file the job wrote
   const written = () => stores<string | null>(`return st.storeFor('gcs').getText('skyrun-cached-test', 'out.txt')`);
   expect(await eventually(written, 30_000)).toBe('written-on-node\n');
-  // the credentials went to the node only as a file only its user reads
+  // the credentials went to the node as a 0600 file, removed once mounted
   const confs = path.join(head.home, '.skyrun', 'mounts');
   expect(readFileSync(path.join(confs, 'list'), 'utf8')).toContain(path.join(head.home, 's3mnt'));
+  expect(readdirSync(confs).filter((f) => f.endsWith('.conf'))).toEqual([]);
 
   expect((await sr.run(['down', '-y', 'mnt'])).code).toBe(0);
   expect(mounted(path.join(head.home, 's3mnt'))).toBe(false);

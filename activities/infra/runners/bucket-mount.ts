@@ -4,7 +4,7 @@
  * MOUNT_CACHED keeps a local cache and writes back asynchronously (`--vfs-cache-mode full
  * --vfs-write-back 1s --vfs-cache-max-size 10G`, SkyPilot's rclone flags for MOUNT_CACHED).
  * The rclone remote (with the credentials) reaches the node only over stdin, into a 0600 file
- * under ~/.skyrun/mounts; argv carries paths and names only. Every mount point is listed in
+ * under ~/.skyrun/mounts that is removed once rclone has mounted; argv carries paths and names only. Every mount point is listed in
  * ~/.skyrun/mounts/list, and UNMOUNT_ALL (teardown) unmounts them.
  */
 import { ProviderError } from '../../../core/errors';
@@ -35,6 +35,7 @@ fi
 grep -qxF -- "$dst" "$m/list" 2>/dev/null || printf '%s\\n' "$dst" >> "$m/list"
 out=$(rclone mount --config "$conf" "skyrun:$2" "$dst" --daemon --daemon-wait 30s --dir-cache-time 5s "\${@:5}" 2>&1)
 c=$?
+rm -f "$conf"  # read by the running mount already: no credentials stay on disk
 if [ $c -ne 0 ]; then echo "skyrun-mount: failed: $(printf '%s' "$out" | tail -n 1)"; exit 0; fi
 echo "skyrun-mount: mounted"
 `;
