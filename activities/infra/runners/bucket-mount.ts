@@ -47,7 +47,7 @@ u=fusermount3; command -v fusermount3 >/dev/null 2>&1 || u=fusermount
 while IFS= read -r d; do
   [ -n "$d" ] && grep -qs " $d fuse" /proc/mounts && { $u -u "$d" 2>/dev/null || $u -uz "$d" 2>/dev/null; }
 done < "$m/list"
-rm -f "$m/list" "$m"/*.conf
+rm -rf "$m/list" "$m"/*.conf "$m"/*.cache
 exit 0
 `;
 
