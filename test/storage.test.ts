@@ -74,6 +74,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sr?.dispose();
+  // a test that failed before its down may leave FUSE mounts under the hosts' homes
+  for (const h of lab ?? []) {
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const at = line.split(' ')[1];
+      if (at?.startsWith(h.home)) spawnSync('fusermount3', ['-uz', at]);
+    }
+  }
   for (const h of [...(lab ?? []), noRclone, noFuse]) await h?.stop();
   await gcs?.stop();
   await moto?.stop();
