@@ -80,18 +80,26 @@ async function localFiles(src: string): Promise<[string, string][]> {
   return out;
 }
 
+/** How many objects go up or down at once (a cloud's latency, not bandwidth, bounds small files). */
+const TRANSFERS = 8;
+
+/** Runs `fn` on every item, at most TRANSFERS at a time; the first failure fails the whole. */
+async function inPool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(TRANSFERS, items.length) }, worker));
+}
+
 /** Uploads a local file or folder into the bucket; files already there with the same size are skipped. */
 export async function uploadSource(store: ObjectStore, bucket: string, src: string): Promise<number> {
   const files = await localFiles(src);
   const there = new Map((await store.list(bucket, '')).map((o) => [o.key, o.size]));
-  let sent = 0;
-  for (const [abs, key] of files) {
-    const { size } = await fsp.stat(abs);
-    if (there.get(key) === size) continue;
-    await store.putFile(bucket, key, abs);
-    sent++;
-  }
-  return sent;
+  const changed: [string, string][] = [];
+  for (const [abs, key] of files) if (there.get(key) !== (await fsp.stat(abs)).size) changed.push([abs, key]);
+  await inPool(changed, ([abs, key]) => store.putFile(bucket, key, abs));
+  return changed.length;
 }
 
 /**
@@ -204,14 +212,15 @@ export async function downloadBucket(
     const root = path.join(dir, 'data');
     await fsp.mkdir(root);
     const base = prefix ? `${prefix}/` : '';
-    for (const o of objects) {
-      if (!o.key.startsWith(base)) continue;
-      const rel = o.key.slice(base.length);
-      const file = path.resolve(root, rel);
-      if (!file.startsWith(root + path.sep)) continue; // keys like ../x never leave the folder
-      await fsp.mkdir(path.dirname(file), { recursive: true });
-      await store.getFile(bucket, o.key, file);
-    }
+    // keys like ../x never leave the folder
+    const inside = objects
+      .filter((o) => o.key.startsWith(base))
+      .map((o) => ({ key: o.key, file: path.resolve(root, o.key.slice(base.length)) }))
+      .filter((o) => o.file.startsWith(root + path.sep));
+    await inPool(inside, async (o) => {
+      await fsp.mkdir(path.dirname(o.file), { recursive: true });
+      await store.getFile(bucket, o.key, o.file);
+    });
     return { local: root, cleanup };
   } catch (e) {
     await cleanup();
