@@ -271,7 +271,7 @@ test('invalid storage objects and unsupported stores are refused with file:line,
     new RegExp(`${unsupported}:3:\\d+: file_mounts\\./both: name cannot be given with a bucket URI`),
   );
   expect(r2.stderr).toMatch(
-    new RegExp(`${unsupported}:6:\\d+: file_mounts\\./badname: "Not_A_Bucket" is not a valid bucket name`),
+    new RegExp(`${unsupported}:6:\\d+: file_mounts\\./badname: "Not_A_Bucket" is not a valid S3 bucket name`),
   );
   expect(r2.stderr).toMatch(
     new RegExp(`${unsupported}:8:\\d+: file_mounts\\./az: azure buckets are not supported yet`),

@@ -52,10 +52,12 @@ export function parseBucketUri(uri: string): { store: string; bucket: string; pr
 
 export const isBucketUri = (s: string): boolean => parseBucketUri(s) !== undefined;
 
-/** S3's and GCS's common bucket-name rule (3-63 of a-z 0-9 . -, starting and ending alphanumeric). */
-export function badBucketName(name: string): string | undefined {
-  if (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes('..')) return undefined;
-  return `${JSON.stringify(name)} is not a valid bucket name; expected 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit`;
+/** S3's bucket-name rule (3-63 of a-z 0-9 . -, starting and ending alphanumeric); GCS also takes '_'. */
+export function badBucketName(name: string, store: string): string | undefined {
+  const re = store === 'gcs' ? /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/ : /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+  if (re.test(name) && !name.includes('..')) return undefined;
+  const chars = store === 'gcs' ? "'.', '-' or '_'" : "'.' or '-'";
+  return `${JSON.stringify(name)} is not a valid ${store === 'gcs' ? 'GCS' : 'S3'} bucket name; expected 3-63 lowercase letters, digits, ${chars}, starting and ending with a letter or digit`;
 }
 
 /** The bucket a storage object without a name gets: skyrun-<task name>-<8 hex of its remote path>. */
@@ -105,7 +107,7 @@ function uriMount(
   bad: (m: string) => void,
 ): BucketMount | undefined {
   if (!supported(uri.store, bad)) return undefined;
-  const name = badBucketName(uri.bucket);
+  const name = badBucketName(uri.bucket, uri.store);
   if (name) return void bad(name);
   const store = uri.store as BucketStore;
   return { remote, store, bucket: uri.bucket, prefix: uri.prefix, mode, managed: false, persistent: true };
@@ -146,7 +148,7 @@ function objectMount(
   const store = (obj.store as string | undefined) ?? defaultStore(task);
   if (!supported(store, bad)) return undefined;
   const bucket = name ?? generatedName(task, remote);
-  const invalid = badBucketName(bucket);
+  const invalid = badBucketName(bucket, store);
   if (invalid) return void bad(invalid);
   return {
     remote,

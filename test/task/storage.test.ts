@@ -86,6 +86,7 @@ test('unsupported stores, a name with a URI source, bad bucket names and source 
       '  /bad: {name: Bad_Bucket}',
       '  /list: {name: ok-bucket, source: [./a, ./b]}',
       '  /nebius: {name: ok-bucket, store: nebius}',
+      '  /gcs-underscore: {name: ok_for_gcs, store: gcs}',
       'run: ls',
     ].join('\n'),
   );
@@ -101,7 +102,7 @@ test('unsupported stores, a name with a URI source, bad bucket names and source 
   expect(issues[0]!.message).toMatch(/^r2 buckets are not supported yet/);
   expect(issues[1]!.message).toMatch(/^azure buckets are not supported yet/);
   expect(issues[2]!.message).toContain('name cannot be given with a bucket URI as source');
-  expect(issues[3]!.message).toContain('"Bad_Bucket" is not a valid bucket name');
+  expect(issues[3]!.message).toContain('"Bad_Bucket" is not a valid S3 bucket name');
   expect(issues[4]!.message).toContain('a list of sources is not supported yet');
   expect(issues[5]!.message).toMatch(/^nebius buckets are not supported yet/);
 });
