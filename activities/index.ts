@@ -7,6 +7,7 @@ import { type ClusterHandle, type NodeInfo, nodesNotRunning } from '../core/clus
 import { ProviderError } from '../core/errors';
 import { jobEnv } from '../core/job-env';
 import type { GitWorkdir, JobRequest } from '../core/cluster';
+import { decodeBucketMount } from '../core/task/storage';
 import { workflowHostLedger } from './host-ledger';
 import { type Providers, createProviders } from './infra/clouds';
 import {
@@ -20,6 +21,7 @@ import { mapped } from './failures';
 import { managedLogPath, writeManagedLog } from './infra/managed-logs';
 import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/optimizer';
 import { runnerFor } from './infra/runners';
+import { bucketsToNodes } from './infra/storage/nodes';
 import { containerImageOf, withContainer } from './infra/runners/container';
 import type { Phase, PhaseState } from './infra/runners/runner';
 
@@ -170,10 +172,11 @@ export interface SyncRequest {
 }
 
 /**
- * The job's workdir (a local folder, or a git repository cloned on the node) and local
- * file_mounts, to every node in parallel. A git workdir's credentials stay out of failures.
+ * The job's workdir (a local folder, or a git repository cloned on the node) and local file_mounts,
+ * to every node in parallel, then its buckets (COPY, MOUNT, MOUNT_CACHED) as SkyPilot orders them.
+ * A git workdir's credentials stay out of failures.
  */
-async function syncToNodes(req: SyncRequest): Promise<void> {
+async function syncJobFiles(req: SyncRequest): Promise<void> {
   const { workdir } = req;
   const secrets = typeof workdir === 'object' ? Object.values(workdir.secrets ?? {}) : [];
   await heartbeating(() =>
@@ -183,21 +186,25 @@ async function syncToNodes(req: SyncRequest): Promise<void> {
           const runner = runnerFor(n.runner);
           if (typeof workdir === 'string') await runner.syncWorkdir(workdir);
           else if (workdir) await runner.cloneWorkdir(workdir);
-          for (const [remote, local] of Object.entries(req.fileMounts ?? {})) await runner.syncPath(local, remote);
+          for (const [remote, local] of Object.entries(req.fileMounts ?? {}))
+            if (!decodeBucketMount(remote, local)) await runner.syncPath(local, remote);
         }),
       { secrets },
     ),
   );
+  const buckets = Object.entries(req.fileMounts ?? {}).flatMap(([r, v]) => decodeBucketMount(r, v) ?? []);
+  if (buckets.length) {
+    const runners = req.handle.nodes.map((n) => runnerFor(n.runner));
+    await heartbeating(() => mapped(() => bucketsToNodes(buckets, runners)));
+  }
 }
 
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
   return {
-    /** The job's workdir and local file_mounts, to every node in parallel (syncToNodes). */
-    async syncWorkdir(req: SyncRequest): Promise<void> {
-      await syncToNodes(req);
-    },
+    /** The job's workdir, local file_mounts and buckets (copied or mounted), to every node. */
+    syncWorkdir: syncJobFiles,
 
     /**
      * Start a phase on every node. What can never start (an env the OS refuses, a NUL byte) fails

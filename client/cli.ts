@@ -16,6 +16,7 @@ import * as server from './commands/server';
 import { CliError, log, type Act } from './commands/shared';
 import * as sim from './commands/sim';
 import * as ssh from './commands/ssh';
+import * as storage from './commands/storage';
 
 export { CliError };
 
@@ -38,6 +39,7 @@ const HELP_ORDER = [
   'autostop',
   'worker',
   'jobs',
+  'storage',
   'sim',
   'server',
 ];
@@ -64,7 +66,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeErr: (m) => process.stderr.write(bounded(m)) })
     .exitOverride();
-  for (const group of [cluster, infra, ssh, server, jobs, sim]) group.register(program, act);
+  for (const group of [cluster, infra, ssh, server, jobs, storage, sim]) group.register(program, act);
   program.configureHelp({
     visibleCommands(this: Help, cmd: Command) {
       const list = Help.prototype.visibleCommands.call(this, cmd);

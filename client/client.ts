@@ -21,6 +21,7 @@ import { SA, TASK_QUEUE, clusterWorkflowId, managedJobWorkflowId } from '../work
 import type { JobStatus } from '../core/states';
 import type { TaskSpec } from '../core/task';
 import { gitWorkdir } from './git-credentials';
+import { bucketMounts, encodeBucketMount, isBucketUri } from '../core/task/storage';
 import {
   cancelJobUpdate,
   cancelManagedJobUpdate,
@@ -76,11 +77,15 @@ export function jobRequest(task: TaskSpec, opts: { setup: boolean }): JobRequest
     setup: opts.setup ? task.setup : undefined,
     run: task.run,
     workdir: typeof task.workdir === 'string' ? path.resolve(task.workdir) : gitWorkdir(task),
-    fileMounts: Object.fromEntries(
-      Object.entries(task.fileMounts).flatMap(([remote, src]) =>
-        typeof src === 'string' ? [[remote, path.resolve(src)]] : [],
+    fileMounts: {
+      ...Object.fromEntries(
+        Object.entries(task.fileMounts).flatMap(([remote, src]) =>
+          typeof src === 'string' && !isBucketUri(src) ? [[remote, path.resolve(src)]] : [],
+        ),
       ),
-    ),
+      // buckets travel encoded beside the local paths (core/task/storage.ts)
+      ...Object.fromEntries(bucketMounts(task).mounts.map((m) => [m.remote, encodeBucketMount(m)])),
+    },
     envs: defined(task.envs),
     secrets: defined(task.secrets),
     numGpusPerNode: acc ? acc.count : 0,

@@ -8,7 +8,10 @@
  *     git (the git workdir tests serve and clone repositories), and podman, runc and
  *     busybox-static (docker mode's tests run real containers of an image built from busybox;
  *     test/helpers/containers.ts);
- *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server);
+ *   - rclone and fuse3 from Debian's packages (storage's MOUNT tests mount buckets with rclone);
+ *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server; it serves S3 too);
+ *   - fake-gcs-server, the GCS emulator of the storage tests: scripts/gcs-bins.sh builds it with
+ *     Go from the module proxy, once (about a minute cold), into the tools cache;
  *   - the Kubernetes control plane the kubernetes infra's tests run (kube-apiserver, kube-scheduler,
  *     etcd, kwok): scripts/kube-bins.sh builds it with Go 1.26+ from the module proxy, once (about
  *     10 minutes cold), into the tools cache; when it is all there the script exits at once.
@@ -52,6 +55,9 @@ function missingDebianPackages(): string[] {
     ...(onPath('podman') ? [] : ['podman']),
     ...(onPath('runc') ? [] : ['runc']),
     ...(executable('/bin/busybox') ? [] : ['busybox-static']),
+    // storage: MOUNT and MOUNT_CACHED mount buckets with rclone over FUSE
+    ...(onPath('rclone') ? [] : ['rclone']),
+    ...(onPath('fusermount3') ? [] : ['fuse3']),
   ];
 }
 
@@ -85,10 +91,20 @@ function buildKubeBinaries(): string | undefined {
   return `the Kubernetes test binaries: bash scripts/kube-bins.sh failed (it needs Go 1.26 or newer; see its message above)`;
 }
 
+/** Builds the GCS emulator when missing (the script checks, in milliseconds). */
+function buildGcsEmulator(): string | undefined {
+  const script = path.join(__dirname, '..', '..', 'scripts', 'gcs-bins.sh');
+  if (sh('bash', [script])) return undefined;
+  return `the GCS emulator: bash scripts/gcs-bins.sh failed (it needs Go; see its message above)`;
+}
+
 async function main(): Promise<void> {
-  const missing = [installDebianPackages(missingDebianPackages()), installMoto(), buildKubeBinaries()].filter(
-    (m) => m !== undefined,
-  );
+  const missing = [
+    installDebianPackages(missingDebianPackages()),
+    installMoto(),
+    buildKubeBinaries(),
+    buildGcsEmulator(),
+  ].filter((m) => m !== undefined);
   try {
     await ensureTemporalCli((m) => say(m));
   } catch (e) {

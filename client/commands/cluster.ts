@@ -9,6 +9,7 @@ import type { TaskSpec } from '../../core/task';
 import { checkClusterName, checkClusterNames, idleMinutes, jobId } from './args';
 import type { SkyrunClient } from '../client';
 import { CliError, confirm, log, withClient, type Act } from './shared';
+import { deleteTransientBuckets, prepareTaskBuckets } from './storage';
 import { addTaskFlags, loadTask, planTable, refuseUnlaunchable, secretValues } from './task-options';
 
 export function register(program: Command, act: Act): void {
@@ -104,6 +105,7 @@ function launch(program: Command, act: Act): void {
         const existing = await client.info(cluster);
         if (!existing) await confirm(`Launching a new cluster '${cluster}'. Proceed?`, opts.yes);
         else log(`Cluster '${cluster}' exists (${existing.status}); running the task on it.`);
+        await prepareTaskBuckets(task, cluster);
         const { jobId } = await client.launch(task, { cluster, autostop, retryUntilUp: opts.retryUntilUp });
         log(`Submitted job ${jobId} to cluster '${cluster}'.`);
         if (opts.detachRun) {
@@ -111,6 +113,8 @@ function launch(program: Command, act: Act): void {
           return ExitCode.SUCCEEDED;
         }
         const code = await follow(client, cluster, jobId, { phases: true, secrets: secretValues(task) });
+        // `launch --down` (no idle minutes): the job is over, so are its persistent: false buckets (SkyPilot's rule)
+        if (opts.down && opts.idleMinutesToAutostop === undefined) await deleteTransientBuckets(cluster);
         await refreshSshConfig(client);
         hints(cluster, jobId);
         return code;
@@ -133,6 +137,7 @@ function exec(program: Command, act: Act): void {
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
       return withClient({}, async (client) => {
+        await prepareTaskBuckets(task, cluster);
         const { jobId } = await client.exec(cluster, task);
         log(`Submitted job ${jobId} to cluster '${cluster}'.`);
         if (opts.detachRun) return ExitCode.SUCCEEDED;
@@ -294,6 +299,7 @@ function down(program: Command, act: Act): void {
           for (const n of names) {
             try {
               await client.down(n);
+              await deleteTransientBuckets(n);
               await refreshSshConfig(client);
               log(`Cluster '${n}' terminated.`);
             } catch (e) {

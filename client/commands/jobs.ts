@@ -7,6 +7,7 @@ import type { SkyrunClient } from '../client';
 import { jobId } from './args';
 import { CliError, confirm, log, withClient, type Act } from './shared';
 import { pipelineNames, type PipelineSpec } from '../../core/task';
+import { deleteTransientBuckets, prepareTaskBuckets } from './storage';
 import { addTaskFlags, loadTaskFile, planTable, refuseUnlaunchable } from './task-options';
 
 export function register(program: Command, act: Act): void {
@@ -54,20 +55,32 @@ function launch(jobs: Command, act: Act): void {
       log(await planTable(task));
       return withClient({}, async (client) => {
         await confirm(`Launching a managed job '${task.name ?? 'job'}'. Proceed?`, opts.yes);
+        const label = opts.name ?? task.name ?? 'managed-job'; // the buckets' cluster label
+        await prepareTaskBuckets(task, label);
         const { id, name } = await client.launchManaged(task, { name: opts.name });
-        return submitted(client, id, name, opts.detachRun);
+        return submitted(client, id, name, opts.detachRun, label);
       });
     }),
   );
 }
 
-async function submitted(client: SkyrunClient, id: number, name: string, detach?: boolean): Promise<number> {
+/** Submitted: detach, or follow to the end and then delete its persistent: false buckets (labelled `label`). */
+async function submitted(
+  client: SkyrunClient,
+  id: number,
+  name: string,
+  detach: boolean | undefined,
+  label: string,
+): Promise<number> {
   log(`Managed job ${id} (${name}) submitted.`);
   if (detach) {
     log(`  Logs:    skyrun jobs logs ${id}\n  Queue:   skyrun jobs queue\n  Cancel:  skyrun jobs cancel ${id}`);
     return ExitCode.SUCCEEDED;
   }
-  return followManaged(client, id);
+  const code = await followManaged(client, id);
+  // the managed job has ended: its persistent: false buckets go (SkyPilot's controller does this)
+  if (code !== ExitCode.NOT_FINISHED) await deleteTransientBuckets(label);
+  return code;
 }
 
 /** A pipeline: every task checked and planned (each on a cluster of its own), then one managed job. */
@@ -86,8 +99,9 @@ async function launchPipeline(
       `Launching a managed job '${names.job}': a pipeline of ${pipeline.tasks.length} tasks run in order. Proceed?`,
       opts.yes,
     );
+    for (const task of pipeline.tasks) await prepareTaskBuckets(task, names.job);
     const { id, name } = await client.launchPipeline(pipeline.tasks, names);
-    return submitted(client, id, name, opts.detachRun);
+    return submitted(client, id, name, opts.detachRun, names.job);
   });
 }
 

@@ -3,6 +3,7 @@
  * launch, exec, optimize and jobs launch share, and the optimizer's table for the task.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../../core/states';
@@ -148,9 +149,14 @@ export function loadTaskFile(entry: string[], flags: TaskFlags): TaskFile {
   return { kind: 'pipeline', pipeline: { ...file.pipeline, tasks } };
 }
 
+/** A local path of a task as this machine's absolute path: `~` is the home folder, as in SkyPilot. */
+export function localPath(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : path.resolve(p);
+}
+
 /** What a local path is on this machine (relative to the working directory), for checkLaunchable. */
 function pathKind(p: string): 'dir' | 'file' | 'missing' {
-  const st = statSync(path.resolve(p), { throwIfNoEntry: false });
+  const st = statSync(localPath(p), { throwIfNoEntry: false });
   return !st ? 'missing' : st.isDirectory() ? 'dir' : 'file';
 }
 

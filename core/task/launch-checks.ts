@@ -7,9 +7,8 @@ import { CONTAINER_INFRA, badDockerImage, dockerImage, imagesOf, runsContainers 
 import { podConfigIssues, taskPodConfig, volumeIssues } from '../kube-pods';
 import { stableKey } from './resource-fields';
 import type { Resources, TaskIssue, TaskSpec } from './types';
+import { bucketMounts, isBucketUri } from './storage';
 import { positionsOf } from './yaml';
-
-const URI_RE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
 
 /**
  * The largest `NAME=VALUE` of one env or secret, in bytes. Linux refuses to exec a process with
@@ -55,20 +54,7 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathK
   if (task.service !== undefined) {
     add('service', 'SkyServe services are not supported yet; use skyrun launch without service');
   }
-  for (const [remote, src] of Object.entries(task.fileMounts)) {
-    const field = `file_mounts.${remote}`;
-    if (typeof src !== 'string') {
-      add(
-        field,
-        'storage objects (buckets) in file_mounts are not supported yet; use a local path, or fetch the data in setup',
-      );
-    } else if (URI_RE.test(src.trim())) {
-      add(
-        field,
-        `cloud URIs (${src.trim().split('://')[0]}://) in file_mounts are not supported yet (buckets are not supported yet); use a local path, or fetch the data in setup`,
-      );
-    }
-  }
+  for (const i of bucketMounts(task).issues) add(i.field, i.message);
   checkKubePods(task, add);
   for (const r of task.candidates) {
     checkDockerImages(r, add);
@@ -196,9 +182,10 @@ function checkNeverRuns(
     }
   }
   for (const [remote, src] of Object.entries(task.fileMounts)) {
-    if (typeof src !== 'string' || URI_RE.test(src.trim()) || src.includes('\0')) continue;
-    if (pathKind(src) === 'missing') {
-      add(`file_mounts.${remote}`, `${src} does not exist; expected a local file or folder`);
+    const local = typeof src === 'string' ? src : typeof src.source === 'string' ? src.source : undefined;
+    if (local === undefined || isBucketUri(local) || local.includes('\0')) continue;
+    if (pathKind(local) === 'missing') {
+      add(`file_mounts.${remote}`, `${local} does not exist; expected a local file or folder`);
     }
   }
 }

@@ -313,16 +313,13 @@ describe('checkLaunchable', () => {
     ]);
   });
 
-  it('refuses services, buckets and cloud URIs; takes git workdirs', () => {
+  it('refuses services; takes S3 buckets (storage objects and URIs) and git workdirs', () => {
     expect(checkLaunchable(loadValid('cpu-service.yaml'), {}).map((i) => i.message)).toEqual([
       'SkyServe services are not supported yet; use skyrun launch without service',
     ]);
     const llama = checkLaunchable(loadValid('llama-ft.yaml'), {});
-    expect(llama.map((i) => i.field)).toEqual(['secrets.HF_TOKEN', 'file_mounts./ckpt']);
-    expect(llama[1].message).toContain('not supported yet');
-    const tpu = checkLaunchable(loadValid('k8s-tpu.yaml'), {});
-    expect(tpu.map((i) => i.field)).toEqual(['file_mounts./models']);
-    expect(tpu[0].message).toContain('s3://');
+    expect(llama.map((i) => i.field)).toEqual(['secrets.HF_TOKEN']);
+    expect(checkLaunchable(loadValid('k8s-tpu.yaml'), {})).toEqual([]);
     const git = checkLaunchable(loadValid('fractional-and-git.yaml'), {});
     expect(git.map((i) => i.field)).toEqual([]);
   });

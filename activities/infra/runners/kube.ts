@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { GitWorkdir } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
 import { CLONE_TIMEOUT_MS, GIT_CLONE, cloneArgs, cloneFailure, cloneStdin } from './git-workdir';
+import { mountBucket, type NodeMount } from './bucket-mount';
 import { podScript, where, type ExecOptions, type KubeSpec } from './kube-exec';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
@@ -111,6 +112,11 @@ export class KubeRunner implements Runner {
   async syncPath(localPath: string, remotePath: string): Promise<void> {
     const dst = remotePath.startsWith('/') || remotePath.startsWith('~/') ? remotePath : `~/${remotePath}`;
     await syncLocalPath(localPath, dst, this.runScript);
+  }
+
+  /** A bucket mounted with rclone in the pod (needs /dev/fuse there: a privileged pod or a FUSE device plugin). */
+  async mountBucket(m: NodeMount): Promise<void> {
+    await mountBucket(m, where(this.spec), this.runScript);
   }
 
   private readonly runScript: RunScript = (what, script, args, opts) => this.run(what, script, args, opts);

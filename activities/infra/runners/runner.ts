@@ -15,6 +15,19 @@ export interface DetachedStart {
   env: Record<string, string>;
 }
 
+/** A bucket to mount on a node with rclone (bucket-mount.ts). */
+export interface NodeMount {
+  /** the mount point, absolute or `~/...` */
+  remote: string;
+  /** `bucket` or `bucket/prefix` */
+  path: string;
+  cached: boolean;
+  /** the rclone config holding one remote named `skyrun` (secret) */
+  config: string;
+  /** a file-name-safe id of this mount (its config file's name) */
+  id: string;
+}
+
 export interface Runner {
   /** Copy a local folder to the node's workdir (~/sky_workdir). */
   syncWorkdir(localDir: string): Promise<void>;
@@ -22,6 +35,8 @@ export interface Runner {
   cloneWorkdir(git: GitWorkdir): Promise<void>;
   /** A file_mounts entry: a local file or folder to `~/...` or an absolute path on the node. */
   syncPath(localPath: string, remotePath: string): Promise<void>;
+  /** A bucket mounted with FUSE (bucket-mount.ts); absent where SkyRun cannot mount yet (local nodes). */
+  mountBucket?(m: NodeMount): Promise<void>;
   /** Start a phase detached; starting an already started phase adopts it (exactly once). */
   startDetached(req: DetachedStart): Promise<void>;
   phaseState(jobId: number, phase: Phase): Promise<PhaseState>;

@@ -23,6 +23,7 @@ import { Readable, pipeline } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
 import type { GitWorkdir, RunnerSpec } from '../../../core/cluster';
 import { ProviderError, type ErrorClass } from '../../../core/errors';
+import { mountBucket, UNMOUNT_ALL, type NodeMount } from './bucket-mount';
 import { CONTAINER_FNS } from './container';
 import { syncFolder, syncLocalPath, workdirFolder, type RunScript, type Stdin } from './file-sync';
 import { CLONE_TIMEOUT_MS, GIT_CLONE, cloneArgs, cloneFailure, cloneStdin } from './git-workdir';
@@ -430,6 +431,7 @@ export class SshRunner implements Runner {
       (await this.script(c, 'listing the jobs', LIST_JOBS, [path.posix.dirname(this.jobDir(c, 0))])).toString(),
     );
     for (const j of jobs.split('\n').filter((x) => /^\d+$/.test(x))) await this.kill(Number(j));
+    await this.withConn((c) => this.script(c, 'unmounting buckets', UNMOUNT_ALL, []));
   }
 
   async readLog(jobId: number, offset: number, maxBytes = 1 << 20): Promise<{ data: Buffer; offset: number }> {
@@ -464,6 +466,10 @@ export class SshRunner implements Runner {
     const home = await this.checkedHome();
     const dst = remotePath.startsWith('~/') ? path.posix.join(home, remotePath.slice(2)) : remotePath;
     await syncLocalPath(localPath, dst, this.runScript);
+  }
+
+  async mountBucket(m: NodeMount): Promise<void> {
+    await mountBucket(m, where(this.spec), this.runScript);
   }
 
   private readonly runScript: RunScript = (what, script, args, opts) =>
