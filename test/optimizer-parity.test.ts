@@ -8,7 +8,7 @@
  * per cloud, then the cheapest region / zone) with test/fixtures/catalog/parity/derive.py (the
  * requests in requests.json there; python3, no SkyRun code) to the catalog rows in
  * test/fixtures/catalog/parity, exact line subsets of the real AWS and GCP catalogs in
- * ../shared/catalog (the same choices result on the full files). A few rows, to check by hand:
+ * the full shared catalogs (the same choices result on the full files). A few rows, to check by hand:
  *   gcp us-central1-a: n4-standard-2 0.0907, n2-standard-2 0.09712, e2-standard-2 0.06701 (not a
  *     default family), so `cpus: 2+` is n4-standard-2 at 0.0907 (SkyRun used to give n2-standard-2);
  *   T4:1 on GCP: SkyPilot's host is 4+ vCPUs and 16+ GiB on n1: n1-highmem-4 0.23661 + T4 0.35 =
