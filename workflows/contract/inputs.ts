@@ -35,14 +35,8 @@ export interface ManagedTaskInput {
   recovery: JobRecoverySpec;
 }
 
-export interface ManagedJobInput {
+export interface ManagedJobInput extends ManagedTaskInput {
   id: number;
-  name: string;
-  candidates: Resources[];
-  ordered: boolean;
-  numNodes: number;
-  job: JobRequest;
-  recovery: JobRecoverySpec;
   user: string;
   /** first wait when no candidate has capacity (then backing off) */
   retryGapMs: number;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Storage } from '@google-cloud/storage';
 import { ProviderError } from '../../../core/errors';
 import { adcFile, adcProject, configuredProject } from '../clouds/gcp/client';
-import type { ObjectStore } from './store';
+import { callWith, type ObjectStore } from './store';
 
 export const emulator = () => process.env.SKYRUN_GCS_ENDPOINT || undefined;
 
@@ -35,14 +35,7 @@ function fail(what: string, e: unknown): never {
   throw new ProviderError(kind, `GCS: ${what}: ${(e as Error)?.message ?? String(e)}`);
 }
 
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof ProviderError) throw e;
-    fail(what, e);
-  }
-}
+const call = callWith(fail);
 
 export const gcsStore: ObjectStore = {
   kind: 'gcs',

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type * as S3 from '@aws-sdk/client-s3';
 import { ProviderError } from '../../../core/errors';
-import type { ObjectInfo, ObjectStore } from './store';
+import { callWith, type ObjectInfo, type ObjectStore } from './store';
 
 const region = () => process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1';
 const endpoint = () => process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
@@ -42,14 +42,7 @@ function fail(what: string, e: unknown): never {
   throw new ProviderError(kind, `S3: ${what}: ${x?.name ?? 'error'}: ${x?.message ?? String(e)}`);
 }
 
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof ProviderError) throw e;
-    fail(what, e);
-  }
-}
+const call = callWith(fail);
 
 export const s3Store: ObjectStore = {
   kind: 's3',

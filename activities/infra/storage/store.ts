@@ -3,6 +3,7 @@
  * storage needs to create, fill, read, list and delete buckets, and the rclone remote a node
  * mounts a bucket through.
  */
+import { ProviderError } from '../../../core/errors';
 import type { BucketStore } from '../../../core/task/storage';
 
 export interface ObjectInfo {
@@ -32,4 +33,16 @@ export interface ObjectStore {
    * process's credentials. It holds secrets: it goes to a node only as a 0600 file, over stdin.
    */
   rcloneRemote(name: string): Promise<string>;
+}
+
+/** `call(what, fn)`: fn's SDK errors go through the store's `fail` (ProviderErrors pass as they are). */
+export function callWith(fail: (what: string, e: unknown) => never) {
+  return async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ProviderError) throw e;
+      fail(what, e);
+    }
+  };
 }
