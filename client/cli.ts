@@ -9,6 +9,7 @@ import { Command, CommanderError, Help } from 'commander';
 import { ExitCode } from '../core/states';
 import { InvalidNameError } from '../core/names';
 import { MAX_PRINTED_ISSUES, TaskValidationError, oneLine } from '../core/task';
+import { SA } from '../workflows/contract/search-attributes';
 import * as cluster from './commands/cluster';
 import * as infra from './commands/infra';
 import * as jobs from './commands/jobs';
@@ -84,6 +85,17 @@ function bounded(message: string): string {
   return shown.join('\n') + (message.endsWith('\n') ? '\n' : '');
 }
 
+/** What to do about a server-side error a user can fix. */
+function hint(message: string): string {
+  const missing = /no mapping defined for search attribute (\w+)/.exec(message)?.[1];
+  if (missing && Object.values(SA).some((k) => k.name === missing))
+    return (
+      "\nSkyRun's search attributes are not registered on this server: start 'skyrun worker' once " +
+      "(it registers them), or create them with 'temporal operator search-attribute create'."
+    );
+  return '';
+}
+
 function report(e: unknown): number {
   if (e instanceof TaskValidationError || e instanceof InvalidNameError) {
     log(e instanceof InvalidNameError ? bounded(e.message) : e.message); // issues are bounded already: formatIssues
@@ -100,7 +112,7 @@ function report(e: unknown): number {
   if (process.env.SKYRUN_DEBUG) log(err?.stack ?? String(e));
   // a rejected update says why in its cause (e.g. "cluster 'x' is STOPPED; start it with ...")
   else if (err?.name === 'WorkflowUpdateFailedError' && err.cause?.message) log(bounded(`Error: ${err.cause.message}`));
-  else log(bounded(`Error: ${err?.message ?? String(e)}`));
+  else log(bounded(`Error: ${err?.message ?? String(e)}${hint(err?.message ?? '')}`));
   return ExitCode.ERROR;
 }
 

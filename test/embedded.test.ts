@@ -3,7 +3,7 @@
  * with TEMPORAL_ADDRESS set, SkyRun starts nothing and a foreground `skyrun worker` serves
  * launches, registering the search attributes the server lacks.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { processAlive } from '../activities/infra/runners/local';
@@ -24,12 +24,17 @@ test('server start is idempotent; status and stop report and end it', async () =
     expect(status.code).toBe(0);
     const serverPid = Number(/running \(pid (\d+)\)/.exec(status.stdout)![1]);
     const workerPid = sr.workerPid()!;
-    expect(processAlive(serverPid) && processAlive(workerPid)).toBe(true);
+    expect(status.stdout).toContain('restarted by its supervisor if it dies');
+    const supervisorPid = (
+      JSON.parse(readFileSync(path.join(sr.home, 'worker-supervisor.json'), 'utf8')) as { pid: number }
+    ).pid;
+    expect(processAlive(serverPid) && processAlive(workerPid) && processAlive(supervisorPid)).toBe(true);
     expect(existsSync(path.join(sr.home, 'server', 'temporal.db'))).toBe(true);
     const stop = await sr.run(['server', 'stop']);
     expect(stop.stdout).toContain('Stopped');
     expect(processAlive(serverPid)).toBe(false);
     expect(processAlive(workerPid)).toBe(false);
+    expect(processAlive(supervisorPid)).toBe(false);
   } finally {
     await sr.dispose();
   }

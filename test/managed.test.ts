@@ -182,7 +182,8 @@ test('the worker and the dev server killed and restarted mid-job: the job comple
   await eventually(() => lines('crash-runs').length === 1);
   await sr.killWorker();
   await sr.killServer();
-  expect((await sr.run(['server', 'start'])).stdout).toMatch(/^Started/);
+  // the worker's supervisor may bring the worker, and with it the server, back first
+  expect((await sr.run(['server', 'start'])).stdout).toMatch(/^(Started|Already running)/);
   const logs = await sr.run(['jobs', 'logs', String(id)]);
   expect(logs.code).toBe(0);
   expect(logs.stdout).toContain('tick-12');

@@ -39,7 +39,8 @@ export function register(program: Command, act: Act): void {
         `server: ${s.running ? `running (pid ${s.pid}) on ${s.address}, ${s.uiUrl ? `UI ${s.uiUrl}` : 'no UI'}` : 'stopped'}`,
       );
       console.log(
-        `worker: ${w.running ? `running (pid ${w.pid})${w.current ? '' : ', from an older build'}` : 'stopped'}`,
+        `worker: ${w.running ? `running (pid ${w.pid})${w.current ? '' : ', from an older build'}` : 'stopped'}` +
+          (embedded.supervisorRunning() ? ', restarted by its supervisor if it dies' : ''),
       );
       return s.running ? ExitCode.SUCCEEDED : ExitCode.ERROR;
     }),

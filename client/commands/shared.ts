@@ -32,9 +32,12 @@ export async function withClient<T>(
 ): Promise<T> {
   const { SkyrunClient } = await import('../client');
   const client = await SkyrunClient.connect({ log, ...opts });
+  const watch =
+    opts.needWorker === false ? undefined : (await import('../worker-watch')).watchWorker(client.client, log);
   try {
     return await fn(client);
   } finally {
+    watch?.stop();
     await client.close();
   }
 }

@@ -20,6 +20,7 @@ import { homePath, privateHome } from '../../activities/infra/home';
 import { processAlive } from '../../activities/infra/runners/local';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/contract';
 import { embeddedPorts } from './config';
+import { supervisorFile } from './supervisor';
 import { ensureTemporalCli } from './temporal-cli';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -236,24 +237,20 @@ export async function workerStatus(): Promise<{ running: boolean; pid?: number; 
   return { running, pid: running ? info!.pid : undefined, current: running && info!.build === buildId() };
 }
 
+/**
+ * The background worker, under its supervisor (supervisor.ts), which starts it again when it
+ * dies. Waits until a worker of this build is ready.
+ */
 export async function ensureWorker(): Promise<{ started: boolean; pid: number }> {
   return withLock('worker', async () => {
     const st = await workerStatus();
     if (st.running && st.current) return { started: false, pid: st.pid! };
     if (st.running) await stopWorker();
-    const out = openSync(homePath('worker.log'), 'a', 0o600);
-    chmodSync(homePath('worker.log'), 0o600);
-    const child = spawn(process.execPath, [path.join(__dirname, '..', 'main.js'), '--background'], {
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: process.env,
-    });
-    closeSync(out);
-    child.unref();
+    const supervisor = supervisorRunning() ? readJson<PidFile>(supervisorFile())!.pid : spawnSupervisor();
     for (let i = 0; i < 1200; i++) {
-      const info = readJson<PidFile & { ready?: boolean }>(workerFile());
-      if (info && info.pid === child.pid && info.ready) return { started: true, pid: child.pid! };
-      if (!processAlive(child.pid!)) break;
+      const now = await workerStatus();
+      if (now.running && now.current) return { started: true, pid: now.pid! };
+      if (!processAlive(supervisor)) break;
       await sleep(50);
     }
     const tail = existsSync(homePath('worker.log'))
@@ -263,6 +260,26 @@ export async function ensureWorker(): Promise<{ started: boolean; pid: number }>
   });
 }
 
+export function supervisorRunning(): boolean {
+  const pid = readJson<PidFile>(supervisorFile())?.pid;
+  return !!pid && processAlive(pid);
+}
+
+function spawnSupervisor(): number {
+  const out = openSync(homePath('worker.log'), 'a', 0o600);
+  chmodSync(homePath('worker.log'), 0o600);
+  const child = spawn(process.execPath, [path.join(__dirname, 'supervisor.js')], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  });
+  closeSync(out);
+  child.unref();
+  return child.pid!;
+}
+
+/** Stop the supervisor (which stops its worker), then any worker left without one. */
 export async function stopWorker(): Promise<boolean> {
-  return stopPid(workerFile());
+  const supervised = await stopPid(supervisorFile());
+  return (await stopPid(workerFile())) || supervised;
 }
