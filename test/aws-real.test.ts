@@ -4,13 +4,10 @@
  * resources be "not found" for a while; moto knows Canonical's and AWS's images per region. SSH
  * readiness is checked on a real loopback sshd through `ssh_proxy_command`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { AwsProvider, TAG_REGION, awsError, clientToken } from '../activities/infra/clouds/aws';
 import { rootVolume } from '../activities/infra/clouds/aws/images';
 import { clusterRegion } from '../activities/infra/clouds/aws/provision';
-import { skyrunSshKey } from '../activities/infra/settings';
 import { ProviderError } from '../core/errors';
 import type { Resources } from '../core/task';
 import {
@@ -19,42 +16,17 @@ import {
   motoEc2,
   providerCtx,
   securityGroups as securityGroupsIn,
-  settingsYaml,
   tagOf,
+  useAwsTestEnv,
 } from './helpers/aws';
-import { startMoto, type Moto } from './helpers/moto';
-import { FIXTURES } from './helpers/sim';
-import { startSshd, type FakeHost } from './helpers/sshd';
+import type { Moto } from './helpers/moto';
 
 let moto: Moto;
-let sshd: FakeHost;
-let home: string;
-const saved = { ...process.env };
+useAwsTestEnv('aws-real', (m) => (moto = m));
 const aws = new AwsProvider();
 const ctx = providerCtx();
 const instancesOf = (cluster: string, states?: string[], region?: string) =>
   instancesOfIn(moto, cluster, states, region);
-
-beforeAll(async () => {
-  moto = await startMoto();
-  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-aws-real-'));
-  Object.assign(process.env, moto.env, {
-    SKYRUN_HOME: home,
-    SKYRUN_CATALOG_DIR: FIXTURES,
-    SKYRUN_CONFIG: path.join(home, 'config.yaml'),
-  });
-  sshd = await startSshd({ clientKey: skyrunSshKey().privateKey });
-  writeFileSync(process.env.SKYRUN_CONFIG!, settingsYaml(sshd));
-});
-
-afterAll(async () => {
-  const { closeAllSsh } = await import('../activities/infra/runners/ssh');
-  await closeAllSsh();
-  await sshd?.stop();
-  await moto?.stop();
-  process.env = saved;
-  rmSync(home, { recursive: true, force: true });
-});
 
 afterEach(() => moto.clear());
 

@@ -4,8 +4,7 @@
  * `ssh_proxy_command`: first the provider itself, then end to end through the real CLI, dev
  * server and worker (including a worker killed mid-provision).
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { AwsProvider, TAG_NODE, TAG_OFFER, awsError, classOf, clientToken } from '../activities/infra/clouds/aws';
 import { skyrunSshKey } from '../activities/infra/settings';
@@ -18,39 +17,17 @@ import {
   securityGroups as securityGroupsIn,
   settingsYaml,
   tagOf,
+  useAwsTestEnv,
 } from './helpers/aws';
-import { startMoto, type Moto } from './helpers/moto';
+import type { Moto } from './helpers/moto';
 import { FIXTURES } from './helpers/sim';
 import { SkyrunEnv, eventually } from './helpers/skyrun';
 import { startSshd, type FakeHost } from './helpers/sshd';
 
 let moto: Moto;
-let sshd: FakeHost;
-let home: string;
-const saved = { ...process.env };
+useAwsTestEnv('aws', (m) => (moto = m));
 const instancesOf = (cluster: string, states?: string[]) => instancesOfIn(moto, cluster, states);
 const securityGroups = (cluster: string) => securityGroupsIn(moto, cluster);
-
-beforeAll(async () => {
-  moto = await startMoto();
-  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-aws-'));
-  Object.assign(process.env, moto.env, {
-    SKYRUN_HOME: home,
-    SKYRUN_CATALOG_DIR: FIXTURES,
-    SKYRUN_CONFIG: path.join(home, 'config.yaml'),
-  });
-  sshd = await startSshd({ clientKey: skyrunSshKey().privateKey });
-  writeFileSync(process.env.SKYRUN_CONFIG!, settingsYaml(sshd));
-});
-
-afterAll(async () => {
-  const { closeAllSsh } = await import('../activities/infra/runners/ssh');
-  await closeAllSsh();
-  await sshd?.stop();
-  await moto?.stop();
-  process.env = saved;
-  rmSync(home, { recursive: true, force: true });
-});
 
 describe('provider', () => {
   const aws = new AwsProvider();

@@ -12,17 +12,13 @@ import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { readSimInstances } from '../activities/infra/clouds/sim';
 import { SkyrunEnv, eventually } from './helpers/skyrun';
-import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
+import { homeLines, liveInstances, managedSimEnv, writeSimConfig } from './helpers/sim';
 
 let sr: SkyrunEnv;
 let client: Client;
 
 beforeAll(async () => {
-  sr = await simEnv('managed');
-  // continue-as-new really happens: the server suggests it after 40 events
-  sr.env.SKYRUN_SERVER_ARGS = '--dynamic-config-value limit.historyCount.suggestContinueAsNew=40';
-  sr.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS = '1';
-  expect((await sr.run(['server', 'start'])).code).toBe(0);
+  sr = await managedSimEnv('managed');
   client = await sr.temporalClient();
 });
 
@@ -34,9 +30,7 @@ function file(name: string): string {
   return path.join(sr.home, name);
 }
 
-function lines(name: string): string[] {
-  return existsSync(file(name)) ? readFileSync(file(name), 'utf8').trim().split('\n').filter(Boolean) : [];
-}
+const lines = (name: string) => homeLines(sr, name);
 
 /** The regions the job's clusters ran in, in order (the sim's instance list). */
 function regionsOf(cluster: string): string[] {

@@ -21,12 +21,11 @@
  * CPU families (the AWS subset here has m8i but no m6i/m7i/...) falls back to that cloud's
  * CPU-only x86 types where SkyPilot offers nothing on it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { catalogOnlyProvider, loadCatalog } from '../activities/infra/catalog';
 import { optimize } from '../activities/infra/optimizer';
 import type { Quantity, Resources } from '../core/task';
+import { useCatalogHome } from './helpers/sim';
 import { REPO } from './helpers/skyrun';
 
 const PARITY = path.join(REPO, 'test', 'fixtures', 'catalog', 'parity');
@@ -34,23 +33,7 @@ const providers = [catalogOnlyProvider('aws'), catalogOnlyProvider('gcp')];
 const q = (s: string): Quantity => ({ value: Number(s.replace('+', '')), orMore: s.endsWith('+') });
 const res = (r: Partial<Resources>): Resources => ({ infra: {}, useSpot: false, ports: [], labels: {}, ...r });
 
-const saved = { dir: process.env.SKYRUN_CATALOG_DIR, home: process.env.SKYRUN_HOME };
-let home: string;
-beforeAll(() => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-parity-'));
-  process.env.SKYRUN_CATALOG_DIR = PARITY;
-  process.env.SKYRUN_HOME = home;
-});
-afterAll(() => {
-  rmSync(home, { recursive: true, force: true });
-  for (const [k, v] of [
-    ['SKYRUN_CATALOG_DIR', saved.dir],
-    ['SKYRUN_HOME', saved.home],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
+useCatalogHome('parity', PARITY);
 
 interface Row {
   label: string;

@@ -14,28 +14,12 @@ import { noOfferMessage, optimize, rankOffers, type OptimizeRequest } from '../a
 import type { Block, Offer } from '../core/offers';
 import type { Resources } from '../core/task';
 import { CLI, REPO } from './helpers/skyrun';
-import { CATALOG_SUBSET } from './helpers/sim';
+import { CATALOG_SUBSET, useCatalogHome } from './helpers/sim';
 
 const res = (r: Partial<Resources> = {}): Resources => ({ infra: {}, useSpot: false, ports: [], labels: {}, ...r });
 const providers = [catalogOnlyProvider('aws'), catalogOnlyProvider('gcp')];
 
-const saved = { dir: process.env.SKYRUN_CATALOG_DIR, home: process.env.SKYRUN_HOME };
-let home: string;
-beforeAll(() => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-optimizer-'));
-  process.env.SKYRUN_CATALOG_DIR = CATALOG_SUBSET;
-  process.env.SKYRUN_HOME = home;
-});
-afterAll(() => {
-  rmSync(home, { recursive: true, force: true });
-  for (const [k, v] of [
-    ['SKYRUN_CATALOG_DIR', saved.dir],
-    ['SKYRUN_HOME', saved.home],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
+const home = useCatalogHome('optimizer', CATALOG_SUBSET);
 
 async function plan(
   candidates: Partial<Resources>[],
@@ -212,7 +196,7 @@ describe('CLI', () => {
       execFile(
         process.execPath,
         [CLI, ...args],
-        { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: CATALOG_SUBSET, SKYRUN_HOME: home, ...env } },
+        { cwd: REPO, env: { ...process.env, SKYRUN_CATALOG_DIR: CATALOG_SUBSET, SKYRUN_HOME: home(), ...env } },
         (e, stdout, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });

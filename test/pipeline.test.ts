@@ -15,17 +15,13 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { readSimInstances } from '../activities/infra/clouds/sim';
 import { pipelineClusterName } from '../core/managed';
 import { REPO, SkyrunEnv, eventually } from './helpers/skyrun';
-import { liveInstances, simEnv, writeSimConfig } from './helpers/sim';
+import { homeLines, liveInstances, managedSimEnv, writeSimConfig } from './helpers/sim';
 
 let sr: SkyrunEnv;
 let client: Client;
 
 beforeAll(async () => {
-  sr = await simEnv('pipeline');
-  // continue-as-new really happens mid-pipeline: the server suggests it after 40 events
-  sr.env.SKYRUN_SERVER_ARGS = '--dynamic-config-value limit.historyCount.suggestContinueAsNew=40';
-  sr.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS = '1';
-  expect((await sr.run(['server', 'start'])).code).toBe(0);
+  sr = await managedSimEnv('pipeline');
   client = await sr.temporalClient();
 });
 
@@ -37,9 +33,7 @@ function file(name: string): string {
   return path.join(sr.home, name);
 }
 
-function lines(name: string): string[] {
-  return existsSync(file(name)) ? readFileSync(file(name), 'utf8').trim().split('\n').filter(Boolean) : [];
-}
+const lines = (name: string) => homeLines(sr, name);
 
 /** A task document: its name, resources and a run script. */
 function taskDoc(name: string, run: string[], resources = '{infra: sim, cpus: 2+}'): string {

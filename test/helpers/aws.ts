@@ -2,9 +2,45 @@
 import { TAG_CLUSTER, securityGroupName } from '../../activities/infra/clouds/aws';
 import type { ProvisionContext, ProvisionRequest } from '../../activities/infra/clouds/provider';
 import type { Offer } from '../../core/offers';
-import type { Moto } from './moto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { skyrunSshKey } from '../../activities/infra/settings';
+import { startMoto, type Moto } from './moto';
+import { FIXTURES } from './sim';
 import { sleep } from './skyrun';
-import type { FakeHost } from './sshd';
+import { startSshd, type FakeHost } from './sshd';
+
+/**
+ * Around a test file: moto, a private SKYRUN_HOME on the fixture catalog, and a loopback sshd its
+ * config reaches; `ready` gets the moto once it runs. Everything stops and the env comes back after.
+ */
+export function useAwsTestEnv(prefix: string, ready: (moto: Moto) => void): void {
+  let moto: Moto | undefined;
+  let sshd: FakeHost | undefined;
+  let home = '';
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    moto = await startMoto();
+    ready(moto);
+    home = mkdtempSync(path.join(os.tmpdir(), `skyrun-${prefix}-`));
+    Object.assign(process.env, moto.env, {
+      SKYRUN_HOME: home,
+      SKYRUN_CATALOG_DIR: FIXTURES,
+      SKYRUN_CONFIG: path.join(home, 'config.yaml'),
+    });
+    sshd = await startSshd({ clientKey: skyrunSshKey().privateKey });
+    writeFileSync(process.env.SKYRUN_CONFIG!, settingsYaml(sshd));
+  });
+  afterAll(async () => {
+    const { closeAllSsh } = await import('../../activities/infra/runners/ssh');
+    await closeAllSsh();
+    await sshd?.stop();
+    await moto?.stop();
+    process.env = saved;
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+}
 
 /** settings that send every SSH connection to the loopback sshd, whatever the instance's IP */
 export function settingsYaml(h: FakeHost): string {
