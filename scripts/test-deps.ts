@@ -9,6 +9,7 @@
  *     busybox-static (docker mode's tests run real containers of an image built from busybox;
  *     test/helpers/containers.ts);
  *   - rclone and fuse3 from Debian's packages (storage's MOUNT tests mount buckets with rclone);
+ *   - systemd's systemd-analyze from Debian's packages (deploy's unit is verified with it);
  *   - moto's EC2 emulator from PyPI (the aws infra's tests run its server; it serves S3 too);
  *   - fake-gcs-server, the GCS emulator of the storage tests: scripts/gcs-bins.sh builds it with
  *     Go from the module proxy, once (about a minute cold), into the tools cache;
@@ -58,6 +59,8 @@ function missingDebianPackages(): string[] {
     // storage: MOUNT and MOUNT_CACHED mount buckets with rclone over FUSE
     ...(onPath('rclone') ? [] : ['rclone']),
     ...(onPath('fusermount3') ? [] : ['fuse3']),
+    // deploy/: the systemd unit is checked with systemd-analyze verify
+    ...(onPath('systemd-analyze') ? [] : ['systemd']),
   ];
 }
 

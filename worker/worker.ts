@@ -5,6 +5,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from '../activities';
 import { homePath } from '../activities/infra/home';
 import { SA, TASK_QUEUE } from '../workflows/contract';
+import { serveHealth } from './health';
 import { dataConverter } from './runtime/codec';
 import { serverSettings } from './runtime/config';
 import { buildId, startServer, workerFile } from './runtime/embedded';
@@ -66,6 +67,8 @@ export async function runWorker(opts: { background: boolean }): Promise<void> {
   if (!settings.embedded) await ensureSearchAttributes(connection, settings.namespace);
   const worker = await createWorker(connection, settings.namespace);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => worker.shutdown());
+  const healthAddr = process.env.SKYRUN_WORKER_HEALTH_ADDR;
+  const health = healthAddr ? await serveHealth(healthAddr, () => worker.getState()) : undefined;
   if (opts.background) {
     writeFileSync(workerFile(), JSON.stringify({ pid: process.pid, build: buildId(), ready: true }));
   } else {
@@ -76,6 +79,7 @@ export async function runWorker(opts: { background: boolean }): Promise<void> {
   try {
     await worker.run();
   } finally {
+    health?.close();
     await connection.close();
   }
 }

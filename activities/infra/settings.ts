@@ -10,7 +10,7 @@
  *     ssh_proxy_command: ...
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ProviderError } from '../../core/errors';
@@ -49,6 +49,7 @@ export function skyrunSshKey(): { privateKey: string; publicKey: string } {
     mkdirSync(path.dirname(privateKey), { recursive: true, mode: 0o700 });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'skyrun', '-f', privateKey]);
   }
-  chmodSync(privateKey, 0o600);
+  // a key mounted read-only (a Kubernetes Secret, mode 0400) is private already and cannot be changed
+  if ((statSync(privateKey).mode & 0o077) !== 0) chmodSync(privateKey, 0o600);
   return { privateKey, publicKey: readFileSync(privateKey + '.pub', 'utf8').trim() };
 }
