@@ -57,10 +57,11 @@ async function follow(
   const status = await followJob(client, cluster, jobId, { ...opts, follow: true });
   if (status === 'SUCCEEDED') log(`✓ Job ${jobId} finished: ${status}`);
   else if (status) {
-    // no check mark for a job that did not succeed; a failed one says why, in one line
-    log(`${status === 'CANCELLED' ? '' : '✗ '}Job ${jobId} finished: ${status}`);
+    // no check mark for a job that did not succeed; a failed one says its exit code and why, in one line
     const { jobFailureLine } = await import('../display');
     const job = (await client.info(cluster, { includeClosed: true }))?.jobs.find((j) => j.id === jobId);
+    const code = job?.exitCode !== undefined && status !== 'CANCELLED' ? ` (exit ${job.exitCode})` : '';
+    log(`${status === 'CANCELLED' ? '' : '✗ '}Job ${jobId} finished: ${status}${code}`);
     const reason = job && jobFailureLine(job);
     if (reason) log(`  reason: ${reason}`);
   }
@@ -163,20 +164,34 @@ function status(program: Command, act: Act): void {
             'usage: skyrun status --endpoint PORT CLUSTER (one port 1-65535, one cluster)',
             ExitCode.INVALID_INPUT,
           );
-        const { clustersTable } = await import('../display');
-        return withClient({}, async (client) => {
-          const infos = await client.list(names);
-          if (port !== undefined || opts.endpoints) {
-            const { printEndpoint, printEndpoints } = await import('./endpoints');
-            if (port === undefined) return printEndpoints(infos, names.length > 0);
-            if (!infos[0]) throw new CliError(`Cluster '${names[0]}' does not exist.`, ExitCode.ERROR);
-            return printEndpoint(infos[0], port);
-          }
-          console.log(clustersTable(infos));
-          if (!names.length) (await import('../ssh-config')).writeSshConfig(infos);
-        });
+        return withClient({}, (client) => statusAction(client, names, port, opts.endpoints));
       }),
     );
+}
+
+/** The clusters table (managed jobs' clusters too, marked); a named cluster that does not exist is exit 1. */
+async function statusAction(
+  client: SkyrunClient,
+  names: string[],
+  port: number | undefined,
+  endpoints: boolean | undefined,
+): Promise<number> {
+  const infos = await client.list(names);
+  if (port !== undefined || endpoints) {
+    const { printEndpoint, printEndpoints } = await import('./endpoints');
+    if (port === undefined) return printEndpoints(infos, names.length > 0);
+    if (!infos[0]) throw new CliError(`Cluster '${names[0]}' does not exist.`, ExitCode.ERROR);
+    return printEndpoint(infos[0], port);
+  }
+  const { clustersTable, managedClusters } = await import('../display');
+  const managed = managedClusters(await client.listManaged()).filter(
+    (m) => !names.length || names.includes(m.clusterName),
+  );
+  const missing = names.filter((n) => !infos.some((i) => i.name === n) && !managed.some((m) => m.clusterName === n));
+  if (!missing.length || infos.length || managed.length) console.log(clustersTable(infos, managed));
+  for (const n of missing) log(`Cluster '${n}' does not exist.`);
+  if (!names.length) (await import('../ssh-config')).writeSshConfig(infos);
+  return missing.length ? ExitCode.ERROR : ExitCode.SUCCEEDED;
 }
 
 function queue(program: Command, act: Act): void {
@@ -269,6 +284,12 @@ function cancel(program: Command, act: Act): void {
             const latest = Math.max(0, ...info.jobs.map((j) => j.id));
             if (latest) targets = [latest];
           }
+          const known = targets.filter((id) => info.jobs.some((j) => j.id === id));
+          if (known.length)
+            await confirm(
+              `Cancelling job${known.length > 1 ? 's' : ''} ${known.join(', ')} on '${cluster}'. Proceed?`,
+              opts.yes,
+            );
           let code: number = ExitCode.SUCCEEDED;
           for (const id of targets) {
             if (!info.jobs.some((j) => j.id === id)) {
@@ -324,8 +345,13 @@ function stopStart(program: Command, act: Act): void {
       .argument('<clusters...>')
       .option('-y, --yes', 'do not ask for confirmation')
       .action(
-        act(async (names: string[]) => {
+        act(async (names: string[], opts: { yes?: boolean }) => {
           checkClusterNames(names);
+          if (name === 'stop')
+            await confirm(
+              `Stopping ${names.map((n) => `'${n}'`).join(', ')}: their running jobs are cancelled. Proceed?`,
+              opts.yes,
+            );
           return withClient({}, async (client) => {
             for (const n of names) {
               await (name === 'stop' ? client.stop(n) : client.start(n));

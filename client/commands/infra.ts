@@ -49,12 +49,14 @@ async function showGpusAction(
   const { acceleratorCountsTable, acceleratorOfferingsTable } = await import('../display');
   const catalog = await loadCatalog();
   let cloud: string | undefined;
+  let where: { region?: string; zone?: string } = {};
   if (opts.infra !== undefined) {
     const { parseInfra } = await import('../../core/resources');
     const loc = parseInfra(opts.infra);
     if (!loc.ok) throw new CliError(`--infra ${opts.infra}: ${loc.error}`, ExitCode.INVALID_INPUT);
     cloud = loc.value.cloud;
     if (cloud === 'kubernetes') return showKubernetesGpus(loc.value.region, accArg);
+    where = { region: loc.value.region, zone: loc.value.zone };
     if (cloud !== undefined && !catalog.clouds().includes(cloud)) {
       throw new CliError(
         `--infra ${opts.infra}: no catalog for '${cloud}' (catalogs: ${catalog.clouds().join(', ')})`,
@@ -63,7 +65,9 @@ async function showGpusAction(
     }
   }
   if (accArg === undefined) {
-    const list = catalog.accelerators({ cloud }).filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+    const list = catalog
+      .accelerators({ cloud, ...where })
+      .filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
     console.log(acceleratorCountsTable(list, cloud !== undefined ? [cloud] : catalog.clouds()));
     if (!opts.all)
       console.log(
@@ -75,13 +79,15 @@ async function showGpusAction(
   const acc = parseAcceleratorString(accArg);
   if (!acc.ok) throw new CliError(`${accArg}: ${acc.error}`, ExitCode.INVALID_INPUT);
   const count = accArg.includes(':') ? acc.value.count : undefined;
-  const list = catalog.accelerators({ name: acc.value.name, count, cloud });
+  const list = catalog.accelerators({ name: acc.value.name, count, cloud, ...where });
   if (!list.length) {
-    const near = catalog.nearestAccelerators(acc.value.name);
-    const where = cloud ? ` on ${cloud}` : '';
+    const offered = catalog.accelerators({ name: acc.value.name }).length > 0;
+    const near = offered ? [] : catalog.nearestAccelerators(acc.value.name);
+    const on = cloud ? ` on ${[cloud, where.region, where.zone].filter(Boolean).join('/')}` : '';
     throw new CliError(
-      `Catalog (${catalog.source}) offers no ${accArg}${where}.` +
-        (near.length ? ` Try one of these offered accelerators: ${near.join(', ')}.` : ''),
+      `Catalog (${catalog.source}) offers no ${accArg}${on}.` +
+        (near.length ? ` Try one of these offered accelerators: ${near.join(', ')}.` : '') +
+        (offered && on ? ` skyrun show-gpus ${acc.value.name} lists where it is offered.` : ''),
     );
   }
   console.log(acceleratorOfferingsTable(list));
