@@ -21,12 +21,13 @@ function optimize(program: Command, act: Act): void {
       .description('Print the resources the optimizer considers for a task (cheapest first) and exit')
       .argument('[entrypoint...]', 'task YAML, or a command (after --)')
       .option('-a, --all', 'every offer (each region), not only the cheapest per infra')
-      .option('--catalog', 'rank every cloud in the catalog (aws, gcp), enabled here or not'),
+      .option('--catalog', 'rank every cloud in the catalog (aws, gcp), enabled here or not')
+      .option('--json', 'print the offers as JSON (see the README)'),
   ).action(
     act(async (entry: string[], opts) => {
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
-      console.log(await planTable(task, { all: !!opts.all, catalog: !!opts.catalog }));
+      console.log(await planTable(task, { all: !!opts.all, catalog: !!opts.catalog, json: !!opts.json }));
     }),
   );
 }
@@ -38,15 +39,17 @@ function showGpus(program: Command, act: Act): void {
     .argument('[accelerator]', 'accelerator name, optionally with a count (A100:8)')
     .option('--infra <cloud>', 'only this cloud (aws, gcp), or k8s[/<context>]: GPUs of the live Kubernetes nodes')
     .option('-a, --all', 'every accelerator, TPUs included')
+    .option('--json', 'print the listing as JSON (see the README)')
     .action(act(showGpusAction));
 }
 
 async function showGpusAction(
   accArg: string | undefined,
-  opts: { infra?: string; all?: boolean },
+  opts: { infra?: string; all?: boolean; json?: boolean },
 ): Promise<number | void> {
   const { loadCatalog } = await import('../../activities/infra/inspect');
   const { acceleratorCountsTable, acceleratorOfferingsTable } = await import('../display');
+  const json = opts.json ? await import('../json') : undefined;
   const catalog = await loadCatalog();
   let cloud: string | undefined;
   let where: { region?: string; zone?: string } = {};
@@ -55,7 +58,7 @@ async function showGpusAction(
     const loc = parseInfra(opts.infra);
     if (!loc.ok) throw new CliError(`--infra ${opts.infra}: ${loc.error}`, ExitCode.INVALID_INPUT);
     cloud = loc.value.cloud;
-    if (cloud === 'kubernetes') return showKubernetesGpus(loc.value.region, accArg);
+    if (cloud === 'kubernetes') return showKubernetesGpus(loc.value.region, accArg, !!json);
     where = { region: loc.value.region, zone: loc.value.zone };
     if (cloud !== undefined && !catalog.clouds().includes(cloud)) {
       throw new CliError(
@@ -68,6 +71,7 @@ async function showGpusAction(
     const list = catalog
       .accelerators({ cloud, ...where })
       .filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+    if (json) return json.printJson(json.acceleratorCountsJson(list));
     console.log(acceleratorCountsTable(list, cloud !== undefined ? [cloud] : catalog.clouds()));
     if (!opts.all)
       console.log(
@@ -90,11 +94,16 @@ async function showGpusAction(
         (offered && on ? ` skyrun show-gpus ${acc.value.name} lists where it is offered.` : ''),
     );
   }
+  if (json) return json.printJson(json.offeringsJson(list));
   console.log(acceleratorOfferingsTable(list));
 }
 
 /** GPUs of each allowed Kubernetes context: per GPU total and free, then per node (as SkyPilot's). */
-async function showKubernetesGpus(context: string | undefined, accArg: string | undefined): Promise<number> {
+async function showKubernetesGpus(
+  context: string | undefined,
+  accArg: string | undefined,
+  json: boolean,
+): Promise<number> {
   const { kubernetesGpus } = await import('../../activities/infra/inspect');
   const { kubeGpuTables } = await import('../display');
   let contexts;
@@ -113,7 +122,10 @@ async function showKubernetesGpus(context: string | undefined, accArg: string | 
     gpus: c.gpus.filter((g) => !name || g.gpu.toLowerCase() === name),
     nodes: c.nodes.filter((n) => !name || n.gpu.toLowerCase() === name),
   }));
-  console.log(kubeGpuTables(shown));
+  if (json) {
+    const { printJson, kubeGpusJson } = await import('../json');
+    printJson(kubeGpusJson(shown));
+  } else console.log(kubeGpuTables(shown));
   return contexts.every((c) => c.error) ? ExitCode.ERROR : ExitCode.SUCCEEDED;
 }
 
@@ -155,8 +167,9 @@ function check(program: Command, act: Act): void {
     .command('check')
     .description('Which infra is enabled here, and why not')
     .argument('[infra...]', 'only these (local, ssh, sim, aws, gcp, kubernetes or k8s)')
+    .option('--json', 'print the result as JSON (see the README)')
     .action(
-      act(async (asked: string[]) => {
+      act(async (asked: string[], opts: { json?: boolean }) => {
         const only = asked.map((n) => (n === 'k8s' ? 'kubernetes' : n));
         const { checkInfra } = await import('../../activities/infra/inspect');
         const { table } = await import('../../core/table');
@@ -167,9 +180,17 @@ function check(program: Command, act: Act): void {
             `unknown infra: ${unknown.join(', ')} (known: ${known.join(', ')})`,
             ExitCode.INVALID_INPUT,
           );
-        const rows = checks.map((c) => [c.infra, c.enabled ? 'enabled' : 'disabled', c.reason ?? '']);
-        console.log(table(['INFRA', 'STATUS', 'REASON'], rows));
-        return rows.some((r) => r[1] === 'enabled') ? ExitCode.SUCCEEDED : ExitCode.ERROR;
+        if (opts.json) {
+          const { printJson, checkJson } = await import('../json');
+          printJson(checkJson(checks));
+        } else
+          console.log(
+            table(
+              ['INFRA', 'STATUS', 'REASON'],
+              checks.map((c) => [c.infra, c.enabled ? 'enabled' : 'disabled', c.reason ?? '']),
+            ),
+          );
+        return checks.some((c) => c.enabled) ? ExitCode.SUCCEEDED : ExitCode.ERROR;
       }),
     );
 }

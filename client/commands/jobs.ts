@@ -110,11 +110,15 @@ function queue(jobs: Command, act: Act): void {
     .command('queue')
     .description('List managed jobs')
     .option('-s, --skip-finished', 'only jobs still in progress')
+    .option('--json', 'print the jobs as JSON (see the README)')
     .action(
-      act(async (opts: { skipFinished?: boolean }) => {
+      act(async (opts: { skipFinished?: boolean; json?: boolean }) => {
         const { managedQueueTable } = await import('../display');
         await withClient({ needWorker: false }, async (client) => {
-          console.log(managedQueueTable(await client.listManaged(), opts));
+          const jobs = await client.listManaged();
+          if (!opts.json) return console.log(managedQueueTable(jobs, opts));
+          const { printJson, managedJobsJson } = await import('../json');
+          printJson(managedJobsJson(jobs, opts));
         });
       }),
     );
