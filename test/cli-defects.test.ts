@@ -116,6 +116,9 @@ test('show-gpus --infra CLOUD/REGION lists that region only', async () => {
   expect(none.code).toBe(1);
   expect(none.stderr).toContain('offers no H100 on aws/eu-west-1');
   expect(none.stdout).toBe('');
+  const nowhere = await sr.run(['show-gpus', '--infra', 'aws/eu-west-1']);
+  expect(nowhere.code).toBe(1);
+  expect(nowhere.stderr).toContain('offers no accelerators on aws/eu-west-1');
 });
 
 test('stop asks for confirmation; ssh to a STOPPED cluster is refused and says skyrun start', async () => {

@@ -71,6 +71,8 @@ async function showGpusAction(
     const list = catalog
       .accelerators({ cloud, ...where })
       .filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+    if (!list.length && (where.region || where.zone))
+      throw new CliError(`Catalog (${catalog.source}) offers no accelerators on ${opts.infra}.`);
     if (json) return json.printJson(json.acceleratorCountsJson(list));
     console.log(acceleratorCountsTable(list, cloud !== undefined ? [cloud] : catalog.clouds()));
     if (!opts.all)
