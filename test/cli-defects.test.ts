@@ -12,7 +12,7 @@ import type { ClusterInfo } from '../core/cluster';
 import { buildProgram } from '../client/cli';
 import { managedQueueTable } from '../client/display';
 import { writeSshConfig } from '../client/ssh-config';
-import { SkyrunEnv, eventually, freePort } from './helpers/skyrun';
+import { CLI, REPO, SkyrunEnv, eventually, freePort } from './helpers/skyrun';
 
 let sr: SkyrunEnv;
 
@@ -36,6 +36,12 @@ async function queueRow(id: number): Promise<string> {
   return q.stdout.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
 }
 
+/** `skyrun ARGS` on a pseudo-terminal (script(1)), typing `input`; its exit code printed as rc=N. */
+function onTerminal(args: string, input: string): { stdout: string } {
+  const cmd = `${process.execPath} ${CLI} ${args}; echo rc=$?`;
+  return spawnSync('script', ['-qec', cmd, '/dev/null'], { input, env: sr.env, cwd: REPO, encoding: 'utf8' });
+}
+
 async function detached(cmd: string): Promise<number> {
   const r = await sr.run(['exec', 'c', '-d', '--', cmd]);
   expect(r.code).toBe(0);
@@ -49,6 +55,12 @@ test('cancel asks for confirmation: without a terminal and -y it refuses (exit 1
   const refused = await sr.run(['cancel', 'c', String(id)]);
   expect(refused.code).toBe(1);
   expect(refused.stderr).toMatch(NO_TTY);
+  expect(await queueRow(id)).toMatch(/RUNNING$/);
+  // on a terminal (script(1) gives it one) it asks: 'n' aborts, nothing cancelled
+  const asked = onTerminal(`cancel c ${id}`, 'n\n');
+  expect(asked.stdout).toContain(`Cancelling job ${id} on 'c'. Proceed? [Y/n]`);
+  expect(asked.stdout).toContain('Aborted.');
+  expect(asked.stdout).toContain('rc=1');
   expect(await queueRow(id)).toMatch(/RUNNING$/);
   const ok = await sr.run(['cancel', '-y', 'c', String(id)]);
   expect(ok.stderr).toContain(`Job ${id}: CANCELLED`);
