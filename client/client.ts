@@ -45,6 +45,23 @@ export class ClusterNotFoundError extends Error {
   }
 }
 
+/** TEMPORAL_ADDRESS (or the envconfig profile's) does not answer: what was tried, and what to try. */
+export class ServerUnreachableError extends Error {
+  constructor(address: string, why: string) {
+    super(
+      `Cannot reach the Temporal server at ${address} (TEMPORAL_ADDRESS / TEMPORAL_PROFILE): ${why}\n` +
+        `  Is it running, and is the address right? For the embedded server on this machine, unset ` +
+        `TEMPORAL_ADDRESS (and TEMPORAL_PROFILE) and run 'skyrun server start'.`,
+    );
+  }
+}
+
+/** How long connecting to a server elsewhere may take (SKYRUN_CONNECT_TIMEOUT_SECONDS, default 3). */
+function connectTimeoutMs(): number {
+  const s = Number(process.env.SKYRUN_CONNECT_TIMEOUT_SECONDS);
+  return (s > 0 ? s : 3) * 1000;
+}
+
 /** A down (or a launch) whose teardown keeps failing: SkyRun retries, the caller should not wait. */
 export class CleanupBlockedError extends Error {
   constructor(
@@ -158,7 +175,13 @@ export class SkyrunClient {
         );
       if (opts.needWorker !== false) await embedded.ensureWorker();
     }
-    const connection = await Connection.connect(settings.connectionOptions as Parameters<typeof Connection.connect>[0]);
+    const connection = await Connection.connect({
+      // a server elsewhere that does not answer fails fast (SDK default: 10 s), naming its address
+      connectTimeout: settings.embedded ? undefined : connectTimeoutMs(),
+      ...(settings.connectionOptions as Parameters<typeof Connection.connect>[0]),
+    }).catch((e: Error) => {
+      throw settings.embedded ? e : new ServerUnreachableError(settings.address, e.message);
+    });
     const client = new Client({ connection, namespace: settings.namespace, dataConverter: dataConverter() });
     return new SkyrunClient(client, connection);
   }

@@ -120,22 +120,52 @@ function autostopText(i: ClusterInfo): string {
   return `${i.autostop.idleMinutes}m${i.autostop.down ? ' (down)' : ''}`;
 }
 
-export function clustersTable(infos: ClusterInfo[]): string {
-  if (!infos.length) return 'No existing clusters.';
-  return table(
-    ['NAME', 'INFRA', 'RESOURCES', 'STATUS', 'AUTOSTOP', 'LAUNCHED'],
-    infos.map((i) => {
-      const o = i.handle?.offer;
-      return [
-        i.name,
-        o ? [o.cloud, o.region !== o.cloud ? o.region : undefined].filter(Boolean).join('/') : '-',
-        o ? `${i.numNodes}x ${o.instanceType}${o.spot ? ' spot' : ''}` : `${i.numNodes}x -`,
-        i.status + (i.phase === 'CleanupBlocked' ? ' (cleanup blocked)' : ''),
-        autostopText(i),
-        ago(i.launchedAt),
-      ];
-    }),
-  );
+/** A managed job's cluster as `status` lists it (SkyRun's: it goes when its job ends). */
+export type ManagedCluster = Pick<ManagedJobState, 'id' | 'clusterName' | 'status' | 'resources' | 'startedAt'>;
+
+/** The clusters of managed jobs in progress that have one (launched, not yet torn down). */
+export function managedClusters(jobs: Array<Partial<ManagedJobState> & { id: number }>): ManagedCluster[] {
+  return jobs
+    .filter((j) => j.status && !isManagedTerminal(j.status) && j.clusterName && j.resources && j.stage !== 'launch')
+    .map((j) => ({
+      id: j.id,
+      clusterName: j.clusterName!,
+      status: j.status!,
+      resources: j.resources!,
+      startedAt: j.startedAt,
+    }))
+    .sort((a, b) => a.clusterName.localeCompare(b.clusterName));
+}
+
+export function clustersTable(infos: ClusterInfo[], managed: ManagedCluster[] = []): string {
+  if (!infos.length && !managed.length) return 'No existing clusters.';
+  const rows = infos.map((i) => {
+    const o = i.handle?.offer;
+    return [
+      i.name,
+      o ? [o.cloud, o.region !== o.cloud ? o.region : undefined].filter(Boolean).join('/') : '-',
+      o ? `${i.numNodes}x ${o.instanceType}${o.spot ? ' spot' : ''}` : `${i.numNodes}x -`,
+      i.status + (i.phase === 'CleanupBlocked' ? ' (cleanup blocked)' : ''),
+      autostopText(i),
+      ago(i.launchedAt),
+    ];
+  });
+  for (const m of managed) {
+    // resources read `<N>x <infra> <instance type>` (offerLabel)
+    const r = /^(\d+x) (\S+) (.+)$/.exec(m.resources);
+    const [cloud, region] = r ? r[2]!.split('/') : [];
+    rows.push([
+      m.clusterName,
+      cloud ? [cloud, region !== cloud ? region : undefined].filter(Boolean).join('/') : '-',
+      r ? `${r[1]} ${r[3]}` : m.resources,
+      `${m.status === 'RUNNING' ? 'UP' : 'INIT'} (managed job ${m.id})`,
+      '-',
+      ago(m.startedAt),
+    ]);
+  }
+  const table_ = table(['NAME', 'INFRA', 'RESOURCES', 'STATUS', 'AUTOSTOP', 'LAUNCHED'], rows);
+  if (!managed.length) return table_;
+  return `${table_}\nClusters marked (managed job N) are SkyRun's own: they go when their job ends (skyrun jobs queue).`;
 }
 
 /** A recorded reason as one line: stack frames dropped, lines joined. */
@@ -182,7 +212,9 @@ export function queueTable(info: ClusterInfo, opts: { skipFinished?: boolean } =
         ago(j.startedAt, now),
         j.startedAt ? duration((j.endedAt ?? now) - j.startedAt) : '-',
         j.resources,
-        j.status + (j.exitCode !== undefined && j.status !== 'SUCCEEDED' ? ` (exit ${j.exitCode})` : ''),
+        // a cancelled job's exit code is the kill's (143): no news
+        j.status +
+          (j.exitCode !== undefined && !['SUCCEEDED', 'CANCELLED'].includes(j.status) ? ` (exit ${j.exitCode})` : ''),
       ]),
     ),
     // why jobs failed (FAILED_DRIVER, FAILED_SETUP, ...), one line each under the table
@@ -223,7 +255,8 @@ type QueueFigures = Pick<
 
 /** RESOURCES ... STATUS of a job, or of a pipeline's task (`times` gives SUBMITTED). */
 function managedCells(f: Partial<QueueFigures>, times: { submittedAt?: number }, now: number, task = false): string[] {
-  const running = f.runningSince ? now - f.runningSince : 0;
+  // the clock stops when the job ends (a cancelled job's run may not have closed its interval)
+  const running = f.runningSince ? Math.max(0, (f.endedAt ?? now) - f.runningSince) : 0;
   // a task that never started has no duration yet; a job's counts from its submission
   const started = !task || f.startedAt || f.endedAt;
   return [
@@ -244,7 +277,9 @@ function pipelineRows(j: Partial<ManagedJobState> & { id: number }, now: number)
     {
       startedAt: tasks[0]?.startedAt,
       endedAt: j.endedAt,
-      jobDurationMs: sum((t) => t.jobDurationMs + (t.runningSince ? now - t.runningSince : 0)),
+      jobDurationMs: sum(
+        (t) => t.jobDurationMs + (t.runningSince ? Math.max(0, (t.endedAt ?? j.endedAt ?? now) - t.runningSince) : 0),
+      ),
       recoveries: sum((t) => t.recoveries),
       status: j.status,
       failureReason: j.failureReason,

@@ -79,7 +79,7 @@ test('a failing job exits 100; a cancelled job is killed and reported as 103', a
   const submit = await sr.run(['exec', 'jobs', '-d', '--', `sleep 60; touch ${marker}`]);
   expect(submit.code).toBe(0);
   await eventually(async () => /^2\s.*RUNNING$/m.test((await sr.run(['queue', 'jobs'])).stdout));
-  const cancel = await sr.run(['cancel', 'jobs', '2']);
+  const cancel = await sr.run(['cancel', '-y', 'jobs', '2']);
   expect(cancel.stderr).toContain('Job 2: CANCELLED');
   const st = await sr.run(['logs', 'jobs', '2', '--status']);
   expect(st.code).toBe(103);

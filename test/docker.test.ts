@@ -114,7 +114,7 @@ test('setup and run execute in the container (podman); a later job adopts it; ca
   expect((await sr.run(['exec', '-d', 'dk', '--', job])).code).toBe(0);
   await eventually(() => existsSync(inner) && processesWith('sleep 3131').length > 0);
   expect(containerId('skyrun-dk')).toBe(id); // adopted, not made again
-  const cancel = await sr.run(['cancel', 'dk', '2']);
+  const cancel = await sr.run(['cancel', '-y', 'dk', '2']);
   expect(cancel.code).toBe(0);
   await eventually(async () => /^2\s.*CANCELLED/m.test((await sr.run(['queue', 'dk'])).stdout));
   await eventually(() => processesWith('sleep 3131').length === 0, 10_000);

@@ -148,7 +148,7 @@ test('cancel while RECOVERING tears down the cluster being launched: zero live i
   await eventually(
     () => readSimInstances(sr.home).filter((i) => i.cluster === managedClusterName(id, 'doomed')).length === 2,
   );
-  const c = await sr.run(['jobs', 'cancel', String(id)]);
+  const c = await sr.run(['jobs', 'cancel', '-y', String(id)]);
   expect(c.stderr).toContain(`Managed job ${id}: CANCELLED`);
   expect(liveInstances(sr, managedClusterName(id, 'doomed'))).toEqual([]);
   expect(queueRow((await sr.run(['jobs', 'queue'])).stdout, id)).toMatch(/CANCELLED$/);

@@ -124,7 +124,7 @@ test('cancel and down finish while a job activity is stuck retrying', async () =
   expect((await sr.run(['exec', '-d', 'perm', '--', 'echo never'])).code).toBe(0);
   await eventually(async () => (await typed.info('perm'))?.jobs.find((j) => j.id === next)?.status === 'RUNNING');
   const t0 = Date.now();
-  const cancel = await sr.run(['cancel', 'perm', String(next)]);
+  const cancel = await sr.run(['cancel', '-y', 'perm', String(next)]);
   expect(cancel.code).toBe(0);
   expect(cancel.stderr).toContain(`Job ${next}: CANCELLED`);
   expect(Date.now() - t0).toBeLessThan(60_000);

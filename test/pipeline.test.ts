@@ -193,7 +193,7 @@ test('cancel while the second task runs: job CANCELLED, the task and the rest CA
   expect(r.code).toBe(0);
   const id = jobId(r.stderr);
   await eventually(() => lines('stopme-ran').length === 1, 90_000);
-  const c = await sr.run(['jobs', 'cancel', String(id)]);
+  const c = await sr.run(['jobs', 'cancel', '-y', String(id)]);
   expect(c.stderr).toContain(`Managed job ${id}: CANCELLED`);
   expect(liveInstances(sr)).toEqual([]);
   const q = await queueRows(id);

@@ -55,7 +55,8 @@ test('a 3-node gang: every rank runs with the right env vars, logs prefixed per 
   const viaCli = await sr.run(['ssh', 'gang', '--node', '2', '--', 'echo', 'hello-from-worker2', '$HOME']);
   expect(viaCli.stdout.trim()).toBe(`hello-from-worker2 ${hosts[2]!.home}`);
   const userConfig = readFileSync(path.join(sr.home, 'user-ssh-config'), 'utf8');
-  expect(userConfig).toContain(`Include ${path.join(sr.home, 'ssh', 'config')}`);
+  // one Include for every SKYRUN_HOME: a folder of one file per home, which includes that home's config
+  expect(userConfig).toContain(`Include ${path.join(sr.home, 'skyrun-homes')}/*`);
   const { spawnSync } = await import('node:child_process');
   const plain = spawnSync('ssh', ['-F', sr.env.SKYRUN_USER_SSH_CONFIG!, 'gang', 'echo head-at $HOME'], {
     encoding: 'utf8',

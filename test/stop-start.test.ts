@@ -32,7 +32,7 @@ test('stop leaves the instances stopped; start runs the same ones and jobs run; 
   expect((await sr.run(['exec', '-d', 'ss', '--', 'sleep 600'])).code).toBe(0);
   await eventually(async () => /^2\s.*RUNNING$/m.test((await sr.run(['queue', 'ss'])).stdout));
 
-  const stop = await sr.run(['stop', 'ss']);
+  const stop = await sr.run(['stop', '-y', 'ss']);
   expect(stop.stderr).toContain("Cluster 'ss': STOPPED");
   expect(stop.code).toBe(0);
   expect(statesOf('ss')).toEqual(ids.map((id) => `${id}:stopped`));
@@ -53,7 +53,7 @@ test('stop leaves the instances stopped; start runs the same ones and jobs run; 
   expect(exec.stdout).toContain('again on 2 nodes');
   expect(exec.code).toBe(0);
 
-  expect((await sr.run(['stop', 'ss'])).code).toBe(0);
+  expect((await sr.run(['stop', '-y', 'ss'])).code).toBe(0);
   expect(statesOf('ss')).toEqual(ids.map((id) => `${id}:stopped`));
   expect((await sr.run(['down', '-y', 'ss'])).code).toBe(0);
   expect(statesOf('ss')).toEqual(ids.map((id) => `${id}:terminated`));
@@ -65,7 +65,7 @@ test('a spot cluster cannot be stopped: the stop fails with the reason and the c
   expect(launch.code).toBe(0);
   const before = statesOf('spotc');
   expect(before).toHaveLength(1);
-  const stop = await sr.run(['stop', 'spotc']);
+  const stop = await sr.run(['stop', '-y', 'spotc']);
   expect(stop.code).toBe(1);
   expect(stop.stderr).toContain('Stopping spot instances is not supported on sim');
   expect(stop.stderr).toContain('skyrun down spotc');

@@ -150,9 +150,12 @@ export function noOfferMessage(req: OptimizeRequest, res: OptimizeResult): strin
     lines.push('Hint: local infra has no accelerators; drop `accelerators` or pick an infra that has them.');
   }
   if (accs.length) {
-    lines.push(
-      `Hint: \`skyrun show-gpus\` lists the accelerators the catalog offers; \`skyrun show-gpus ${formatAccelerator(accs[0]!)}\` where and at what price.`,
-    );
+    // never the user's typo back: a name the catalog does not offer gives way to its nearest offered one
+    const near = res.nearestAccelerators?.[0];
+    const shown = near ? formatAccelerator({ ...accs[0]!, name: near }) : formatAccelerator(accs[0]!);
+    const offered = !!res.offeredBy?.length || !res.nearestAccelerators; // (no catalog read: not known otherwise)
+    const where = near || offered ? ` \`skyrun show-gpus ${shown}\` where and at what price` : '';
+    lines.push(`Hint: \`skyrun show-gpus\` lists the accelerators the catalog offers${where ? `;${where}` : ''}.`);
   }
   return lines.join('\n');
 }

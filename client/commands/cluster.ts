@@ -3,7 +3,7 @@
  * Each reaches the cluster's workflow through the typed client (`withClient`).
  */
 import type { Command } from 'commander';
-import type { AutostopSetting } from '../../core/cluster';
+import type { AutostopSetting, ClusterInfo } from '../../core/cluster';
 import { ExitCode, exitCodeForJob } from '../../core/states';
 import type { TaskSpec } from '../../core/task';
 import { checkClusterName, checkClusterNames, idleMinutes, jobId } from './args';
@@ -57,10 +57,11 @@ async function follow(
   const status = await followJob(client, cluster, jobId, { ...opts, follow: true });
   if (status === 'SUCCEEDED') log(`✓ Job ${jobId} finished: ${status}`);
   else if (status) {
-    // no check mark for a job that did not succeed; a failed one says why, in one line
-    log(`${status === 'CANCELLED' ? '' : '✗ '}Job ${jobId} finished: ${status}`);
+    // no check mark for a job that did not succeed; a failed one says its exit code and why, in one line
     const { jobFailureLine } = await import('../display');
     const job = (await client.info(cluster, { includeClosed: true }))?.jobs.find((j) => j.id === jobId);
+    const code = job?.exitCode !== undefined && status !== 'CANCELLED' ? ` (exit ${job.exitCode})` : '';
+    log(`${status === 'CANCELLED' ? '' : '✗ '}Job ${jobId} finished: ${status}${code}`);
     const reason = job && jobFailureLine(job);
     if (reason) log(`  reason: ${reason}`);
   }
@@ -89,6 +90,7 @@ function launch(program: Command, act: Act): void {
       .option('-y, --yes', 'do not ask for confirmation')
       .option('-d, --detach-run', 'return once the job is submitted')
       .option('--dryrun', 'print the plan and stop')
+      .option('--json', 'with --dryrun: print the plan as JSON on stdout (see the README)')
       .option('-r, --retry-until-up', 'when every candidate fails, wait and search again until one comes up')
       .option('-i, --idle-minutes-to-autostop <n>', 'stop the cluster after N idle minutes')
       .option('--down', 'tear the cluster down when idle (after -i minutes, or once its jobs end)'),
@@ -99,7 +101,9 @@ function launch(program: Command, act: Act): void {
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
       const autostop = autostopFrom(opts, task);
-      log(await planTable(task));
+      if (opts.json && !opts.dryrun) throw new CliError('--json goes with --dryrun', ExitCode.INVALID_INPUT);
+      if (opts.json) console.log(await planTable(task, { json: true }));
+      else log(await planTable(task));
       if (opts.dryrun) return ExitCode.SUCCEEDED;
       return withClient({}, async (client) => {
         const existing = await client.info(cluster);
@@ -154,29 +158,52 @@ function status(program: Command, act: Act): void {
     .argument('[clusters...]')
     .option('--endpoints', "print where each of the clusters' ports is reachable")
     .option('--endpoint <port>', 'print where one port of the (one) cluster is reachable')
+    .option('--json', 'print the clusters as JSON (see the README)')
     .action(
-      act(async (names: string[], opts: { endpoints?: boolean; endpoint?: string }) => {
+      act(async (names: string[], opts: { endpoints?: boolean; endpoint?: string; json?: boolean }) => {
         checkClusterNames(names);
+        if (opts.json && (opts.endpoints || opts.endpoint !== undefined))
+          throw new CliError(
+            '--json lists clusters; it does not go with --endpoints/--endpoint',
+            ExitCode.INVALID_INPUT,
+          );
         const port = opts.endpoint === undefined ? undefined : Number(opts.endpoint);
         if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535 || names.length !== 1))
           throw new CliError(
             'usage: skyrun status --endpoint PORT CLUSTER (one port 1-65535, one cluster)',
             ExitCode.INVALID_INPUT,
           );
-        const { clustersTable } = await import('../display');
-        return withClient({}, async (client) => {
-          const infos = await client.list(names);
-          if (port !== undefined || opts.endpoints) {
-            const { printEndpoint, printEndpoints } = await import('./endpoints');
-            if (port === undefined) return printEndpoints(infos, names.length > 0);
-            if (!infos[0]) throw new CliError(`Cluster '${names[0]}' does not exist.`, ExitCode.ERROR);
-            return printEndpoint(infos[0], port);
-          }
-          console.log(clustersTable(infos));
-          if (!names.length) (await import('../ssh-config')).writeSshConfig(infos);
-        });
+        return withClient({}, (client) => statusAction(client, names, port, opts));
       }),
     );
+}
+
+/** The clusters table (managed jobs' clusters too, marked); a named cluster that does not exist is exit 1. */
+async function statusAction(
+  client: SkyrunClient,
+  names: string[],
+  port: number | undefined,
+  opts: { endpoints?: boolean; json?: boolean },
+): Promise<number> {
+  const infos = await client.list(names);
+  if (port !== undefined || opts.endpoints) {
+    const { printEndpoint, printEndpoints } = await import('./endpoints');
+    if (port === undefined) return printEndpoints(infos, names.length > 0);
+    if (!infos[0]) throw new CliError(`Cluster '${names[0]}' does not exist.`, ExitCode.ERROR);
+    return printEndpoint(infos[0], port);
+  }
+  const { clustersTable, managedClusters } = await import('../display');
+  const managed = managedClusters(await client.listManaged()).filter(
+    (m) => !names.length || names.includes(m.clusterName),
+  );
+  const missing = names.filter((n) => !infos.some((i) => i.name === n) && !managed.some((m) => m.clusterName === n));
+  if (opts.json) {
+    const { printJson, clustersJson } = await import('../json');
+    printJson(clustersJson(infos, managed));
+  } else if (!missing.length || infos.length || managed.length) console.log(clustersTable(infos, managed));
+  for (const n of missing) log(`Cluster '${n}' does not exist.`);
+  if (!names.length) (await import('../ssh-config')).writeSshConfig(infos);
+  return missing.length ? ExitCode.ERROR : ExitCode.SUCCEEDED;
 }
 
 function queue(program: Command, act: Act): void {
@@ -185,12 +212,14 @@ function queue(program: Command, act: Act): void {
     .description("Show a cluster's job queue")
     .argument('<clusters...>')
     .option('-s, --skip-finished', 'only pending and running jobs')
+    .option('--json', 'print the queues as JSON (see the README)')
     .action(
       act(async (names: string[], opts) => {
         checkClusterNames(names);
         const { queueTable } = await import('../display');
         return withClient({}, async (client) => {
           let code: number = ExitCode.SUCCEEDED;
+          const found: ClusterInfo[] = [];
           for (const n of names) {
             const info = await client.info(n);
             if (!info) {
@@ -198,7 +227,12 @@ function queue(program: Command, act: Act): void {
               code = ExitCode.ERROR;
               continue;
             }
-            console.log(queueTable(info, opts));
+            found.push(info);
+            if (!opts.json) console.log(queueTable(info, opts));
+          }
+          if (opts.json) {
+            const { printJson, queueJson } = await import('../json');
+            printJson(queueJson(found, opts));
           }
           return code;
         });
@@ -269,6 +303,12 @@ function cancel(program: Command, act: Act): void {
             const latest = Math.max(0, ...info.jobs.map((j) => j.id));
             if (latest) targets = [latest];
           }
+          const known = targets.filter((id) => info.jobs.some((j) => j.id === id));
+          if (known.length)
+            await confirm(
+              `Cancelling job${known.length > 1 ? 's' : ''} ${known.join(', ')} on '${cluster}'. Proceed?`,
+              opts.yes,
+            );
           let code: number = ExitCode.SUCCEEDED;
           for (const id of targets) {
             if (!info.jobs.some((j) => j.id === id)) {
@@ -324,8 +364,13 @@ function stopStart(program: Command, act: Act): void {
       .argument('<clusters...>')
       .option('-y, --yes', 'do not ask for confirmation')
       .action(
-        act(async (names: string[]) => {
+        act(async (names: string[], opts: { yes?: boolean }) => {
           checkClusterNames(names);
+          if (name === 'stop')
+            await confirm(
+              `Stopping ${names.map((n) => `'${n}'`).join(', ')}: their running jobs are cancelled. Proceed?`,
+              opts.yes,
+            );
           return withClient({}, async (client) => {
             for (const n of names) {
               await (name === 'stop' ? client.stop(n) : client.start(n));

@@ -21,12 +21,13 @@ function optimize(program: Command, act: Act): void {
       .description('Print the resources the optimizer considers for a task (cheapest first) and exit')
       .argument('[entrypoint...]', 'task YAML, or a command (after --)')
       .option('-a, --all', 'every offer (each region), not only the cheapest per infra')
-      .option('--catalog', 'rank every cloud in the catalog (aws, gcp), enabled here or not'),
+      .option('--catalog', 'rank every cloud in the catalog (aws, gcp), enabled here or not')
+      .option('--json', 'print the offers as JSON (see the README)'),
   ).action(
     act(async (entry: string[], opts) => {
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
-      console.log(await planTable(task, { all: !!opts.all, catalog: !!opts.catalog }));
+      console.log(await planTable(task, { all: !!opts.all, catalog: !!opts.catalog, json: !!opts.json }));
     }),
   );
 }
@@ -38,23 +39,27 @@ function showGpus(program: Command, act: Act): void {
     .argument('[accelerator]', 'accelerator name, optionally with a count (A100:8)')
     .option('--infra <cloud>', 'only this cloud (aws, gcp), or k8s[/<context>]: GPUs of the live Kubernetes nodes')
     .option('-a, --all', 'every accelerator, TPUs included')
+    .option('--json', 'print the listing as JSON (see the README)')
     .action(act(showGpusAction));
 }
 
 async function showGpusAction(
   accArg: string | undefined,
-  opts: { infra?: string; all?: boolean },
+  opts: { infra?: string; all?: boolean; json?: boolean },
 ): Promise<number | void> {
   const { loadCatalog } = await import('../../activities/infra/inspect');
   const { acceleratorCountsTable, acceleratorOfferingsTable } = await import('../display');
+  const json = opts.json ? await import('../json') : undefined;
   const catalog = await loadCatalog();
   let cloud: string | undefined;
+  let where: { region?: string; zone?: string } = {};
   if (opts.infra !== undefined) {
     const { parseInfra } = await import('../../core/resources');
     const loc = parseInfra(opts.infra);
     if (!loc.ok) throw new CliError(`--infra ${opts.infra}: ${loc.error}`, ExitCode.INVALID_INPUT);
     cloud = loc.value.cloud;
-    if (cloud === 'kubernetes') return showKubernetesGpus(loc.value.region, accArg);
+    if (cloud === 'kubernetes') return showKubernetesGpus(loc.value.region, accArg, !!json);
+    where = { region: loc.value.region, zone: loc.value.zone };
     if (cloud !== undefined && !catalog.clouds().includes(cloud)) {
       throw new CliError(
         `--infra ${opts.infra}: no catalog for '${cloud}' (catalogs: ${catalog.clouds().join(', ')})`,
@@ -63,7 +68,12 @@ async function showGpusAction(
     }
   }
   if (accArg === undefined) {
-    const list = catalog.accelerators({ cloud }).filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+    const list = catalog
+      .accelerators({ cloud, ...where })
+      .filter((a) => opts.all || !a.name.toLowerCase().startsWith('tpu-'));
+    if (!list.length && (where.region || where.zone))
+      throw new CliError(`Catalog (${catalog.source}) offers no accelerators on ${opts.infra}.`);
+    if (json) return json.printJson(json.acceleratorCountsJson(list));
     console.log(acceleratorCountsTable(list, cloud !== undefined ? [cloud] : catalog.clouds()));
     if (!opts.all)
       console.log(
@@ -75,20 +85,27 @@ async function showGpusAction(
   const acc = parseAcceleratorString(accArg);
   if (!acc.ok) throw new CliError(`${accArg}: ${acc.error}`, ExitCode.INVALID_INPUT);
   const count = accArg.includes(':') ? acc.value.count : undefined;
-  const list = catalog.accelerators({ name: acc.value.name, count, cloud });
+  const list = catalog.accelerators({ name: acc.value.name, count, cloud, ...where });
   if (!list.length) {
-    const near = catalog.nearestAccelerators(acc.value.name);
-    const where = cloud ? ` on ${cloud}` : '';
+    const offered = catalog.accelerators({ name: acc.value.name }).length > 0;
+    const near = offered ? [] : catalog.nearestAccelerators(acc.value.name);
+    const on = cloud ? ` on ${[cloud, where.region, where.zone].filter(Boolean).join('/')}` : '';
     throw new CliError(
-      `Catalog (${catalog.source}) offers no ${accArg}${where}.` +
-        (near.length ? ` Try one of these offered accelerators: ${near.join(', ')}.` : ''),
+      `Catalog (${catalog.source}) offers no ${accArg}${on}.` +
+        (near.length ? ` Try one of these offered accelerators: ${near.join(', ')}.` : '') +
+        (offered && on ? ` skyrun show-gpus ${acc.value.name} lists where it is offered.` : ''),
     );
   }
+  if (json) return json.printJson(json.offeringsJson(list));
   console.log(acceleratorOfferingsTable(list));
 }
 
 /** GPUs of each allowed Kubernetes context: per GPU total and free, then per node (as SkyPilot's). */
-async function showKubernetesGpus(context: string | undefined, accArg: string | undefined): Promise<number> {
+async function showKubernetesGpus(
+  context: string | undefined,
+  accArg: string | undefined,
+  json: boolean,
+): Promise<number> {
   const { kubernetesGpus } = await import('../../activities/infra/inspect');
   const { kubeGpuTables } = await import('../display');
   let contexts;
@@ -107,7 +124,10 @@ async function showKubernetesGpus(context: string | undefined, accArg: string | 
     gpus: c.gpus.filter((g) => !name || g.gpu.toLowerCase() === name),
     nodes: c.nodes.filter((n) => !name || n.gpu.toLowerCase() === name),
   }));
-  console.log(kubeGpuTables(shown));
+  if (json) {
+    const { printJson, kubeGpusJson } = await import('../json');
+    printJson(kubeGpusJson(shown));
+  } else console.log(kubeGpuTables(shown));
   return contexts.every((c) => c.error) ? ExitCode.ERROR : ExitCode.SUCCEEDED;
 }
 
@@ -149,8 +169,9 @@ function check(program: Command, act: Act): void {
     .command('check')
     .description('Which infra is enabled here, and why not')
     .argument('[infra...]', 'only these (local, ssh, sim, aws, gcp, kubernetes or k8s)')
+    .option('--json', 'print the result as JSON (see the README)')
     .action(
-      act(async (asked: string[]) => {
+      act(async (asked: string[], opts: { json?: boolean }) => {
         const only = asked.map((n) => (n === 'k8s' ? 'kubernetes' : n));
         const { checkInfra } = await import('../../activities/infra/inspect');
         const { table } = await import('../../core/table');
@@ -161,9 +182,17 @@ function check(program: Command, act: Act): void {
             `unknown infra: ${unknown.join(', ')} (known: ${known.join(', ')})`,
             ExitCode.INVALID_INPUT,
           );
-        const rows = checks.map((c) => [c.infra, c.enabled ? 'enabled' : 'disabled', c.reason ?? '']);
-        console.log(table(['INFRA', 'STATUS', 'REASON'], rows));
-        return rows.some((r) => r[1] === 'enabled') ? ExitCode.SUCCEEDED : ExitCode.ERROR;
+        if (opts.json) {
+          const { printJson, checkJson } = await import('../json');
+          printJson(checkJson(checks));
+        } else
+          console.log(
+            table(
+              ['INFRA', 'STATUS', 'REASON'],
+              checks.map((c) => [c.infra, c.enabled ? 'enabled' : 'disabled', c.reason ?? '']),
+            ),
+          );
+        return checks.some((c) => c.enabled) ? ExitCode.SUCCEEDED : ExitCode.ERROR;
       }),
     );
 }

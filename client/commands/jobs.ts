@@ -110,11 +110,15 @@ function queue(jobs: Command, act: Act): void {
     .command('queue')
     .description('List managed jobs')
     .option('-s, --skip-finished', 'only jobs still in progress')
+    .option('--json', 'print the jobs as JSON (see the README)')
     .action(
-      act(async (opts: { skipFinished?: boolean }) => {
+      act(async (opts: { skipFinished?: boolean; json?: boolean }) => {
         const { managedQueueTable } = await import('../display');
         await withClient({ needWorker: false }, async (client) => {
-          console.log(managedQueueTable(await client.listManaged(), opts));
+          const jobs = await client.listManaged();
+          if (!opts.json) return console.log(managedQueueTable(jobs, opts));
+          const { printJson, managedJobsJson } = await import('../json');
+          printJson(managedJobsJson(jobs, opts));
         });
       }),
     );
@@ -129,25 +133,49 @@ function cancel(jobs: Command, act: Act): void {
     .option('-a, --all', 'every job in progress')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
-      act(async (ids: string[], opts: { name?: string; all?: boolean }) => {
+      act(async (ids: string[], opts: { name?: string; all?: boolean; yes?: boolean }) => {
         const given = ids.map((id) => jobId(id, 'managed job id'));
         if (!given.length && !opts.name && !opts.all)
           throw new CliError('no managed job to cancel (give IDs, -n NAME or -a)', ExitCode.INVALID_INPUT);
         const { isManagedTerminal } = await import('../../core/managed');
-        await withClient({}, async (client) => {
+        return withClient({}, async (client) => {
           let targets = given;
-          if (opts.name || opts.all) {
-            const all = await client.listManaged();
-            targets = all
+          if (opts.name || opts.all)
+            targets = (await client.listManaged())
               .filter((j) => !isManagedTerminal(j.status!) && (opts.all || j.name === opts.name))
               .map((j) => j.id);
-          }
           if (!targets.length)
             throw new CliError('no managed job to cancel (give IDs, -n NAME or -a)', ExitCode.INVALID_INPUT);
-          for (const id of targets) log(`Managed job ${id}: ${await client.cancelManaged(id)}`);
+          const known: number[] = [];
+          for (const id of targets) if (await managedJobExists(client, id)) known.push(id);
+          if (known.length)
+            await confirm(
+              `Cancelling managed job${known.length > 1 ? 's' : ''} ${known.join(', ')} (their clusters are torn down). Proceed?`,
+              opts.yes,
+            );
+          let code: number = ExitCode.SUCCEEDED;
+          for (const id of targets) {
+            if (!known.includes(id)) {
+              log(`Managed job ${id} not found.`);
+              code = ExitCode.NOT_FOUND;
+            } else log(`Managed job ${id}: ${await client.cancelManaged(id)}`);
+          }
+          return code;
         });
       }),
     );
+}
+
+/** Whether managed job `id` was ever submitted (its workflow exists, running or closed). */
+async function managedJobExists(client: SkyrunClient, id: number): Promise<boolean> {
+  const { managedJobWorkflowId } = await import('../../workflows/contract');
+  try {
+    await client.client.workflow.getHandle(managedJobWorkflowId(id)).describe();
+    return true;
+  } catch (e) {
+    if ((e as Error)?.name === 'WorkflowNotFoundError') return false;
+    throw e;
+  }
 }
 
 function logs(jobs: Command, act: Act): void {

@@ -17,6 +17,7 @@ export function register(program: Command, act: Act): void {
   const server = program.command('server').description('Manage the embedded Temporal dev server');
   server
     .command('start')
+    .description('Start the embedded Temporal dev server and the background worker (no-op when running)')
     .option('--ui', 'also serve the Temporal web UI (off by default: its HTTP API reaches every workflow)')
     .action(
       act(async (opts: { ui?: boolean }) => {
@@ -30,25 +31,31 @@ export function register(program: Command, act: Act): void {
         }
       }),
     );
-  server.command('status').action(
-    act(async () => {
-      const embedded = await import('../../worker/runtime/embedded');
-      const s = await embedded.serverStatus();
-      const w = await embedded.workerStatus();
-      console.log(
-        `server: ${s.running ? `running (pid ${s.pid}) on ${s.address}, ${s.uiUrl ? `UI ${s.uiUrl}` : 'no UI'}` : 'stopped'}`,
-      );
-      console.log(
-        `worker: ${w.running ? `running (pid ${w.pid})${w.current ? '' : ', from an older build'}` : 'stopped'}` +
-          (embedded.supervisorRunning() ? ', restarted by its supervisor if it dies' : ''),
-      );
-      return s.running ? ExitCode.SUCCEEDED : ExitCode.ERROR;
-    }),
-  );
-  server.command('stop').action(
-    act(async () => {
-      const embedded = await import('../../worker/runtime/embedded');
-      console.log((await embedded.stopServer()) ? 'Stopped the server and worker.' : 'The server was not running.');
-    }),
-  );
+  server
+    .command('status')
+    .description('Whether the embedded server and the worker run, and where (exit 1 when the server is stopped)')
+    .action(
+      act(async () => {
+        const embedded = await import('../../worker/runtime/embedded');
+        const s = await embedded.serverStatus();
+        const w = await embedded.workerStatus();
+        console.log(
+          `server: ${s.running ? `running (pid ${s.pid}) on ${s.address}, ${s.uiUrl ? `UI ${s.uiUrl}` : 'no UI'}` : 'stopped'}`,
+        );
+        console.log(
+          `worker: ${w.running ? `running (pid ${w.pid})${w.current ? '' : ', from an older build'}` : 'stopped'}` +
+            (embedded.supervisorRunning() ? ', restarted by its supervisor if it dies' : ''),
+        );
+        return s.running ? ExitCode.SUCCEEDED : ExitCode.ERROR;
+      }),
+    );
+  server
+    .command('stop')
+    .description('Stop the embedded server and the background worker (clusters and jobs stay recorded)')
+    .action(
+      act(async () => {
+        const embedded = await import('../../worker/runtime/embedded');
+        console.log((await embedded.stopServer()) ? 'Stopped the server and worker.' : 'The server was not running.');
+      }),
+    );
 }

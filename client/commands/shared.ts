@@ -45,7 +45,10 @@ export async function withClient<T>(
 /** Ask on the terminal unless -y was given; no terminal and no -y refuses. */
 export async function confirm(question: string, yes: boolean | undefined): Promise<void> {
   if (yes) return;
-  if (!process.stdin.isTTY) throw new CliError(`${question} Not confirmed: no terminal to ask on; pass -y.`);
+  if (!process.stdin.isTTY)
+    throw new CliError(
+      `${question}\nNot confirmed: stdin is not a terminal, so there is no one to ask; pass -y to proceed.`,
+    );
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   const answer = await new Promise<string>((r) => rl.question(`${question} [Y/n] `, r));
   rl.close();

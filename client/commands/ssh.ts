@@ -26,6 +26,8 @@ async function ssh(cluster: string, command: string[], opts: { node: string }): 
     if (found) writeSshConfig(await client.list());
     return found;
   });
+  if (info?.status === 'STOPPED')
+    throw new CliError(`Cluster '${cluster}' is STOPPED; start it first: skyrun start ${cluster}`);
   if (!info?.handle) throw new CliError(`Cluster '${cluster}' does not exist or is not up.`);
   const node = info.handle.nodes[rank.value];
   if (!node)

@@ -169,7 +169,10 @@ export function refuseUnlaunchable(task: TaskSpec, opts: { managed?: boolean } =
  * The optimizer's table for a task. `catalog`: rank every cloud of the catalog as if it were
  * enabled (planning what a task would cost where), instead of the enabled infra only.
  */
-export async function planTable(task: TaskSpec, opts: { all?: boolean; catalog?: boolean } = {}): Promise<string> {
+export async function planTable(
+  task: TaskSpec,
+  opts: { all?: boolean; catalog?: boolean; json?: boolean } = {},
+): Promise<string> {
   const { planOffers, noOfferMessage } = await import('../../activities/infra/inspect');
   const { offersTable } = await import('../display');
   const req = { candidates: task.candidates, ordered: task.ordered, numNodes: task.numNodes };
@@ -184,5 +187,6 @@ export async function planTable(task: TaskSpec, opts: { all?: boolean; catalog?:
       );
     }
   }
+  if (opts.json) return JSON.stringify((await import('../json')).offersJson(plan.offers, task.numNodes));
   return offersTable(plan.offers, task.numNodes, opts);
 }

@@ -54,6 +54,8 @@ export class SkyrunEnv {
       SKYRUN_HOME: e.home,
       SKYRUN_TEMPORAL_PORT: String(port),
       SKYRUN_UI_PORT: String(uiPort),
+      // the user's ~/.ssh/config is never a test's to change
+      SKYRUN_USER_SSH_CONFIG: path.join(e.home, 'user-ssh', 'config'),
     };
     return e;
   }

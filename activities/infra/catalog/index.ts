@@ -159,7 +159,9 @@ export class Catalog {
   }
 
   /** For show-gpus: per (cloud, accelerator, count, instance type), its cheapest region and prices. */
-  accelerators(filter: { name?: string; count?: number; cloud?: string } = {}): AcceleratorOffering[] {
+  accelerators(
+    filter: { name?: string; count?: number; cloud?: string; region?: string; zone?: string } = {},
+  ): AcceleratorOffering[] {
     const want = filter.name?.toLowerCase();
     const groups = new Map<string, AcceleratorOffering & { score: number }>();
     for (const [cloud, idx] of this.index) {
@@ -169,6 +171,8 @@ export class Catalog {
         for (const e of list) {
           const a = e.accelerator!;
           if (filter.count !== undefined && a.count !== filter.count) continue;
+          if (filter.region !== undefined && e.region !== filter.region) continue;
+          if (filter.zone !== undefined && e.zone && e.zone !== filter.zone) continue;
           if (e.flexibleHost && !e.defaultHost) continue;
           const key = `${cloud}|${a.name}|${a.count}|${e.instanceType}`;
           // the region shown: cheapest on-demand; spot-only rows rank after any on-demand one
