@@ -48,6 +48,13 @@ export interface Runner {
   readLog(jobId: number, offset: number, maxBytes?: number): Promise<{ data: Buffer; offset: number }>;
 }
 
+/**
+ * How often a phase state check asks a live pid that does not look like the phase's wrapper
+ * again, 20 ms apart, before it calls the phase lost: a process's environment (which tells a
+ * wrapper from a stranger that got a stale pid file's number) reads empty while it execs.
+ */
+export const WRAPPER_RECHECKS = 5;
+
 /** Linux's limit on one `NAME=value` string handed to exec (MAX_ARG_STRLEN, with its NUL). */
 export const MAX_ENV_STRING = 128 * 1024;
 
