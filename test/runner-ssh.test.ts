@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { ProviderError } from '../core/errors';
 import { runnerFor } from '../activities/infra/runners';
 import { processAlive } from '../activities/infra/runners/local';
+import { waitForPhase } from '../activities/infra/runners/runner';
 import { SshRunner, closeAllSsh, isIgnored, parseIgnore, shq, type SshSpec } from '../activities/infra/runners/ssh';
 import { mvShim } from './helpers/mv-shim';
 import { eventually } from './helpers/skyrun';
@@ -134,6 +135,16 @@ test('many short jobs started back to back and watched closely: none reads lost'
   await Promise.all(watchers);
   expect(seen.filter((s) => s.endsWith(':lost'))).toEqual([]);
   for (let id = 100; id < 140; id++) expect(await runner.phaseState(id, 'run')).toEqual({ state: 'done', exitCode: 0 });
+});
+
+test('waitPhase: the state once the phase ended (one wait on the node), or still running at the limit', async () => {
+  const runner = new SshRunner(spec(a));
+  await runner.startDetached({ jobId: 91, phase: 'run', script: 'sleep 0.3; exit 4', env: {} });
+  expect(await waitForPhase(runner, 91, 'run', 5000)).toEqual({ state: 'done', exitCode: 4 });
+  await runner.startDetached({ jobId: 92, phase: 'run', script: 'sleep 300', env: {} });
+  expect((await waitForPhase(runner, 92, 'run', 200)).state).toBe('running');
+  await runner.kill(92);
+  expect(await waitForPhase(runner, 92, 'run', 5000)).toEqual({ state: 'done', exitCode: 143 });
 });
 
 test('states: absent, running, done with the exit code; the cwd is ~/sky_workdir; log ranges', async () => {

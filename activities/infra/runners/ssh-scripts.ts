@@ -107,6 +107,22 @@ if [ -d "$d/$p.lock" ]; then
 fi
 echo absent`;
 
+/**
+ * $1 job dir, $2 phase, $3 tens of ms: waits on the node until the phase's exit file exists (or
+ * its pid is gone) or that time has passed, then prints what STATE prints. One round trip tells
+ * the end of a short phase as soon as it happens.
+ */
+export const WAIT_STATE = `${ALIVE}
+for i in $(seq 1 "$3"); do
+  [ -f "$1/$2.exit" ] && break
+  if [ -f "$1/$2.pid" ]; then alive "$(cat -- "$1/$2.pid")" || break; fi
+  sleep 0.01
+done
+state() {
+${STATE}
+}
+state "$1" "$2"`;
+
 /** STATE's answer as a PhaseState (undefined: not one of its answers). */
 function parseState(out: string): PhaseState | undefined {
   const [state, n] = out.trim().split(' ');
