@@ -23,7 +23,7 @@ import { optimize, type OptimizeRequest, type OptimizeResult } from './infra/opt
 import { runnerFor } from './infra/runners';
 import { bucketsToNodes } from './infra/storage/nodes';
 import { containerImageOf, withContainer } from './infra/runners/container';
-import type { Phase, PhaseState } from './infra/runners/runner';
+import { type Phase, type PhaseState, waitForPhase } from './infra/runners/runner';
 
 /** The worker's own environment that jobs inherit; nothing else of it leaks into a job. */
 const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'TERM'];
@@ -42,10 +42,10 @@ async function onAllNodes<T>(handle: ClusterHandle, fn: (n: NodeInfo) => Promise
  * Run `fn` while heartbeating every second: a worker that dies mid-activity is noticed at the
  * heartbeat timeout (seconds), not the start-to-close timeout, and cancels reach the activity.
  */
-async function heartbeating<T>(fn: (details: { set(d: unknown): void }) => Promise<T>): Promise<T> {
+async function heartbeating<T>(fn: (details: { set(d: unknown): void }) => Promise<T>, everyMs = 1000): Promise<T> {
   const ctx = Context.current();
   let details: unknown;
-  const timer = setInterval(() => ctx.heartbeat(details), 1000);
+  const timer = setInterval(() => ctx.heartbeat(details), everyMs);
   try {
     ctx.heartbeat(details);
     return await fn({ set: (d) => (details = d) });
@@ -199,6 +199,23 @@ async function syncJobFiles(req: SyncRequest): Promise<void> {
   }
 }
 
+/**
+ * The phase's state on every node once it has ended there, or after `waitMs` (at most
+ * MAX_PHASE_WAIT_MS): a short phase's end reaches the workflow as it happens, not after a poll
+ * interval. It heartbeats often: a worker killed meanwhile is noticed at a short heartbeat
+ * timeout (workflows/proxies.ts waitActs), and a cancel ends the wait.
+ */
+async function waitPhase(req: {
+  handle: ClusterHandle;
+  jobId: number;
+  phase: Phase;
+  waitMs: number;
+}): Promise<PhaseState[]> {
+  const ctx = Context.current();
+  const wait = onAllNodes(req.handle, (n) => waitForPhase(runnerFor(n.runner), req.jobId, req.phase, req.waitMs));
+  return heartbeating(() => Promise.race([wait, ctx.cancelled]), 250);
+}
+
 /** A job on the cluster's nodes: sync, start a phase, watch it, save its log, kill it. */
 function jobActivities(deps: ActivityDeps) {
   const providerFor = (cloud: string) => deps.providers.get(cloud);
@@ -234,6 +251,8 @@ function jobActivities(deps: ActivityDeps) {
     async phaseStatus(req: { handle: ClusterHandle; jobId: number; phase: Phase }): Promise<PhaseState[]> {
       return onAllNodes(req.handle, (n) => runnerFor(n.runner).phaseState(req.jobId, req.phase));
     },
+
+    waitPhase,
 
     /**
      * One watch tick of a managed job: whether the infra still runs the nodes and, if it does,

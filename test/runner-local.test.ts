@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalRunner, jobDir, processAlive } from '../activities/infra/runners/local';
+import { waitForPhase } from '../activities/infra/runners/runner';
+import { mvShim } from './helpers/mv-shim';
 import { eventually } from './helpers/skyrun';
 
 let root: string;
@@ -73,4 +75,20 @@ test('a phase whose process vanished without an exit code is lost', async () => 
   process.kill(-pid, 'SIGKILL');
   await eventually(() => !processAlive(pid));
   expect(await runner.phaseState(1, 'setup')).toEqual({ state: 'lost' });
+});
+
+test('the wrapper runs its last command in a child, never by exec in its own pid (that read as lost)', async () => {
+  const shim = mvShim(root);
+  await runner.startDetached({ jobId: 1, phase: 'run', script: 'true', env: { PATH: `${shim.bin}:${env.PATH}` } });
+  await eventually(async () => (await runner.phaseState(1, 'run')).state === 'done');
+  const wrapper = Number(readFileSync(path.join(jobDir(root, 1), 'run.pid'), 'utf8'));
+  expect(shim.pids()).toHaveLength(2); // the pid file's mv and the exit file's
+  expect(shim.pids()).not.toContain(wrapper);
+});
+
+test('waitForPhase: the state once the phase ended, or still running at the limit', async () => {
+  await runner.startDetached({ jobId: 2, phase: 'run', script: 'sleep 0.3; exit 4', env });
+  expect(await waitForPhase(runner, 2, 'run', 5000)).toEqual({ state: 'done', exitCode: 4 });
+  await runner.startDetached({ jobId: 3, phase: 'run', script: 'sleep 300', env });
+  expect((await waitForPhase(runner, 3, 'run', 200)).state).toBe('running');
 });

@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import { ProviderError } from '../core/errors';
 import { runnerFor } from '../activities/infra/runners';
 import { processAlive } from '../activities/infra/runners/local';
+import { waitForPhase } from '../activities/infra/runners/runner';
 import { SshRunner, closeAllSsh, isIgnored, parseIgnore, shq, type SshSpec } from '../activities/infra/runners/ssh';
+import { mvShim } from './helpers/mv-shim';
 import { eventually } from './helpers/skyrun';
 import { makeClientKey, startSshd, type FakeHost } from './helpers/sshd';
 
@@ -97,6 +99,52 @@ test('concurrent and repeated starts of one phase run it exactly once', async ()
   expect(await runner.phaseState(1, 'run')).toEqual({ state: 'done', exitCode: 0 });
   expect((await runner.readLog(1, 0)).data.toString()).toBe('out-r0\n');
   expect(statSync(path.join(jobDir(a, 1), 'run.env')).mode & 0o777).toBe(0o600);
+});
+
+test('the wrapper runs its last command in a child, never by exec in its own pid (that read as lost)', async () => {
+  const runner = new SshRunner(spec(a));
+  const shim = mvShim(tmp);
+  // the env file is sourced before the script: the exit file's mv is the shim's
+  await runner.startDetached({
+    jobId: 90,
+    phase: 'run',
+    script: 'true',
+    env: { PATH: `${shim.bin}:${process.env.PATH}` },
+  });
+  await eventually(async () => (await runner.phaseState(90, 'run')).state === 'done');
+  const wrapper = Number(readFileSync(path.join(jobDir(a, 90), 'run.pid'), 'utf8'));
+  expect(shim.pids()).toHaveLength(1);
+  expect(shim.pids()).not.toContain(wrapper);
+});
+
+test('many short jobs started back to back and watched closely: none reads lost', async () => {
+  const runner = new SshRunner(spec(b));
+  const seen: string[] = [];
+  const watch = async (id: number) => {
+    for (;;) {
+      const states = await Promise.all([1, 2, 3].map(() => runner.phaseState(id, 'run')));
+      seen.push(...states.map((s) => `${id}:${s.state}`));
+      if (states.every((s) => s.state === 'done' || s.state === 'lost')) return;
+    }
+  };
+  const watchers: Promise<void>[] = [];
+  for (let id = 100; id < 140; id++) {
+    await runner.startDetached({ jobId: id, phase: 'run', script: 'true', env: {} });
+    watchers.push(watch(id));
+  }
+  await Promise.all(watchers);
+  expect(seen.filter((s) => s.endsWith(':lost'))).toEqual([]);
+  for (let id = 100; id < 140; id++) expect(await runner.phaseState(id, 'run')).toEqual({ state: 'done', exitCode: 0 });
+});
+
+test('waitPhase: the state once the phase ended (one wait on the node), or still running at the limit', async () => {
+  const runner = new SshRunner(spec(a));
+  await runner.startDetached({ jobId: 91, phase: 'run', script: 'sleep 0.3; exit 4', env: {} });
+  expect(await waitForPhase(runner, 91, 'run', 5000)).toEqual({ state: 'done', exitCode: 4 });
+  await runner.startDetached({ jobId: 92, phase: 'run', script: 'sleep 300', env: {} });
+  expect((await waitForPhase(runner, 92, 'run', 200)).state).toBe('running');
+  await runner.kill(92);
+  expect(await waitForPhase(runner, 92, 'run', 5000)).toEqual({ state: 'done', exitCode: 143 });
 });
 
 test('states: absent, running, done with the exit code; the cwd is ~/sky_workdir; log ranges', async () => {

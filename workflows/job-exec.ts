@@ -6,7 +6,10 @@
 import { patched } from '@temporalio/workflow';
 import type { PhaseState } from '../core/cluster';
 import { type ClusterHandle, type JobRequest, nodesNotRunning } from '../core/cluster';
-import { acts, statusActs } from './proxies';
+import { acts, statusActs, waitActs } from './proxies';
+
+/** How long a cluster job's first look at a phase waits for it to end (waitPhase). */
+const FIRST_LOOK_WAIT_MS = 2000;
 
 export interface PhaseOutcome {
   exitCode?: number;
@@ -43,9 +46,16 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseOutcome> {
   let first: { rank: number; state: PhaseState } | undefined;
   // one activity per tick for the instances and the phase (two, in histories from before it)
   const combined = o.watchInstances && patched('watch-phase-in-one-activity');
+  // a cluster job's first look waits on the nodes: a short phase's end arrives as it happens
+  let waitFirst = !o.watchInstances && patched('phase-first-look-waits');
   for (;;) {
     let states: PhaseState[];
-    if (combined) {
+    if (waitFirst) {
+      waitFirst = false;
+      states = await waitActs.waitPhase.executeWithOptions({ summary: `${label}: wait for ${phase}` }, [
+        { handle, jobId, phase, waitMs: FIRST_LOOK_WAIT_MS },
+      ]);
+    } else if (combined) {
       const w = await statusActs.watchPhase.executeWithOptions({ summary: `${label}: ${phase} and instances` }, [
         { handle, jobId, phase },
       ]);

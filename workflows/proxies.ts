@@ -14,6 +14,16 @@ export const statusActs = proxyActivities<Activities>({
   retry: { initialInterval: '500ms', maximumInterval: '10s' },
 });
 
+/**
+ * A short blocking wait on the nodes (waitPhase, a few seconds): it heartbeats every 250 ms, so
+ * a worker killed during it is noticed within 2 s and the wait runs again elsewhere.
+ */
+export const waitActs = proxyActivities<Activities>({
+  startToCloseTimeout: '20 seconds',
+  heartbeatTimeout: '2 seconds',
+  retry: { initialInterval: '200ms', maximumInterval: '2s' },
+});
+
 /** Workdir sync can be long; it heartbeats. */
 export const syncActs = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',

@@ -15,7 +15,7 @@ import { podScript, where, type ExecOptions, type KubeSpec } from './kube-exec';
 import { WRAPPER } from './local';
 import type { DetachedStart, Phase, PhaseState, Runner } from './runner';
 import { syncFolder, syncLocalPath, workdirFolder, type RunScript } from './file-sync';
-import { KILL, READ_LOG, START_WITH_FILES, STATE, envFile, phaseStateFrom } from './ssh-scripts';
+import { KILL, READ_LOG, START_WITH_FILES, STATE, WAIT_STATE, envFile, phaseStateFrom } from './ssh-scripts';
 
 export type { KubeSpec } from './kube-exec';
 
@@ -75,6 +75,13 @@ export class KubeRunner implements Runner {
 
   async phaseState(jobId: number, phase: Phase): Promise<PhaseState> {
     const out = (await this.run('reading the phase state', STATE, [this.jobDir(jobId), phase])).toString();
+    return phaseStateFrom(out, where(this.spec));
+  }
+
+  /** WAIT_STATE (ssh-scripts.ts): the phase's state once it ended, or after `ms`. */
+  async waitPhase(jobId: number, phase: Phase, ms: number): Promise<PhaseState> {
+    const args = [this.jobDir(jobId), phase, Math.ceil(ms / 10)];
+    const out = (await this.run('waiting on the phase', WAIT_STATE, args, { timeoutMs: 3 * ms + 10_000 })).toString();
     return phaseStateFrom(out, where(this.spec));
   }
 

@@ -9,7 +9,14 @@ import * as path from 'node:path';
 import type { GitWorkdir } from '../../../core/cluster';
 import { ProviderError } from '../../../core/errors';
 import { CLONE_TIMEOUT_MS, GIT_CLONE, cloneArgs, cloneFailure, cloneStdin } from './git-workdir';
-import { checkEnvValues, type DetachedStart, type Phase, type PhaseState, type Runner } from './runner';
+import {
+  WRAPPER_RECHECKS,
+  checkEnvValues,
+  type DetachedStart,
+  type Phase,
+  type PhaseState,
+  type Runner,
+} from './runner';
 
 /**
  * The wrapper every phase runs in (locally and over SSH). It takes a lock so that two starts of
@@ -21,6 +28,9 @@ import { checkEnvValues, type DetachedStart, type Phase, type PhaseState, type R
  * as this phase's wrapper, so a stale pid file never gets another process killed. In docker mode
  * (SKYRUN_CONTAINER set; SSH nodes only) it runs the phase in the node's container through
  * `in_container` (runners/container.ts, prepended by the SSH runner) and sources nothing itself.
+ * It ends with a builtin: bash (5.1+) execs the last command of `bash -c` in its own process, and
+ * while the wrapper's pid turned into `mv` its environment reads empty for a moment (the exec), so
+ * a state check then saw a live process that was not ours and no exit file yet: `lost`.
  */
 export const WRAPPER = `
 d="$SKYRUN_JOB_DIR"; p="$SKYRUN_PHASE"
@@ -38,6 +48,7 @@ else
 fi
 c=$?
 echo $c > "$d/$p.exit.tmp" && mv "$d/$p.exit.tmp" "$d/$p.exit"
+exit 0
 `;
 
 export function jobDir(root: string, jobId: number): string {
@@ -257,15 +268,27 @@ export class LocalRunner implements Runner {
     const exitCode = readInt(path.join(d, `${phase}.exit`));
     if (exitCode !== undefined) return { state: 'done', exitCode };
     const pid = readInt(path.join(d, `${phase}.pid`));
-    if (pid !== undefined) {
-      if (processAlive(pid) && isWrapper(pid, d, phase)) return { state: 'running', pid };
-      // it may have written its exit code between our two reads
-      const late = readInt(path.join(d, `${phase}.exit`));
-      return late !== undefined ? { state: 'done', exitCode: late } : { state: 'lost' };
-    }
+    if (pid !== undefined) return this.pidState(d, phase, pid);
     const lock = await fsp.stat(path.join(d, `${phase}.lock`)).catch(() => undefined);
     if (!lock) return { state: 'absent' };
     return Date.now() - lock.mtimeMs > 30_000 ? { state: 'lost' } : { state: 'starting' };
+  }
+
+  /**
+   * The state of a phase whose wrapper recorded `pid`: a live pid that does not look ours is
+   * asked again for a moment (WRAPPER_RECHECKS: an exec empties its environment briefly). The
+   * exit file is read after the pid was seen dead, never before: a wrapper writes it first.
+   */
+  private async pidState(d: string, phase: Phase, pid: number): Promise<PhaseState> {
+    for (let i = 0; i < WRAPPER_RECHECKS; i++) {
+      if (processAlive(pid) && isWrapper(pid, d, phase)) return { state: 'running', pid };
+      const alive = processAlive(pid);
+      const exitCode = readInt(path.join(d, `${phase}.exit`));
+      if (exitCode !== undefined) return { state: 'done', exitCode };
+      if (!alive) break;
+      await sleep(20);
+    }
+    return { state: 'lost' };
   }
 
   async kill(jobId: number): Promise<void> {

@@ -40,6 +40,8 @@ export interface Runner {
   /** Start a phase detached; starting an already started phase adopts it (exactly once). */
   startDetached(req: DetachedStart): Promise<void>;
   phaseState(jobId: number, phase: Phase): Promise<PhaseState>;
+  /** The phase's state once it has ended, or after `ms` at most: one wait on the node (waitForPhase). */
+  waitPhase?(jobId: number, phase: Phase, ms: number): Promise<PhaseState>;
   /** Kill the job's process trees (every phase); idempotent. */
   kill(jobId: number): Promise<void>;
   /** Kill every job on the node (teardown); idempotent. */
@@ -47,6 +49,13 @@ export interface Runner {
   /** Read the job's log from a byte offset. */
   readLog(jobId: number, offset: number, maxBytes?: number): Promise<{ data: Buffer; offset: number }>;
 }
+
+/**
+ * How often a phase state check asks a live pid that does not look like the phase's wrapper
+ * again, 20 ms apart, before it calls the phase lost: a process's environment (which tells a
+ * wrapper from a stranger that got a stale pid file's number) reads empty while it execs.
+ */
+export const WRAPPER_RECHECKS = 5;
 
 /** Linux's limit on one `NAME=value` string handed to exec (MAX_ARG_STRLEN, with its NUL). */
 export const MAX_ENV_STRING = 128 * 1024;
@@ -71,4 +80,28 @@ export function checkEnvValues(env: Record<string, string>): void {
 /** A variable's name for a message: a short printable form (a name is no secret, but may be garbage). */
 export function safeName(k: string): string {
   return JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}...` : k);
+}
+
+/** A blocking wait never lasts longer than this, whatever is asked (the activity's timeouts hold). */
+export const MAX_PHASE_WAIT_MS = 5000;
+
+export function phaseEnded(s: PhaseState): boolean {
+  return s.state === 'done' || s.state === 'lost';
+}
+
+/**
+ * The phase's state once it has ended (done or lost), or after `ms` at most: the runner's own
+ * wait on the node when it has one (one round trip), else its phaseState asked every 10 ms,
+ * backing off to 100 ms.
+ */
+export async function waitForPhase(runner: Runner, jobId: number, phase: Phase, ms: number): Promise<PhaseState> {
+  const limit = Math.min(Math.max(0, ms), MAX_PHASE_WAIT_MS);
+  if (runner.waitPhase) return runner.waitPhase(jobId, phase, limit);
+  const end = Date.now() + limit;
+  for (let gap = 10; ; gap = Math.min(gap * 2, 100)) {
+    const s = await runner.phaseState(jobId, phase);
+    const left = end - Date.now();
+    if (phaseEnded(s) || left <= 0) return s;
+    await new Promise((r) => setTimeout(r, Math.min(gap, left)));
+  }
 }

@@ -5,7 +5,7 @@
  * Every path a user controls is passed after `--` (or is absolute), so no name is an option.
  */
 import { ProviderError } from '../../../core/errors';
-import { checkEnvValues, safeName, type PhaseState } from './runner';
+import { WRAPPER_RECHECKS, checkEnvValues, safeName, type PhaseState } from './runner';
 
 /** Quote one word for a POSIX shell (also bash, zsh, fish): the project's only quoting function. */
 export function shq(word: string): string {
@@ -81,23 +81,47 @@ in="$1/$2.in.$4"
 rm -f -- "$in"; chmod 700 -- "$1/$2.sh.$4"
 start "$1" "$2" "$3" "$4" "\${@:6}"`;
 
-/** $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost */
+/**
+ * $1 job dir, $2 phase. Prints: absent | starting | running PID | done CODE | lost. A live pid
+ * that does not look ours is asked again for a moment (WRAPPER_RECHECKS): during an exec a
+ * process's environment reads empty. The exit file is read after `alive` said no, never before:
+ * a wrapper writes it before it ends.
+ */
 export const STATE = `${ALIVE}
 ${OURS}
 d=$1; p=$2
 if [ -f "$d/$p.exit" ]; then echo "done $(cat -- "$d/$p.exit")"; exit 0; fi
 if [ -f "$d/$p.pid" ]; then
   pid=$(cat -- "$d/$p.pid")
-  if alive "$pid" && ours "$pid" "$p"; then echo "running $pid"
-  elif [ -f "$d/$p.exit" ]; then echo "done $(cat -- "$d/$p.exit")"
-  else echo lost; fi
-  exit 0
+  for i in $(seq 1 ${WRAPPER_RECHECKS}); do
+    if alive "$pid" && ours "$pid" "$p"; then echo "running $pid"; exit 0; fi
+    a=0; alive "$pid" && a=1
+    if [ -f "$d/$p.exit" ]; then echo "done $(cat -- "$d/$p.exit")"; exit 0; fi
+    [ $a = 1 ] || break; sleep 0.02
+  done
+  echo lost; exit 0
 fi
 if [ -d "$d/$p.lock" ]; then
   if [ $(( $(date +%s) - $(stat -c %Y -- "$d/$p.lock") )) -gt 30 ]; then echo lost; else echo starting; fi
   exit 0
 fi
 echo absent`;
+
+/**
+ * $1 job dir, $2 phase, $3 tens of ms: waits on the node until the phase's exit file exists (or
+ * its pid is gone) or that time has passed, then prints what STATE prints. One round trip tells
+ * the end of a short phase as soon as it happens.
+ */
+export const WAIT_STATE = `${ALIVE}
+for i in $(seq 1 "$3"); do
+  [ -f "$1/$2.exit" ] && break
+  if [ -f "$1/$2.pid" ]; then alive "$(cat -- "$1/$2.pid")" || break; fi
+  sleep 0.01
+done
+state() {
+${STATE}
+}
+state "$1" "$2"`;
 
 /** STATE's answer as a PhaseState (undefined: not one of its answers). */
 function parseState(out: string): PhaseState | undefined {

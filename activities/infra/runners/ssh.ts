@@ -39,6 +39,7 @@ import {
   READ_LOG,
   START_WITH_FILES,
   STATE,
+  WAIT_STATE,
   bashCommand,
   envFile,
   parsePreflight,
@@ -419,6 +420,15 @@ export class SshRunner implements Runner {
     const out = await this.withConn(async (c) =>
       (await this.script(c, 'reading the phase state', STATE, [this.jobDir(c, jobId), phase])).toString(),
     );
+    return phaseStateFrom(out, where(this.spec));
+  }
+
+  /** WAIT_STATE: the phase's state once it ended, or after `ms` (checked on the node every 10 ms). */
+  async waitPhase(jobId: number, phase: Phase, ms: number): Promise<PhaseState> {
+    const out = await this.withConn(async (c) => {
+      const args = [this.jobDir(c, jobId), phase, Math.ceil(ms / 10)];
+      return (await this.script(c, 'waiting on the phase', WAIT_STATE, args, undefined, 3 * ms + 10_000)).toString();
+    });
     return phaseStateFrom(out, where(this.spec));
   }
 
