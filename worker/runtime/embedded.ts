@@ -165,11 +165,30 @@ export async function startServer(
       if (await portOpen(port)) break;
       await sleep(100);
     }
+    await namespaceReady(bin, port);
     if (ui) await startUiProxy(uiPort, uiPortOf(args));
     status = await serverStatus();
     if (!status.running) throw new Error(`the Temporal dev server did not open port ${port} within 60 s`);
     return { started: true, status };
   });
+}
+
+/**
+ * The port opens a moment before the dev server has registered its `default` namespace; a worker
+ * or command arriving in between gets "Namespace default is not found". Wait for it (bounded).
+ */
+async function namespaceReady(bin: string, port: number): Promise<void> {
+  const args = ['operator', 'namespace', 'describe', '--namespace', 'default', '--address', `127.0.0.1:${port}`];
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) =>
+      spawn(bin, args, { stdio: 'ignore' })
+        .once('exit', (code) => resolve(code === 0))
+        .once('error', () => resolve(false)),
+    );
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`the Temporal dev server on port ${port} did not register its default namespace within 20 s`);
 }
 
 async function stopPid(file: string): Promise<boolean> {
