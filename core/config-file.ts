@@ -85,7 +85,7 @@ const SECTIONS: Readonly<Record<string, Record<string, KeySpec> | string>> = {
   kubernetes: {
     allowed_contexts: { check: (v) => (v === 'all' ? undefined : strList(v)) },
     namespace: { check: str },
-    provision_timeout: { check: positive },
+    provision_timeout: { check: (v) => (v === -1 ? undefined : positive(v)) }, // -1: wait indefinitely
     pod_config: { check: mapping },
     ports: { check: str },
     hourly_price: { check: (v) => (typeof v === 'number' && v >= 0 ? undefined : 'a price in USD >= 0') },

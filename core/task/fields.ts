@@ -155,6 +155,8 @@ function secretRefName(raw: string): string {
 
 function addSecretRef(ctx: Ctx, node: unknown, field: string, raw: string, draft: TaskDraft): void {
   const name = secretRefName(raw);
+  const p = ctx.pos(node);
+  if (p && !ctx.positions.has(`secrets.${name}`)) ctx.positions.set(`secrets.${name}`, p); // for launch-check messages
   if (ENV_NAME_RE.test(name)) draft.secretRefs.push(name);
   else
     ctx.add(node, field, `invalid secret name '${name}'; expected letters, digits and '_', not starting with a digit`);

@@ -300,6 +300,7 @@ const RESOURCE_FIELD_PARSERS: Readonly<Record<string, ResourceFieldParser>> = {
   local_disk: ignoredField((v) => typeof v === 'string', 'a string like "nvme:2"'),
   ephemeral_storage: wholeNumbers(ignoredField((v) => parseDiskSize(v).ok, 'a size like 100 or "100GB"')),
   priority_class: ignoredField((v) => typeof v === 'string', 'a priority class name'),
+  gpus: valueField('accelerators', parseAccelerators, true), // SkyPilot's alias (RESOURCE_CONFIG_ALIASES)
   _no_missing_accel_warnings: ignoredField((v) => typeof v === 'boolean', 'true or false'),
   _docker_login_config: ignoredField(isPlainObject, 'a mapping {username, password, server}'),
   _is_image_managed: ignoredField((v) => typeof v === 'boolean', 'true or false'),
@@ -317,7 +318,11 @@ function parseResourceMap(
   isAlternative: boolean,
 ): { part: PartialRes; alternatives?: Alternatives } {
   const s: MapState = { ctx, part: {}, isAlternative, locFields: [], fieldLoc: {}, fieldLocOk: true };
-  for (const e of entries(ctx, node, prefix)) {
+  const all = entries(ctx, node, prefix);
+  const gpus = all.find((e) => e.key === 'gpus');
+  if (gpus && all.some((e) => e.key === 'accelerators'))
+    ctx.add(gpus.keyNode, gpus.field, 'give only one of accelerators and gpus (its alias), not both');
+  for (const e of all) {
     const v = ctx.js(e.value);
     const parse = lookup(RESOURCE_FIELD_PARSERS, e.key);
     if (parse) parse(s, e, v, e.value ?? e.keyNode);

@@ -68,8 +68,8 @@ export function parseQuantity(v: unknown, what: 'cpus' | 'memory'): Parsed<Quant
   if (what === 'memory' && /^\d+(\.\d+)?\s*[xX]\+?$/.test(s)) {
     return fail(`memory per vCPU (${describe(v)}) is not supported yet; ${expected}`);
   }
-  // memory may carry SkyPilot's units (KB/Ki ... PB/Pi, any case): converted to GiB
-  const units = what === 'memory' ? '(kb|ki|mb|mi|gb|gi|tb|ti|pb|pi)?' : '()';
+  // memory may carry SkyPilot's units (B, K/KB/Ki ... P/PB/Pi, any case): converted to GiB
+  const units = what === 'memory' ? '(b|kb|ki|k|mb|mi|m|gb|gi|g|tb|ti|t|pb|pi|p)?' : '()';
   const m = new RegExp(`^(\\d+(?:\\.\\d+)?|\\.\\d+)\\s*${units}\\s*(\\+?)$`, 'i').exec(s);
   if (!m) return fail(`${expected}, got ${describe(v)}`);
   const n = Number(m[1]) * (m[2] ? MEMORY_UNIT_GIB[m[2][0].toLowerCase()] : 1);
@@ -77,8 +77,15 @@ export function parseQuantity(v: unknown, what: 'cpus' | 'memory'): Parsed<Quant
   return ok({ value: n, orMore: m[3] === '+' });
 }
 
-/** SkyPilot's memory size units (MEMORY_SIZE_UNITS: kb/ki ... pb/pi, powers of 1024) in GiB. */
-const MEMORY_UNIT_GIB: Record<string, number> = { k: 2 ** -20, m: 2 ** -10, g: 1, t: 1024, p: 1024 * 1024 };
+/** SkyPilot's memory size units (b, k/kb/ki ... p/pb/pi: powers of 1024) in GiB. */
+const MEMORY_UNIT_GIB: Record<string, number> = {
+  b: 2 ** -30,
+  k: 2 ** -20,
+  m: 2 ** -10,
+  g: 1,
+  t: 1024,
+  p: 1024 * 1024,
+};
 
 /** Formats a quantity back (`4`, `4+`). */
 export function formatQuantity(q: Quantity): string {

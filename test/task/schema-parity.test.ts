@@ -37,6 +37,11 @@ const ACTED: Array<[string, string]> = [
   ],
   ['resources.autostop', 'resources: {autostop: {idle_minutes: 10, down: true}}\n'],
   ['resources.priority / max_hourly_cost', 'resources: {priority: 100, max_hourly_cost: 12.5}\n'],
+  ['resources.gpus (alias of accelerators)', 'resources: {gpus: H100:8}\n'],
+  [
+    'config.kubernetes.provision_timeout -1 (wait indefinitely)',
+    'config: {kubernetes: {provision_timeout: -1}}\nrun: x\n',
+  ],
 ];
 
 /** [YAML, the field warned about]: accepted and ignored. */
@@ -102,7 +107,8 @@ describe('SkyPilot task schema parity', () => {
   it('still refuses what SkyPilot refuses: a wrong type, an unknown field', () => {
     expect(() => parse('event_callback: [a]\n')).toThrow(/event_callback: expected a string/);
     expect(() => parse('api_server_access: maybe\n')).toThrow(/api_server_access: expected true or false/);
-    expect(() => parse('resources: {gpus: A100}\n')).toThrow(/unknown field 'gpus'/);
+    expect(() => parse('resources: {gpu: A100}\n')).toThrow(/unknown field 'gpu'; did you mean 'gpus'/);
+    expect(() => parse('resources: {gpus: A100, accelerators: A100}\n')).toThrow(/only one of accelerators and gpus/);
     expect(() => parse('config: {kubernetes: {provision_timeout: soon}}\n')).toThrow(
       /config.kubernetes.provision_timeout: expected a positive number/,
     );
@@ -120,6 +126,8 @@ describe('SkyPilot task schema parity', () => {
     expect(parse('resources: {memory: 32GB+}\n').candidates[0].memory).toEqual({ value: 32, orMore: true });
     expect(parse('resources: {memory: 512Mi}\n').candidates[0].memory).toEqual({ value: 0.5, orMore: false });
     expect(parse('resources: {memory: 1TB}\n').candidates[0].memory).toEqual({ value: 1024, orMore: false });
+    expect(parse('resources: {memory: 16g}\n').candidates[0].memory).toEqual({ value: 16, orMore: false });
+    expect(parse('resources: {gpus: H100:8}\n').candidates[0].accelerator).toEqual({ name: 'H100', count: 8 });
   });
 
   it('substitutes envs in file_mounts keys, every storage field, volumes and service', () => {
