@@ -129,6 +129,33 @@ export interface LaunchOptions {
   retryUntilUp?: boolean;
 }
 
+/** How a launch starts the cluster's workflow (one per name, ever: an existing one is used as it is). */
+function clusterStartOptions(task: TaskSpec, opts: LaunchOptions) {
+  assertName(opts.cluster, 'cluster name');
+  const input: ClusterWorkflowInput = {
+    name: opts.cluster,
+    candidates: task.candidates,
+    ordered: task.ordered,
+    numNodes: task.numNodes,
+    user: currentUser(),
+    autostop: opts.autostop,
+    retryUntilUp: opts.retryUntilUp ? { gapMs: retryGapMs() } : undefined,
+  };
+  return {
+    workflowId: clusterWorkflowId(opts.cluster),
+    taskQueue: TASK_QUEUE,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    typedSearchAttributes: [
+      { key: SA.SkyrunKind, value: 'cluster' },
+      { key: SA.ClusterName, value: opts.cluster },
+      { key: SA.User, value: input.user },
+      { key: SA.Phase, value: 'Optimizing' },
+    ],
+    staticSummary: `cluster ${opts.cluster}: ${task.numNodes} node(s)${task.name ? `, task ${task.name}` : ''}`,
+  };
+}
+
 /** The first wait of --retry-until-up (SkyPilot waits 30 s, then backs off). */
 function retryGapMs(): number {
   return Number(process.env.SKYRUN_RETRY_UNTIL_UP_GAP_SECONDS || 30) * 1000;
@@ -197,35 +224,19 @@ export class SkyrunClient {
 
   /** Create the cluster if missing (one workflow per name, ever) and queue the task's job. */
   async launch(task: TaskSpec, opts: LaunchOptions): Promise<SubmitJobResult> {
-    assertName(opts.cluster, 'cluster name');
-    const input: ClusterWorkflowInput = {
-      name: opts.cluster,
-      candidates: task.candidates,
-      ordered: task.ordered,
-      numNodes: task.numNodes,
-      user: currentUser(),
-      autostop: opts.autostop,
-      retryUntilUp: opts.retryUntilUp ? { gapMs: retryGapMs() } : undefined,
-    };
-    const startOp = new WithStartWorkflowOperation('clusterWorkflow', {
-      workflowId: clusterWorkflowId(opts.cluster),
-      taskQueue: TASK_QUEUE,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: [
-        { key: SA.SkyrunKind, value: 'cluster' },
-        { key: SA.ClusterName, value: opts.cluster },
-        { key: SA.User, value: input.user },
-        { key: SA.Phase, value: 'Optimizing' },
-      ],
-      staticSummary: `cluster ${opts.cluster}: ${task.numNodes} node(s)${task.name ? `, task ${task.name}` : ''}`,
-    });
+    const startOp = new WithStartWorkflowOperation('clusterWorkflow', clusterStartOptions(task, opts));
     const result = await this.client.workflow.executeUpdateWithStart(submitJobUpdate, {
       args: [jobRequest(task, { setup: true })],
       startWorkflowOperation: startOp,
     });
     if (opts.autostop) await this.handle(opts.cluster).executeUpdate(setAutostopUpdate, { args: [opts.autostop] });
     return result;
+  }
+
+  /** Create the cluster if missing, without a job (a task with neither run nor setup); it provisions on start. */
+  async provision(task: TaskSpec, opts: LaunchOptions): Promise<void> {
+    await this.client.workflow.start('clusterWorkflow', clusterStartOptions(task, opts));
+    if (opts.autostop) await this.handle(opts.cluster).executeUpdate(setAutostopUpdate, { args: [opts.autostop] });
   }
 
   private async onCluster<T>(cluster: string, fn: (h: WorkflowHandle) => Promise<T>): Promise<T> {

@@ -142,6 +142,53 @@ function phaseLine(info: ClusterInfo): string | undefined {
   }
 }
 
+/** Prints, as they happen, the cluster's provisioning attempts (failover) and phase changes. */
+class PhasePrinter {
+  private lastPhase: string | undefined;
+  private shownAttempts = 0;
+  constructor(private readonly err: (s: string) => void) {}
+
+  show(info: ClusterInfo): void {
+    for (const a of info.attempts.slice(this.shownAttempts)) {
+      this.err(a.outcome === 'ok' ? `  ✓ ${a.offer}` : `  ✗ ${a.offer}: ${a.errorClass}: ${a.reason}`);
+    }
+    this.shownAttempts = info.attempts.length;
+    if (info.phase === this.lastPhase) return;
+    this.lastPhase = info.phase;
+    const line = phaseLine(info);
+    if (line) this.err(line);
+  }
+}
+
+async function launchFailure(client: SkyrunClient, cluster: string, info: ClusterInfo): Promise<LaunchFailedError> {
+  const f = await client.failure(cluster);
+  const cause = (f as { cause?: Error })?.cause;
+  return new LaunchFailedError(cause?.message ?? f?.message ?? info.error ?? 'the launch failed');
+}
+
+/**
+ * Follow a cluster's provisioning (a launch without a job) until it is UP; throws when the
+ * launch fails, its cleanup is blocked, or the cluster is gone or not coming up (stopped, torn down).
+ */
+export async function followProvision(
+  client: SkyrunClient,
+  cluster: string,
+  opts: Pick<FollowOptions, 'err'> = {},
+): Promise<ClusterInfo> {
+  const phases = new PhasePrinter(opts.err ?? ((s) => process.stderr.write(s + '\n')));
+  for (;;) {
+    const info = await client.info(cluster, { includeClosed: true });
+    if (!info) throw new LaunchFailedError(`cluster '${cluster}' does not exist`);
+    phases.show(info);
+    if (info.phase === 'Up' && info.handle) return info;
+    if (info.phase === 'Failed') throw await launchFailure(client, cluster, info);
+    if (info.phase === 'CleanupBlocked') throw new CleanupBlockedError(cluster, info.cleanupError);
+    if (['Stopped', 'CleaningUp', 'Terminated'].includes(info.phase))
+      throw new LaunchFailedError(`cluster '${cluster}' is ${info.status} (${info.phase}), not coming up`);
+    await sleep(250);
+  }
+}
+
 /**
  * Follow job `jobId` until it ends (or only print what is there, without `follow`).
  * Returns the job's final status; undefined when the job does not exist.
@@ -155,30 +202,14 @@ export async function followJob(
   const out = opts.out ?? ((s) => process.stdout.write(s));
   const err = opts.err ?? ((s) => process.stderr.write(s + '\n'));
   const tail = new LogTail(out, opts.secrets);
-  let lastPhase: string | undefined;
-  let shownAttempts = 0;
+  const phases = new PhasePrinter(err);
   let lastJobStatus: JobStatus | undefined;
   let lastPoke = 0;
   for (;;) {
     const info = await client.info(cluster, { includeClosed: true });
     if (!info) return undefined;
-    if (opts.phases) {
-      // failover as it happens: one line per provisioning attempt
-      for (const a of info.attempts.slice(shownAttempts)) {
-        err(a.outcome === 'ok' ? `  ✓ ${a.offer}` : `  ✗ ${a.offer}: ${a.errorClass}: ${a.reason}`);
-      }
-      shownAttempts = info.attempts.length;
-    }
-    if (opts.phases && info.phase !== lastPhase) {
-      lastPhase = info.phase;
-      const line = phaseLine(info);
-      if (line) err(line);
-    }
-    if (info.phase === 'Failed') {
-      const f = await client.failure(cluster);
-      const cause = (f as { cause?: Error })?.cause;
-      throw new LaunchFailedError(cause?.message ?? f?.message ?? info.error ?? 'the launch failed');
-    }
+    if (opts.phases) phases.show(info);
+    if (info.phase === 'Failed') throw await launchFailure(client, cluster, info);
     const job: JobRecord | undefined = info.jobs.find((j) => j.id === jobId);
     // a teardown that keeps failing (a failed attempt's, or the cluster's): say so, do not wait on it
     if (info.phase === 'CleanupBlocked' && !(job && isTerminal(job.status))) {

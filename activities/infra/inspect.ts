@@ -142,3 +142,4 @@ export async function readSimInstances() {
 }
 
 export type { Offer };
+export { configLayers } from './settings';

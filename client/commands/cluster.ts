@@ -5,9 +5,9 @@
 import type { Command } from 'commander';
 import type { AutostopSetting, ClusterInfo } from '../../core/cluster';
 import { ExitCode, exitCodeForJob } from '../../core/states';
-import type { TaskSpec } from '../../core/task';
+import { hasWork, type TaskSpec } from '../../core/task';
 import { checkClusterName, checkClusterNames, idleMinutes, jobId } from './args';
-import type { SkyrunClient } from '../client';
+import type { LaunchOptions, SkyrunClient } from '../client';
 import { CliError, confirm, log, withClient, type Act } from './shared';
 import { deleteTransientBuckets, prepareTaskBuckets } from './storage';
 import { addTaskFlags, loadTask, planTable, refuseUnlaunchable, secretValues } from './task-options';
@@ -80,6 +80,27 @@ function hints(cluster: string, jobId: number): void {
   log(`  Down:    skyrun down -y ${cluster}`);
 }
 
+/** A launch with neither run nor setup: the cluster comes up (or is reused) and no job is submitted, as in SkyPilot. */
+async function provisionOnly(
+  client: SkyrunClient,
+  task: TaskSpec,
+  o: LaunchOptions,
+  stopped: boolean,
+): Promise<number> {
+  if (stopped) await client.start(o.cluster);
+  else await client.provision(task, o);
+  const { followProvision } = await import('../follow');
+  const info = await followProvision(client, o.cluster);
+  await refreshSshConfig(client);
+  log(
+    `Cluster '${o.cluster}' is UP (${info.numNodes} node(s)); the task has no run or setup, so no job was submitted.`,
+  );
+  log(`  Run a command:  skyrun exec ${o.cluster} -- <command>`);
+  log(`  Shell:          skyrun ssh ${o.cluster}`);
+  log(`  Down:           skyrun down -y ${o.cluster}`);
+  return ExitCode.SUCCEEDED;
+}
+
 function launch(program: Command, act: Act): void {
   addTaskFlags(
     program
@@ -110,7 +131,9 @@ function launch(program: Command, act: Act): void {
         if (!existing) await confirm(`Launching a new cluster '${cluster}'. Proceed?`, opts.yes);
         else log(`Cluster '${cluster}' exists (${existing.status}); running the task on it.`);
         await prepareTaskBuckets(task, cluster);
-        const { jobId } = await client.launch(task, { cluster, autostop, retryUntilUp: opts.retryUntilUp });
+        const launchOpts = { cluster, autostop, retryUntilUp: opts.retryUntilUp };
+        if (!hasWork(task)) return provisionOnly(client, task, launchOpts, existing?.status === 'STOPPED');
+        const { jobId } = await client.launch(task, launchOpts);
         log(`Submitted job ${jobId} to cluster '${cluster}'.`);
         if (opts.detachRun) {
           hints(cluster, jobId);
@@ -140,6 +163,10 @@ function exec(program: Command, act: Act): void {
       checkClusterName(cluster);
       const task = loadTask(entry, opts);
       refuseUnlaunchable(task);
+      if (!(task.run ?? '').trim()) {
+        log('Nothing to run: the task has no run commands (exec runs no setup).'); // as SkyPilot's exec
+        return ExitCode.SUCCEEDED;
+      }
       return withClient({}, async (client) => {
         await prepareTaskBuckets(task, cluster);
         const { jobId } = await client.exec(cluster, task);

@@ -12,6 +12,7 @@ import {
   overridesFromFlags,
   TASK_FLAGS,
   checkLaunchable,
+  formatIssue,
   parseTaskFile,
   substituteEnvs,
   taskFromCommand,
@@ -20,6 +21,7 @@ import {
   type TaskOverrides,
   type TaskSpec,
 } from '../../core/task';
+import { configLayers } from '../../activities/infra/inspect';
 import { withGitCredentials } from '../git-credentials';
 import { readInputFile } from './input-file';
 import { CliError } from './shared';
@@ -129,6 +131,14 @@ export function loadTaskFile(entry: string[], flags: TaskFlags): TaskFile {
       ExitCode.INVALID_INPUT,
     );
   }
+  const parsed = file.kind === 'task' ? [file.task] : file.pipeline.tasks;
+  // the config files (SkyPilot's, SkyRun's): a bad value refuses the launch, as a bad task does
+  const layers = configLayers();
+  const configIssues = layers.flatMap((l) => l.issues);
+  if (configIssues.length) throw new TaskValidationError(configIssues);
+  // fields accepted and ignored, unknown config keys: one line each, on stderr (core/task/ignored-fields.ts)
+  for (const w of [...layers.flatMap((l) => l.warnings), ...parsed.flatMap((t) => t.warnings ?? [])])
+    process.stderr.write(`Warning: ${formatIssue(w)}\n`);
   const overrides = overridesFromFlags(flags, process.env);
   const files = (flags.secretFile as string[] | undefined) ?? [];
   if (files.length) {
@@ -178,15 +188,6 @@ export async function planTable(
   const req = { candidates: task.candidates, ordered: task.ordered, numNodes: task.numNodes };
   const plan = await planOffers(req, { catalog: opts.catalog });
   if (!plan.offers.length) throw new CliError(await noOfferMessage(req, plan));
-  if (!opts.catalog && Object.values(task.fileMounts).some((v) => typeof v === 'string')) {
-    const folders = plan.offers.filter((o) => o.cloud === 'local' || o.cloud === 'sim').map((o) => o.cloud);
-    if (folders.length === plan.offers.length) {
-      throw new CliError(
-        `${task.file}: file_mounts: not supported on ${[...new Set(folders)].join(' and ')} infra yet (its nodes are folders of this machine); use workdir, or an ssh/cloud infra`,
-        ExitCode.INVALID_INPUT,
-      );
-    }
-  }
   if (opts.json) return JSON.stringify((await import('../json')).offersJson(plan.offers, task.numNodes));
   return offersTable(plan.offers, task.numNodes, opts);
 }

@@ -2,7 +2,7 @@
 // one small parser per field, in a table keyed by the field's name. The
 // table's order is the order the fields are listed in messages.
 
-import { isMap, isScalar } from 'yaml';
+import { isMap, isScalar, isSeq } from 'yaml';
 import { describe, isPlainObject } from './parsed';
 import { parseEnum, parseNumNodes as numNodes } from './values';
 import { scriptTooBig } from './input';
@@ -10,11 +10,14 @@ import type { TaskSpec } from './types';
 import { ENV_NAME_RE, validateName } from './types';
 import type { Ctx, Entry } from './yaml';
 import { checkWholeNumbers, entries, isNullNode, scalarString, unknownField } from './yaml';
+import { warnIgnored } from './ignored-fields';
 
 /** What the field parsers fill in: the spec, and the resources node (parsed after the other fields). */
 export interface TaskDraft {
   spec: TaskSpec;
   resourcesNode: unknown;
+  /** references to SkyPilot's secret store (`secrets: [secrets:NAME]`, managed_secrets): required secrets here */
+  secretRefs: string[];
 }
 
 type TaskFieldParser = (ctx: Ctx, e: Entry, draft: TaskDraft) => void;
@@ -73,7 +76,12 @@ function parseNumNodes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
   if (ctx.report(e.value ?? e.keyNode, e.field, r)) spec.numNodes = r.value;
 }
 
-function parseEnvMap(ctx: Ctx, e: Entry, what: string): Record<string, string | null> {
+function parseEnvMap(
+  ctx: Ctx,
+  e: Entry,
+  what: string,
+  skip: (key: string) => boolean = () => false,
+): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   if (e.value === null) return out;
   if (!isMap(e.value)) {
@@ -81,6 +89,7 @@ function parseEnvMap(ctx: Ctx, e: Entry, what: string): Record<string, string | 
     return out;
   }
   for (const sub of entries(ctx, e.value, e.field)) {
+    if (skip(sub.key)) continue;
     if (!ENV_NAME_RE.test(sub.key)) {
       ctx.add(
         sub.keyNode,
@@ -126,10 +135,77 @@ function mappingInto(key: 'config' | 'service'): TaskFieldParser {
   };
 }
 
-/** A field accepted for compatibility and ignored, once it has the right shape. */
-function ignoredMapping(ctx: Ctx, e: Entry): void {
-  const v = ctx.js(e.value);
-  if (v !== null && !isPlainObject(v)) ctx.add(e.value, e.field, `expected a mapping, got ${describe(v)}`);
+/** A field accepted for compatibility and ignored (with a warning), once it has SkyPilot's type. */
+function ignored(type: 'mapping' | 'list' | 'boolean' | 'string'): TaskFieldParser {
+  return (ctx, e) => {
+    const v = ctx.js(e.value);
+    if (v === null) return;
+    const good = type === 'mapping' ? isPlainObject(v) : type === 'list' ? Array.isArray(v) : typeof v === type;
+    const what =
+      type === 'mapping' || type === 'list' ? `a ${type}` : type === 'boolean' ? 'true or false' : 'a string';
+    if (!good) ctx.add(e.value, e.field, `expected ${what}, got ${describe(v)}`);
+    else warnIgnored(ctx, e);
+  };
+}
+
+/** `scope.NAME` (personal., workspace., global.) of SkyPilot's secret store -> NAME. */
+function secretRefName(raw: string): string {
+  return raw.replace(/^secrets:/, '').replace(/^(personal|workspace|global)\./, '');
+}
+
+function addSecretRef(ctx: Ctx, node: unknown, field: string, raw: string, draft: TaskDraft): void {
+  const name = secretRefName(raw);
+  const p = ctx.pos(node);
+  if (p && !ctx.positions.has(`secrets.${name}`)) ctx.positions.set(`secrets.${name}`, p); // for launch-check messages
+  if (ENV_NAME_RE.test(name)) draft.secretRefs.push(name);
+  else
+    ctx.add(node, field, `invalid secret name '${name}'; expected letters, digits and '_', not starting with a digit`);
+}
+
+/**
+ * `secrets`: NAME: value (null: given with --secret), or SkyPilot's references to its secret store,
+ * `secrets:NAME` (a list of them, or keys with a null value). SkyRun has no secret store: a
+ * reference is a secret required at launch (--secret NAME).
+ */
+function parseSecrets(ctx: Ctx, e: Entry, draft: TaskDraft): void {
+  if (isSeq(e.value)) {
+    e.value.items.forEach((item, i) => {
+      const v = ctx.js(item);
+      const field = `${e.field}[${i}]`;
+      if (typeof v === 'string' && v.startsWith('secrets:')) addSecretRef(ctx, item, field, v, draft);
+      else ctx.add(item, field, `expected a secret reference like secrets:HF_TOKEN, got ${describe(v)}`);
+    });
+    return;
+  }
+  const refs = isMap(e.value) ? entries(ctx, e.value, e.field).filter((x) => x.key.startsWith('secrets:')) : [];
+  for (const r of refs) {
+    if (ctx.js(r.value) !== null)
+      ctx.add(r.value, r.field, 'a secret reference (secrets:NAME) takes no value; give null');
+    else addSecretRef(ctx, r.keyNode, r.field, r.key, draft);
+  }
+  draft.spec.secrets = parseEnvMap(ctx, e, 'secret', (k) => k.startsWith('secrets:'));
+}
+
+/** SkyPilot's managed_secrets: NAME, or {NAME: {mount_path}}; each a secret required at launch. */
+function parseManagedSecrets(ctx: Ctx, e: Entry, draft: TaskDraft): void {
+  if (isNullNode(e.value)) return;
+  if (!isSeq(e.value)) {
+    ctx.add(e.value, e.field, `expected a list of secret names, got ${describe(ctx.js(e.value))}`);
+    return;
+  }
+  e.value.items.forEach((item, i) => {
+    const field = `${e.field}[${i}]`;
+    const v = ctx.js(item);
+    if (typeof v === 'string') return addSecretRef(ctx, item, field, v, draft);
+    if (!isPlainObject(v) || Object.keys(v).length !== 1) {
+      ctx.add(item, field, `expected a secret name, or {NAME: {mount_path: PATH}}, got ${describe(v)}`);
+      return;
+    }
+    const [name, opts] = Object.entries(v)[0];
+    addSecretRef(ctx, item, field, name, draft);
+    if (isPlainObject(opts) && opts.mount_path !== undefined)
+      warnIgnored(ctx, { field: `${field}.mount_path`, keyNode: item }, 'managed_secrets.*.mount_path');
+  });
 }
 
 function parseVolumes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
@@ -138,11 +214,6 @@ function parseVolumes(ctx: Ctx, e: Entry, { spec }: TaskDraft): void {
   if (isPlainObject(v)) spec.volumes = v;
   else if (Array.isArray(v)) spec.volumes = { list: v };
   else ctx.add(e.value, e.field, `expected a mapping of mount path to volume name, got ${describe(v)}`);
-}
-
-function parseEventCallback(ctx: Ctx, e: Entry): void {
-  const v = ctx.js(e.value);
-  if (v !== null && typeof v !== 'string') ctx.add(e.value, e.field, `expected a command string, got ${describe(v)}`);
 }
 
 function script(key: 'setup' | 'run'): TaskFieldParser {
@@ -165,9 +236,7 @@ const TASK_FIELD_PARSERS: Readonly<Record<string, TaskFieldParser>> = {
   envs: (ctx, e, { spec }) => {
     spec.envs = parseEnvMap(ctx, e, 'environment variable');
   },
-  secrets: (ctx, e, { spec }) => {
-    spec.secrets = parseEnvMap(ctx, e, 'secret');
-  },
+  secrets: parseSecrets,
   file_mounts: (ctx, e, { spec }) => {
     spec.fileMounts = parseFileMounts(ctx, e);
   },
@@ -176,13 +245,19 @@ const TASK_FIELD_PARSERS: Readonly<Record<string, TaskFieldParser>> = {
   config: mappingInto('config'),
   service: mappingInto('service'),
   volumes: parseVolumes,
-  event_callback: parseEventCallback,
-  pool: ignoredMapping,
-  inputs: ignoredMapping,
-  outputs: ignoredMapping,
+  managed_secrets: parseManagedSecrets,
+  event_callback: ignored('string'),
+  pool: ignored('mapping'),
+  inputs: ignored('mapping'),
+  outputs: ignored('mapping'),
+  file_mounts_mapping: ignored('mapping'),
+  volume_mounts: ignored('list'),
+  api_server_access: ignored('boolean'),
+  _metadata: ignored('mapping'),
 };
 
-export const TASK_FIELDS: readonly string[] = Object.keys(TASK_FIELD_PARSERS);
+/** The task fields messages list (SkyPilot's internal `_` fields are accepted but not suggested). */
+export const TASK_FIELDS: readonly string[] = Object.keys(TASK_FIELD_PARSERS).filter((k) => !k.startsWith('_'));
 
 /** Parses every top-level field of `root` into `draft`, reporting unknown fields. */
 export function parseTaskFields(ctx: Ctx, root: unknown, draft: TaskDraft): void {
@@ -239,6 +314,10 @@ type StorageFieldParser = (ctx: Ctx, f: Entry, v: unknown, obj: Record<string, u
 
 function storageEnum(allowed: readonly string[], what: string): StorageFieldParser {
   return (ctx, f, v, obj) => {
+    if (typeof v === 'string' && /\$\{?[A-Za-z_]/.test(v)) {
+      obj[f.key] = v; // an env reference (`store: $STORE`): checked once substituted (core/task/storage.ts)
+      return true;
+    }
     const r = parseEnum(v, allowed, what);
     if (!ctx.report(f.value ?? f.keyNode, f.field, r)) return false;
     obj[f.key] = r.value;
@@ -254,6 +333,24 @@ const storageBoolean: StorageFieldParser = (ctx, f, v, obj) => {
   obj[f.key] = v;
   return true;
 };
+
+/** A storage-object field SkyPilot takes and SkyRun ignores (with a warning), once it has SkyPilot's type. */
+function storageIgnored(type: 'mapping' | 'string' | 'boolean'): StorageFieldParser {
+  return (ctx, f, v) => {
+    if (v === null) return true;
+    const good = type === 'mapping' ? isPlainObject(v) : typeof v === type;
+    if (!good) {
+      ctx.add(
+        f.value ?? f.keyNode,
+        f.field,
+        `expected ${type === 'mapping' ? 'a mapping' : `a ${type}`}, got ${describe(v)}`,
+      );
+      return false;
+    }
+    warnIgnored(ctx, f);
+    return true;
+  };
+}
 
 /** The storage-object fields; those starting with '_' are internal and left out of messages. */
 const STORAGE_FIELD_PARSERS: Readonly<Record<string, StorageFieldParser>> = {
@@ -280,14 +377,10 @@ const STORAGE_FIELD_PARSERS: Readonly<Record<string, StorageFieldParser>> = {
   store: storageEnum(STORAGE_STORES, 'store'),
   persistent: storageBoolean,
   mode: storageEnum(STORAGE_MODES, 'storage mode'),
-  config: (ctx, f, v, obj) => {
-    if (v !== null && !isPlainObject(v)) {
-      ctx.add(f.value, f.field, `expected a mapping, got ${describe(v)}`);
-      return false;
-    }
-    if (v !== null) obj.config = v;
-    return true;
-  },
+  config: storageIgnored('mapping'),
+  mount_options: storageIgnored('string'),
+  type: storageIgnored('string'),
+  _is_sky_managed: storageIgnored('boolean'),
   _force_delete: storageBoolean,
   _bucket_sub_path: (_ctx, f, v, obj) => {
     obj[f.key] = v;

@@ -27,7 +27,7 @@ export { RESOURCE_FIELDS } from './resource-fields';
 export { parseTask, taskFromCommand } from './parse';
 export { TASK_FLAGS, applyOverrides, flagAttribute, overridesFromFlags } from './overrides';
 export type { TaskFlag, TaskOverrides } from './overrides';
-export { checkLaunchable } from './launch-checks';
+export { checkLaunchable, hasWork } from './launch-checks';
 export { expandEnvRefs, redactSecrets, substituteEnvs } from './env';
 export * from './input';
 export { readDocument, checkWholeNumbers, entries, unknownField, scalarString } from './yaml';

@@ -1,6 +1,5 @@
 // Launch checks: what refuses the launch of an otherwise valid task (unset
-// required envs and secrets, features not supported yet, nothing to run, and
-// what could never run: NUL bytes, an environment the OS refuses, a missing
+// required envs and secrets, features not supported yet, and what could never run: NUL bytes, an environment the OS refuses, a missing
 // workdir).
 
 import { CONTAINER_INFRA, badDockerImage, dockerImage, imagesOf, runsContainers } from '../docker';
@@ -31,7 +30,8 @@ const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length;
 
 /**
  * Problems that refuse a launch of an otherwise valid task (unset required envs
- * and secrets, features not supported yet, nothing to run). Empty = launchable.
+ * and secrets, features not supported yet). Empty = launchable. A task with neither run nor
+ * setup is launchable: it provisions the cluster only (SkyPilot's behaviour, see hasWork).
  * job_recovery on a non-managed launch is ignored without an issue.
  */
 export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathKind?: PathKind }): TaskIssue[] {
@@ -71,11 +71,19 @@ export function checkLaunchable(task: TaskSpec, opts: { managed?: boolean; pathK
       );
     }
   }
-  if ((task.run === undefined || task.run.trim() === '') && (task.setup === undefined || task.setup.trim() === '')) {
-    add('run', 'nothing to run: the task has neither run nor setup; add run: <command>');
+  if (opts.managed && !hasWork(task)) {
+    add(
+      'run',
+      'a managed job needs something to run: add run: <command> (skyrun launch provisions a cluster without it)',
+    );
   }
   checkNeverRuns(task, opts.pathKind, add);
   return issues;
+}
+
+/** Whether the task has anything to run: without run and setup, a launch only provisions. */
+export function hasWork(task: Pick<TaskSpec, 'run' | 'setup'>): boolean {
+  return (task.run ?? '').trim() !== '' || (task.setup ?? '').trim() !== '';
 }
 
 /**

@@ -9,6 +9,7 @@ import type { KubePodSpec, TaskSpec } from './types';
 import { podConfigIssues, taskPodConfig, volumeIssues } from '../kube-pods';
 import { TaskValidationError } from './types';
 import { scriptTooBig } from './input';
+import { checkConfig } from '../config-file';
 import type { Ctx } from './yaml';
 import { readDocument, setPositions, throwIfIssues } from './yaml';
 
@@ -23,16 +24,19 @@ export function parseTask(text: string, file: string): TaskSpec {
     fields: TASK_FIELDS,
     like: 'resources, setup and run',
   });
-  const draft: TaskDraft = { spec: emptySpec(file), resourcesNode: null };
+  const draft: TaskDraft = { spec: emptySpec(file), resourcesNode: null, secretRefs: [] };
   parseTaskFields(ctx, root, draft);
   const { spec } = draft;
+  for (const name of draft.secretRefs) if (!Object.hasOwn(spec.secrets, name)) spec.secrets[name] = null;
   const res = parseResources(ctx, draft.resourcesNode);
   spec.candidates = res.candidates;
   spec.ordered = res.ordered;
   const kube = kubePodSpec(spec);
   if (kube) for (const r of spec.candidates) r.kubernetes = kube;
   checkEnvSecretClash(ctx, spec);
+  if (spec.config) checkTaskConfig(ctx, spec.config);
   throwIfIssues(ctx.issues);
+  if (ctx.warnings.length) spec.warnings = ctx.warnings;
   setPositions(spec, ctx.positions);
   return spec;
 }
@@ -49,6 +53,19 @@ function kubePodSpec(spec: TaskSpec): KubePodSpec | undefined {
   if (podConfig !== undefined && !podConfigIssues(podConfig, 'config.kubernetes.pod_config').length)
     out.podConfig = podConfig as Record<string, unknown>;
   return out.volumes || out.podConfig ? out : undefined;
+}
+
+/**
+ * The task's `config:` (SkyPilot's per-task override of its config file): the same keys as the
+ * config file (core/config-file.ts); a bad value SkyRun acts on is an issue, the rest warnings.
+ */
+function checkTaskConfig(ctx: Ctx, config: Record<string, unknown>): void {
+  checkConfig(config, (kind, path, message) => {
+    const field = ['config', ...path].join('.');
+    const node = ctx.doc.getIn(['config', ...path], true) ?? ctx.doc.getIn(['config'], true);
+    if (kind === 'issue') ctx.add(node, field, message);
+    else ctx.warn(node, field, message);
+  });
 }
 
 /** A name given in both envs and secrets. */

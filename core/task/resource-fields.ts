@@ -12,6 +12,7 @@ import {
   parseAutostop,
   parseDiskSize,
   parseDiskTier,
+  JOB_RECOVERY_KEYS,
   parseJobRecovery,
   parseNetworkTier,
   parsePorts,
@@ -27,6 +28,7 @@ import type {
   Resources,
 } from './types';
 import { lookup } from './fields';
+import { warnIgnored } from './ignored-fields';
 import type { Ctx, Entry } from './yaml';
 import { checkWholeNumbers, entries, isNullNode, join, scalarString, unknownField } from './yaml';
 
@@ -135,7 +137,10 @@ const parseAcceleratorArgs: ResourceFieldParser = (s, e, v, at) => {
       good = false;
     }
   }
-  if (good) s.part.acceleratorArgs = v;
+  if (good) {
+    s.part.acceleratorArgs = v;
+    warnIgnored(s.ctx, e, 'resources.accelerator_args');
+  }
 };
 
 /** job_recovery and its legacy alias spot_recovery: only one of them. */
@@ -146,6 +151,12 @@ const parseRecoveryField: ResourceFieldParser = (s, e, v, at) => {
   }
   s.recoveryEntry = e;
   if (v === null) return;
+  if (isPlainObject(v)) {
+    // SkyPilot's client passes unknown keys through (plugins' recovery fields): ignored here, with a warning
+    for (const sub of entries(s.ctx, e.value, e.field))
+      if (!JOB_RECOVERY_KEYS.includes(sub.key)) warnIgnored(s.ctx, sub, 'resources.job_recovery.*');
+    v = Object.fromEntries(Object.entries(v).filter(([k]) => JOB_RECOVERY_KEYS.includes(k)));
+  }
   const r = parseJobRecovery(v);
   if (s.ctx.report(at, e.field, r)) s.part.jobRecovery = r.value;
 };
@@ -224,7 +235,14 @@ function instanceType(v: unknown): Parsed<string> {
   return ok(v.trim());
 }
 
-const ignored: ResourceFieldParser = () => undefined;
+/** A field SkyPilot takes and SkyRun ignores (with a warning, core/task/ignored-fields.ts), once it has SkyPilot's type. */
+function ignoredField(good: (v: unknown) => boolean, expected: string): ResourceFieldParser {
+  return (s, e, v, at) => {
+    if (v === null) return;
+    if (!good(v)) s.ctx.add(at, e.field, `expected ${expected}, got ${describe(v)}`);
+    else warnIgnored(s.ctx, { field: `resources.${e.key}`, keyNode: e.keyNode });
+  };
+}
 
 /** A field whose numbers must be whole and in decimal digits (`8080`, not `8080.0`), then `parse`. */
 function wholeNumbers(parse: ResourceFieldParser): ResourceFieldParser {
@@ -255,7 +273,13 @@ const RESOURCE_FIELD_PARSERS: Readonly<Record<string, ResourceFieldParser>> = {
   ports: wholeNumbers(valueField('ports', parsePorts, true)),
   image_id: parseImageId,
   labels: parseLabels,
-  autostop: wholeNumbers(valueField('autostop', parseAutostop, true)), // undefined = explicitly off
+  autostop: wholeNumbers((s, e, v, at) => {
+    valueField('autostop', parseAutostop, true)(s, e, v, at); // undefined = explicitly off
+    if (isPlainObject(v))
+      for (const sub of entries(s.ctx, e.value, e.field))
+        if (['wait_for', 'hook', 'hook_timeout'].includes(sub.key))
+          warnIgnored(s.ctx, sub, `resources.autostop.${sub.key}`);
+  }),
   any_of: parseAlternativesField,
   ordered: parseAlternativesField,
   priority: wholeNumbers(
@@ -273,11 +297,19 @@ const RESOURCE_FIELD_PARSERS: Readonly<Record<string, ResourceFieldParser>> = {
       ? ok(v)
       : fail(`expected a list of volumes {path, name, disk_size, ...}, got ${describe(v)}`),
   ),
-  local_disk: ignored, // accepted for compatibility; ignored
-  ephemeral_storage: ignored,
+  local_disk: ignoredField((v) => typeof v === 'string', 'a string like "nvme:2"'),
+  ephemeral_storage: wholeNumbers(ignoredField((v) => parseDiskSize(v).ok, 'a size like 100 or "100GB"')),
+  priority_class: ignoredField((v) => typeof v === 'string', 'a priority class name'),
+  gpus: valueField('accelerators', parseAccelerators, true), // SkyPilot's alias (RESOURCE_CONFIG_ALIASES)
+  _no_missing_accel_warnings: ignoredField((v) => typeof v === 'boolean', 'true or false'),
+  _docker_login_config: ignoredField(isPlainObject, 'a mapping {username, password, server}'),
+  _is_image_managed: ignoredField((v) => typeof v === 'boolean', 'true or false'),
+  _requires_fuse: ignoredField((v) => typeof v === 'boolean', 'true or false'),
+  _cluster_config_overrides: ignoredField(isPlainObject, 'a mapping'),
 };
 
-export const RESOURCE_FIELDS: readonly string[] = Object.keys(RESOURCE_FIELD_PARSERS);
+/** The resources fields messages list (SkyPilot's internal `_` fields are accepted but not suggested). */
+export const RESOURCE_FIELDS: readonly string[] = Object.keys(RESOURCE_FIELD_PARSERS).filter((k) => !k.startsWith('_'));
 
 function parseResourceMap(
   ctx: Ctx,
@@ -286,7 +318,11 @@ function parseResourceMap(
   isAlternative: boolean,
 ): { part: PartialRes; alternatives?: Alternatives } {
   const s: MapState = { ctx, part: {}, isAlternative, locFields: [], fieldLoc: {}, fieldLocOk: true };
-  for (const e of entries(ctx, node, prefix)) {
+  const all = entries(ctx, node, prefix);
+  const gpus = all.find((e) => e.key === 'gpus');
+  if (gpus && all.some((e) => e.key === 'accelerators'))
+    ctx.add(gpus.keyNode, gpus.field, 'give only one of accelerators and gpus (its alias), not both');
+  for (const e of all) {
     const v = ctx.js(e.value);
     const parse = lookup(RESOURCE_FIELD_PARSERS, e.key);
     if (parse) parse(s, e, v, e.value ?? e.keyNode);

@@ -6,6 +6,7 @@
 // as an encoded string (encodeBucketMount), so the workflows carry it like a local path.
 
 import type { TaskSpec } from './types';
+import { STORAGE_MODES } from './fields';
 
 /** The stores SkyRun can read and write; the others are accepted by the parser and refused at launch. */
 export const SUPPORTED_STORES = ['s3', 'gcs'] as const;
@@ -127,7 +128,10 @@ function objectMount(
   obj: Record<string, unknown>,
   bad: (m: string) => void,
 ): BucketMount | undefined {
-  const mode = (obj.mode as StorageMode | undefined) ?? 'MOUNT';
+  // an env reference (`mode: $MODE`) is checked once substituted: any case, as SkyPilot
+  const mode = ((obj.mode as string | undefined)?.toUpperCase() ?? 'MOUNT') as StorageMode;
+  if (!(STORAGE_MODES as readonly string[]).includes(mode))
+    return void bad(`unknown storage mode '${String(obj.mode)}'; expected one of ${STORAGE_MODES.join(', ')}`);
   const persistent = obj.persistent !== false;
   const name = typeof obj.name === 'string' ? obj.name.trim() : undefined;
   if (Array.isArray(obj.source)) {
@@ -139,13 +143,13 @@ function objectMount(
     if (name !== undefined) {
       return void bad('name cannot be given with a bucket URI as source (the URI names the bucket); remove name');
     }
-    if (obj.store !== undefined && obj.store !== uri.store) {
+    if (obj.store !== undefined && String(obj.store).toLowerCase() !== uri.store) {
       return void bad(`store ${String(obj.store)} does not match the source URI's store (${uri.store})`);
     }
     const m = uriMount(remote, uri, mode, bad);
     return m && { ...m, persistent };
   }
-  const store = (obj.store as string | undefined) ?? defaultStore(task);
+  const store = (obj.store as string | undefined)?.toLowerCase() ?? defaultStore(task);
   if (!supported(store, bad)) return undefined;
   const bucket = name ?? generatedName(task, remote);
   const invalid = badBucketName(bucket, store);

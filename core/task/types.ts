@@ -63,6 +63,8 @@ export interface TaskSpec {
   config?: Record<string, unknown>;
   service?: Record<string, unknown>;
   volumes?: Record<string, unknown>;
+  /** fields accepted and ignored, printed once as warnings (core/task/ignored-fields.ts); absent when none */
+  warnings?: TaskIssue[];
 }
 
 export interface TaskIssue {

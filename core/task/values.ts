@@ -68,12 +68,24 @@ export function parseQuantity(v: unknown, what: 'cpus' | 'memory'): Parsed<Quant
   if (what === 'memory' && /^\d+(\.\d+)?\s*[xX]\+?$/.test(s)) {
     return fail(`memory per vCPU (${describe(v)}) is not supported yet; ${expected}`);
   }
-  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*(\+?)$/.exec(s);
+  // memory may carry SkyPilot's units (B, K/KB/Ki ... P/PB/Pi, any case): converted to GiB
+  const units = what === 'memory' ? '(b|kb|ki|k|mb|mi|m|gb|gi|g|tb|ti|t|pb|pi|p)?' : '()';
+  const m = new RegExp(`^(\\d+(?:\\.\\d+)?|\\.\\d+)\\s*${units}\\s*(\\+?)$`, 'i').exec(s);
   if (!m) return fail(`${expected}, got ${describe(v)}`);
-  const n = Number(m[1]);
+  const n = Number(m[1]) * (m[2] ? MEMORY_UNIT_GIB[m[2][0].toLowerCase()] : 1);
   if (!Number.isFinite(n) || n <= 0) return fail(`${expected}, got ${describe(v)}`);
-  return ok({ value: n, orMore: m[2] === '+' });
+  return ok({ value: n, orMore: m[3] === '+' });
 }
+
+/** SkyPilot's memory size units (b, k/kb/ki ... p/pb/pi: powers of 1024) in GiB. */
+const MEMORY_UNIT_GIB: Record<string, number> = {
+  b: 2 ** -30,
+  k: 2 ** -20,
+  m: 2 ** -10,
+  g: 1,
+  t: 1024,
+  p: 1024 * 1024,
+};
 
 /** Formats a quantity back (`4`, `4+`). */
 export function formatQuantity(q: Quantity): string {
@@ -139,7 +151,7 @@ export function parseDiskSize(v: unknown): Parsed<number> {
   if (typeof v === 'number') {
     n = v;
   } else if (typeof v === 'string') {
-    const m = /^(\d{1,15})\s*(gb|g|gib|tb|t|tib)?$/i.exec(v.trim());
+    const m = /^(\d{1,15})\s*(gb|g|gib|gi|tb|t|tib|ti)?$/i.exec(v.trim());
     if (!m) return fail(`${DISK_EXPECTED}, got ${describe(v)}`);
     n = Number(m[1]);
     const unit = (m[2] ?? 'gb').toLowerCase();
@@ -257,7 +269,7 @@ export function parseAutostop(v: unknown): Parsed<AutostopSpec | undefined> {
 // ---------------------------------------------------------------------------
 // Job recovery
 
-const JOB_RECOVERY_KEYS = ['strategy', 'max_restarts_on_errors', 'recover_on_exit_codes'];
+export const JOB_RECOVERY_KEYS = ['strategy', 'max_restarts_on_errors', 'recover_on_exit_codes'];
 
 function parseStrategy(v: unknown): Parsed<JobRecoverySpec['strategy']> {
   if (v === null || v === undefined) return ok('EAGER_NEXT_REGION');

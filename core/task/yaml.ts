@@ -39,6 +39,8 @@ export function copyPositions(from: TaskSpec, to: TaskSpec): void {
 /** The parse of one task file: its document, and the issues found so far. */
 export class Ctx {
   readonly issues: TaskIssue[] = [];
+  /** fields accepted and ignored (core/task/ignored-fields.ts), reported once as warnings */
+  readonly warnings: TaskIssue[] = [];
   readonly positions = new Map<string, Pos>();
   /** alias -> the node it stands for (set by readDocument) */
   aliasTargets = new Map<Alias, Node>();
@@ -59,6 +61,14 @@ export class Ctx {
   add(node: unknown, field: string, message: string): void {
     const p = this.pos(node);
     this.issues.push(
+      p ? { file: this.file, line: p.line, column: p.column, field, message } : { file: this.file, field, message },
+    );
+  }
+
+  warn(node: unknown, field: string, message: string): void {
+    if (this.warnings.some((w) => w.field === field)) return;
+    const p = this.pos(node);
+    this.warnings.push(
       p ? { file: this.file, line: p.line, column: p.column, field, message } : { file: this.file, field, message },
     );
   }

@@ -3,7 +3,7 @@
  * free loopback ports, and the real `skyrun` CLI run as a child process against it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -52,11 +52,14 @@ export class SkyrunEnv {
       AWS_EC2_METADATA_DISABLED: 'true',
       METADATA_SERVER_DETECTION: 'none',
       SKYRUN_HOME: e.home,
+      // a developer's ~/.sky/config.yaml never leaks into tests: SkyPilot's config is an empty file here
+      SKYPILOT_CONFIG: path.join(e.home, 'sky-config.yaml'),
       SKYRUN_TEMPORAL_PORT: String(port),
       SKYRUN_UI_PORT: String(uiPort),
       // the user's ~/.ssh/config is never a test's to change
       SKYRUN_USER_SSH_CONFIG: path.join(e.home, 'user-ssh', 'config'),
     };
+    writeFileSync(e.env.SKYPILOT_CONFIG!, '');
     return e;
   }
 

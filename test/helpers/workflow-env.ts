@@ -46,6 +46,8 @@ export async function createWorkflowTestEnv(opts: { suggestContinueAsNewAt?: num
   const home = mkdtempSync(path.join(os.tmpdir(), 'skyrun-wf-'));
   const oldHome = process.env.SKYRUN_HOME;
   process.env.SKYRUN_HOME = home;
+  // a developer's ~/.sky/config.yaml never leaks into tests (an absent file is no layer)
+  process.env.SKYPILOT_CONFIG = path.join(home, 'sky-config.yaml');
   const extraArgs = opts.suggestContinueAsNewAt
     ? ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${opts.suggestContinueAsNewAt}`]
     : [];

@@ -10,6 +10,7 @@ import {
   TASK_FLAGS,
   applyOverrides,
   checkLaunchable,
+  hasWork,
   overridesFromFlags,
   parseTask,
   expandEnvRefs,
@@ -403,11 +404,15 @@ describe('checkLaunchable', () => {
     );
   });
 
-  it('says nothing to run when there is neither run nor setup', () => {
-    const issues = checkLaunchable(parseTask('name: idle\n', 'idle.yaml'), {});
+  it('launches a task with neither run nor setup (provision only); a managed job needs run', () => {
+    const idle = parseTask('name: idle\n', 'idle.yaml');
+    expect(checkLaunchable(idle, {})).toEqual([]);
+    expect(hasWork(idle)).toBe(false);
+    const issues = checkLaunchable(idle, { managed: true });
     expect(issues).toHaveLength(1);
     expect(issues[0].field).toBe('run');
-    expect(issues[0].message).toContain('nothing to run');
+    expect(issues[0].message).toContain('a managed job needs something to run');
+    expect(hasWork(parseTask('setup: pip install x\n', 's.yaml'))).toBe(true);
     expect(checkLaunchable(parseTask('setup: pip install x\n', 's.yaml'), {})).toEqual([]);
   });
 
@@ -435,7 +440,8 @@ describe('taskFromCommand', () => {
     expect(checkLaunchable(taskFromCommand('echo hi'), {})).toEqual([]);
     const t = applyOverrides(taskFromCommand('nvidia-smi', 'cmd'), { gpus: 'T4' });
     expect(t.candidates[0].accelerator).toEqual({ name: 'T4', count: 1 });
-    expect(checkLaunchable(taskFromCommand('   '), {})[0].message).toContain('nothing to run');
+    expect(checkLaunchable(taskFromCommand('   '), {})).toEqual([]);
+    expect(hasWork(taskFromCommand('   '))).toBe(false);
   });
 });
 

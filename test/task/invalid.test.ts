@@ -74,7 +74,7 @@ describe('issue reporting', () => {
       "multi.yaml:6:3: resources.clod: unknown field 'clod'; did you mean 'cloud'? expected one of the resources fields: " +
         'infra, cloud, region, zone, accelerators, accelerator_args, cpus, memory, instance_type, use_spot, spot_recovery, ' +
         'job_recovery, disk_size, disk_tier, network_tier, ports, image_id, labels, autostop, any_of, ordered, priority, ' +
-        'max_hourly_cost, volumes, local_disk, ephemeral_storage',
+        'max_hourly_cost, volumes, local_disk, ephemeral_storage, priority_class, gpus',
     );
   });
 

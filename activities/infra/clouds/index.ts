@@ -7,6 +7,7 @@ import { LocalProvider } from './local';
 import { validateClusterName } from '../../../core/names';
 import { ProviderError } from '../../../core/errors';
 import type { HostLedger, Provider } from './provider';
+import { allowedClouds } from '../settings';
 import { SimProvider } from './sim';
 import { SshPoolProvider } from './ssh';
 
@@ -64,7 +65,15 @@ function checkName(name: string): void {
 function guarded(p: Provider): Provider {
   const g: Provider = {
     name: p.name,
-    check: () => p.check(),
+    check: async () => {
+      const allowed = p.name === 'local' || p.name === 'sim' ? undefined : allowedClouds();
+      if (allowed && !allowed.includes(p.name))
+        return {
+          enabled: false,
+          reason: `not in allowed_clouds (${allowed.join(', ') || 'empty'}) of the config file`,
+        };
+      return p.check();
+    },
     offers: (r, n, c) => p.offers(r, n, c),
     provision: async (req, ctx) => {
       checkName(req.clusterName);

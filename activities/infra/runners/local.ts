@@ -213,6 +213,20 @@ function runBash(
   });
 }
 
+/**
+ * Where a file_mounts destination lands on a local node: under the node folder, an absolute path
+ * (`/data/x`) and a home one (`~/data/x`) both at <node>/data/x, a relative one under
+ * <node>/sky_workdir (SkyPilot's remote cwd). A path that would leave the node folder is refused.
+ */
+export function localMountPath(root: string, remote: string): string {
+  const rel = remote === '~' ? '' : remote.startsWith('~/') ? remote.slice(2) : remote;
+  const base = path.isAbsolute(rel) || remote.startsWith('~') ? root : path.join(root, 'sky_workdir');
+  const dst = path.join(base, rel.replace(/^\/+/, ''));
+  if (dst !== root && !dst.startsWith(root + path.sep))
+    throw new ProviderError('invalid', `file_mounts ${remote}: leaves the node folder; expected a path inside it`);
+  return dst;
+}
+
 export class LocalRunner implements Runner {
   constructor(readonly root: string) {}
 
@@ -238,12 +252,15 @@ export class LocalRunner implements Runner {
     if (r.code !== 0) throw cloneFailure(`local node ${this.root}`, git, r.code, r.stderr);
   }
 
-  async syncPath(): Promise<void> {
-    // a local node is a folder of this machine: there is no separate filesystem to mount into
-    throw new ProviderError(
-      'invalid',
-      'file_mounts are not supported on local nodes (local and sim infra) yet; use workdir',
-    );
+  /**
+   * A local file_mounts entry: a local node is a folder of this machine, so the destination is
+   * mapped under it (localMountPath); the job, which runs in <node>/sky_workdir, finds `/data`
+   * at ../data. Files are copied, replacing older copies.
+   */
+  async syncPath(localPath: string, remotePath: string): Promise<void> {
+    const dst = localMountPath(this.root, remotePath);
+    await fsp.mkdir(path.dirname(dst), { recursive: true });
+    await fsp.cp(path.resolve(localPath), dst, { recursive: true, force: true });
   }
 
   async startDetached(req: DetachedStart): Promise<void> {

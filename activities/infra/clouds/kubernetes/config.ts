@@ -4,7 +4,7 @@
  *   kubernetes:
  *     allowed_contexts: [my-cluster, burst]   # regions, in this order (default: the current context)
  *     namespace: ml                           # default: the context's own, else `default`
- *     provision_timeout: 60                   # seconds a pod may stay unschedulable (default 60)
+ *     provision_timeout: 60                   # seconds a pod may stay unschedulable (default 60; -1: indefinitely)
  *     hourly_price: 0                         # USD per node per hour the optimizer ranks with (default 0)
  *     ports: LoadBalancer                     # Service type for `ports`: ClusterIP | NodePort | LoadBalancer (any case)
  *     gpu_label: nvidia.com/gpu.product       # which GPU label to read/select when a node has several
@@ -30,6 +30,8 @@ export type ServiceType = (typeof SERVICE_TYPES)[number];
 /** SkyPilot's default pod image is its own; SkyRun's is a plain Ubuntu (bash, tar, coreutils). */
 export const DEFAULT_POD_IMAGE = 'ubuntu:22.04';
 export const DEFAULT_PROVISION_TIMEOUT_S = 60;
+/** SkyPilot's `provision_timeout: -1` (wait indefinitely): a year. */
+const WAIT_INDEFINITELY_S = 365 * 24 * 3600;
 
 export interface KubeSettings {
   provisionTimeoutS: number;
@@ -59,9 +61,9 @@ export function kubeSettings(): KubeSettings {
   };
   if (s.provision_timeout !== undefined) {
     const v = s.provision_timeout;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      throw bad('provision_timeout', 'a positive number of seconds', v);
-    out.provisionTimeoutS = v;
+    if (typeof v !== 'number' || !Number.isFinite(v) || (v <= 0 && v !== -1))
+      throw bad('provision_timeout', 'a positive number of seconds, or -1 to wait indefinitely', v);
+    out.provisionTimeoutS = v === -1 ? WAIT_INDEFINITELY_S : v;
   }
   if (s.hourly_price !== undefined) {
     const v = s.hourly_price;

@@ -108,6 +108,7 @@ export function allowedContexts(kc: KubeConfig): string[] {
     const current = kc.getCurrentContext();
     return current ? [current] : [];
   }
+  if (allowed === 'all') return kc.getContexts().map((c) => c.name); // SkyPilot's `allowed_contexts: all`
   if (!Array.isArray(allowed) || allowed.some((c) => typeof c !== 'string')) {
     throw new ProviderError('config', 'config.yaml: kubernetes.allowed_contexts: expected a list of context names');
   }
