@@ -15,12 +15,16 @@
  *     Go from the module proxy, once (about a minute cold), into the tools cache;
  *   - the Kubernetes control plane the kubernetes infra's tests run (kube-apiserver, kube-scheduler,
  *     etcd, kwok): scripts/kube-bins.sh builds it with Go 1.26+ from the module proxy, once (about
- *     10 minutes cold), into the tools cache; when it is all there the script exits at once.
+ *     10 minutes cold), into the tools cache; when it is all there the script exits at once;
+ *   - the real Temporal server v1.32.2 and its SQL tool (the multi-worker tests run it on a private
+ *     PostgreSQL cluster, Debian's postgresql package): scripts/temporal-server-bins.sh builds them
+ *     with Go from the module proxy, once (5-15 minutes cold), into the tools cache.
  * apt-get runs only as root; anyone else gets one message naming what to install, and a non-zero exit.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { ensureTemporalCli, executable, onPath } from '../worker/runtime/temporal-cli';
+import { pgBin } from './temporal-pg';
 
 const MOTO = 'moto[server]==5.2.1';
 /** The distributions `python3 -m moto.server` needs, checked without importing them (fast). */
@@ -61,6 +65,8 @@ function missingDebianPackages(): string[] {
     ...(onPath('fusermount3') ? [] : ['fuse3']),
     // deploy/: the systemd unit is checked with systemd-analyze verify
     ...(onPath('systemd-analyze') ? [] : ['systemd']),
+    // the multi-worker tests: a private PostgreSQL cluster under the real Temporal server
+    ...(pgBin() ? [] : ['postgresql']),
   ];
 }
 
@@ -94,6 +100,13 @@ function buildKubeBinaries(): string | undefined {
   return `the Kubernetes test binaries: bash scripts/kube-bins.sh failed (it needs Go 1.26 or newer; see its message above)`;
 }
 
+/** Builds the real Temporal server and its SQL tool when missing (the script checks, in milliseconds). */
+function buildTemporalServer(): string | undefined {
+  const script = path.join(__dirname, '..', '..', 'scripts', 'temporal-server-bins.sh');
+  if (sh('bash', [script])) return undefined;
+  return `the Temporal server: bash scripts/temporal-server-bins.sh failed (it needs Go; see its message above)`;
+}
+
 /** Builds the GCS emulator when missing (the script checks, in milliseconds). */
 function buildGcsEmulator(): string | undefined {
   const script = path.join(__dirname, '..', '..', 'scripts', 'gcs-bins.sh');
@@ -107,6 +120,7 @@ async function main(): Promise<void> {
     installMoto(),
     buildKubeBinaries(),
     buildGcsEmulator(),
+    buildTemporalServer(),
   ].filter((m) => m !== undefined);
   try {
     await ensureTemporalCli((m) => say(m));

@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { homePath } from '../activities/infra/home';
-import { SA, TASK_QUEUE } from '../workflows/contract';
+import { TASK_QUEUE } from '../workflows/contract';
 import { serveHealth } from './health';
 import { dataConverter } from './runtime/codec';
+import { registerSearchAttributes } from './runtime/search-attributes';
 import { serverSettings } from './runtime/config';
 import { buildId, startServer, workerFile } from './runtime/embedded';
 
@@ -40,18 +41,8 @@ export async function createWorker(connection: NativeConnection, namespace: stri
 
 /** Register SkyRun's search attributes on a server that lacks them (production servers). */
 async function ensureSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
-  // the operator API's IndexedValueType numbers for each search attribute type
-  const types: Record<string, number> = { KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5 };
-  const searchAttributes: Record<string, number> = {};
-  for (const k of Object.values(SA)) searchAttributes[k.name] = types[k.type]!;
   try {
-    const existing = await connection.operatorService.listSearchAttributes({ namespace });
-    const missing = Object.fromEntries(
-      Object.entries(searchAttributes).filter(([k]) => !(k in (existing.customAttributes ?? {}))),
-    );
-    if (Object.keys(missing).length) {
-      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
-    }
+    await registerSearchAttributes(connection.operatorService, namespace);
   } catch (e) {
     console.warn(
       `could not register search attributes (${(e as Error).message}); register them with 'temporal operator search-attribute create'`,
