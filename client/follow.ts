@@ -13,6 +13,9 @@ import { CleanupBlockedError, type SkyrunClient } from './client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long the cluster workflow's first look at a started phase waits on its nodes (workflows/job-exec.ts). */
+const FIRST_LOOK_MS = 2000;
+
 export class LaunchFailedError extends Error {}
 
 export interface FollowOptions {
@@ -205,6 +208,7 @@ export async function followJob(
   const phases = new PhasePrinter(err);
   let lastJobStatus: JobStatus | undefined;
   let lastPoke = 0;
+  let looked: { status?: JobStatus; since: number } = { since: Date.now() };
   for (;;) {
     const info = await client.info(cluster, { includeClosed: true });
     if (!info) return undefined;
@@ -225,8 +229,13 @@ export async function followJob(
       await tail.read(info.handle.nodes.length, fromNodes(info.handle, jobId), isTerminal(job.status));
     }
     if (isTerminal(job.status) || !opts.follow) return job.status;
-    // the nodes may know first that a phase ended: tell the workflow to look now
-    if (info.handle && Date.now() - lastPoke > 1000 && (job.status === 'RUNNING' || job.status === 'SETTING_UP')) {
+    if (job.status !== looked.status) looked = { status: job.status, since: Date.now() };
+    // a phase's first FIRST_LOOK_MS: the cluster workflow waits on the nodes itself (waitPhase)
+    // and sees the end at once, so look often and do not poke
+    const early = Date.now() - looked.since < FIRST_LOOK_MS;
+    // later, the nodes may know first that a phase ended: tell the workflow to look now
+    const active = job.status === 'RUNNING' || job.status === 'SETTING_UP';
+    if (!early && info.handle && Date.now() - lastPoke > 1000 && active) {
       const phase = job.status === 'RUNNING' ? 'run' : 'setup';
       const states = await Promise.all(info.handle.nodes.map((n) => nodePhaseState(n.runner, jobId, phase)));
       if (states.some((s) => s.state === 'done' || s.state === 'lost')) {
@@ -234,7 +243,7 @@ export async function followJob(
         await client.poke(cluster).catch(() => undefined);
       }
     }
-    await sleep(150);
+    await sleep(early ? 40 : 150);
   }
 }
 
