@@ -48,7 +48,7 @@ beforeAll(async () => {
   ]);
   expect(server.code).toBe(0);
   console.log(`control plane, nodes and skyrun server up in ${Date.now() - t0} ms`);
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await sr?.dispose();

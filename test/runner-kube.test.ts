@@ -79,7 +79,7 @@ beforeAll(async () => {
   process.env.KUBECONFIG = cluster.kubeconfig;
   await cluster.addNode({ name: 'cpu-node', cpus: 16, memoryGiB: 64 });
   await Promise.all([createPod('p1'), createPod('p2')]);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await cluster?.stop();

@@ -285,7 +285,9 @@ export async function startKubeCluster(
     const [etcd, apiserver] = startEtcdAndApiserver(bin, root, pki, ports, logs);
     // the scheduler waits for the apiserver by itself: start it now rather than after readyz
     procs.push(etcd!, apiserver!, startScheduler(bin, root, kubeconfig, ports, logs));
-    await waitHealthy(`https://127.0.0.1:${ports.api}/readyz`, apiserver!, { ca: pki.caCrt });
+    // a bounded wait, not a timing assertion: the first start after a build, with another test
+    // file starting its own control plane, has taken over 30 s on 2 cores
+    await waitHealthy(`https://127.0.0.1:${ports.api}/readyz`, apiserver!, { ca: pki.caCrt, timeoutMs: 120_000 });
     const core = kc.makeApiClient(CoreV1Api);
     await Promise.all([
       applyKwokCrds(kc, bin),
