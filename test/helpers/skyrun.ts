@@ -59,7 +59,7 @@ export class SkyrunEnv {
       // the user's ~/.ssh/config is never a test's to change
       SKYRUN_USER_SSH_CONFIG: path.join(e.home, 'user-ssh', 'config'),
     };
-    writeFileSync(e.env.SKYPILOT_CONFIG!, '');
+    writeFileSync(e.env.SKYPILOT_CONFIG!, '', { mode: 0o600 }); // a file in the home is private, as SkyRun's own are
     return e;
   }
 
